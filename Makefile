@@ -1,0 +1,58 @@
+# Yaoshi: `make run` starts everything with embedded defaults; `make test` runs the whole suite from zero.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PO_FILES := $(wildcard locale/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install run test test-unit test-e2e bench lint format messages chromium clean
+
+install: $(VENV)/.installed $(MO_FILES)
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv sync --frozen --active --all-extras --inexact -q
+	touch $@
+
+# Catalogs are compiled by the build, never committed as binaries.
+locale/%/LC_MESSAGES/messages.mo: locale/%/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(BIN)/pybabel compile -d locale -D messages -l $* --use-fuzzy
+
+run: install
+	$(BIN)/yaoshi run
+
+test: install chromium
+	$(BIN)/pytest -q
+
+test-unit: install
+	$(BIN)/pytest -q tests
+
+test-e2e: install chromium
+	$(BIN)/pytest -q e2e
+
+bench: install
+	$(BIN)/python bench/run.py
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Re-extract UI strings and merge them into each language's catalog.
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 -o locale/messages.pot --no-location --sort-output app templates
+	$(BIN)/pybabel update -i locale/messages.pot -d locale -D messages --no-fuzzy-matching
+
+chromium:
+	@test -x /usr/bin/chromium || ( $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-noto-cjk >/dev/null )
+
+clean:
+	rm -rf $(VENV) var .pytest_cache $(MO_FILES)

@@ -1,0 +1,1 @@
+"""The domain: plain async functions, no HTTP, no templates."""

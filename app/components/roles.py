@@ -1,0 +1,44 @@
+"""Staff roles and which surfaces each may use."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """A staff role; store roles belong to one store, HQ roles to none."""
+
+    PHARMACIST = "pharmacist"
+    CLERK = "clerk"
+    SERVICE = "service"
+    STORE_MANAGER = "store_manager"
+    HQ_ADMIN = "hq_admin"
+    HQ_ANALYST = "hq_analyst"
+
+
+STORE_ROLES = frozenset({Role.PHARMACIST, Role.CLERK, Role.SERVICE, Role.STORE_MANAGER})
+HQ_ROLES = frozenset({Role.HQ_ADMIN, Role.HQ_ANALYST})
+ALL_ROLES = STORE_ROLES | HQ_ROLES
+
+# Who stands at a counter and may look members up (allergies included: the clerk sells too).
+COUNTER_ROLES = STORE_ROLES
+# Who may register members and record allergies.
+MEMBER_WRITE_ROLES = frozenset({Role.PHARMACIST, Role.CLERK, Role.SERVICE, Role.STORE_MANAGER, Role.HQ_ADMIN})
+# Who may read a member's record through the API.
+MEMBER_READ_ROLES = MEMBER_WRITE_ROLES
+MANAGER_ROLES = frozenset({Role.STORE_MANAGER, Role.HQ_ADMIN, Role.HQ_ANALYST})
+AUDIT_ROLES = frozenset({Role.HQ_ADMIN})
+
+ROLE_LABELS = {
+    Role.PHARMACIST: "Pharmacist",
+    Role.CLERK: "Clerk",
+    Role.SERVICE: "Customer service",
+    Role.STORE_MANAGER: "Store manager",
+    Role.HQ_ADMIN: "HQ administrator",
+    Role.HQ_ANALYST: "HQ analyst",
+}
+
+
+def home_path(role: str) -> str:
+    """Where a role lands after login."""
+    return "/counter" if role in COUNTER_ROLES and role != Role.STORE_MANAGER else "/manager"

@@ -1,0 +1,83 @@
+"""The manager surface (phone): overview and, for HQ admins, the audit trail."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from litestar import Request, get
+from litestar.response import Template
+
+from app.components import audit, members
+from app.components.roles import AUDIT_ROLES, HQ_ROLES, MANAGER_ROLES
+from app.i18n import _
+from app.routes.guards import requires_role
+from app.routes.render import render
+
+
+@get("/manager", guards=[requires_role(MANAGER_ROLES)])
+async def manager_home(request: Request) -> Template:
+    """Overview for the manager's scope: their store, or the chain for HQ."""
+    user = request.user
+    store_id = None if user.role in HQ_ROLES else user.store_id
+    counts = await members.allergy_status_counts(store_id)
+    total = sum(counts.values())
+    return render(request, "manager/index.html", {"counts": counts, "total": total})
+
+
+def _parse_date(value: str) -> tuple[date | None, str | None]:
+    if not value:
+        return None, None
+    try:
+        return date.fromisoformat(value), None
+    except ValueError:
+        return None, _("Enter the date as YYYY-MM-DD.")
+
+
+@get("/manager/audit", guards=[requires_role(AUDIT_ROLES)])
+async def audit_page(
+    request: Request,
+    username: str = "",
+    action: str = "",
+    member_no: str = "",
+    store: str = "",
+    date_from: str = "",
+    date_to: str = "",
+    page: int = 1,
+) -> Template:
+    """Page and filter audit events (newest first)."""
+    start, err_from = _parse_date(date_from)
+    end, err_to = _parse_date(date_to)
+    errors = {k: v for k, v in (("date_from", err_from), ("date_to", err_to)) if v}
+    flt = audit.AuditFilter(
+        username=username.strip(),
+        action=action.strip(),
+        member_no=member_no.strip(),
+        store_code=store.strip(),
+        date_from=start,
+        date_to=end,
+    )
+    result = await audit.search(flt, page=page)
+    ctx = {
+        "result": result,
+        "filters": {
+            "username": username,
+            "action": action,
+            "member_no": member_no,
+            "store": store,
+            "date_from": date_from,
+            "date_to": date_to,
+        },
+        "errors": errors,
+        "actions": [
+            audit.ALLERGY_VIEW,
+            audit.ALLERGY_RECORD,
+            audit.ALLERGY_NONE,
+            audit.MEMBER_CREATE,
+            audit.LOGIN,
+            audit.LOGOUT,
+        ],
+    }
+    return render(request, "manager/audit.html", ctx, block="audit_results", status_code=422 if errors else 200)
+
+
+ROUTES = [manager_home, audit_page]

@@ -1,0 +1,89 @@
+"""Settings read once from the environment, with secrets generated into the data directory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _secret_file(data_dir: Path, name: str, nbytes: int = 32) -> str:
+    """Read a hex secret from the data directory, creating it on first use."""
+    path = data_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(nbytes)
+    # O_EXCL: two processes starting together must agree on one secret.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about one Yaoshi instance."""
+
+    data_dir: Path
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    data_key: str
+    index_key: str
+    port: int = 8000
+    host: str = "127.0.0.1"
+    timezone: str = "Asia/Shanghai"
+    default_language: str = "zh_CN"
+    debug: bool = False
+    session_idle_seconds: int = 15 * 60
+    session_absolute_seconds: int = 12 * 3600
+    login_max_failures: int = 5
+    login_window_seconds: int = 10 * 60
+    profile_verify_months: int = 12
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.redis_url
+
+
+def load_settings() -> Settings:
+    """Build settings from the environment (`YAOSHI_DATA_DIR`, `DATABASE_URL`, `REDIS_URL`, …)."""
+    data_dir = Path(os.environ.get("YAOSHI_DATA_DIR", ROOT / "var")).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{data_dir / 'yaoshi.sqlite3'}"
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=os.environ.get("REDIS_URL") or None,
+        secret_key=os.environ.get("SECRET_KEY") or _secret_file(data_dir, "secret_key"),
+        data_key=os.environ.get("YAOSHI_DATA_KEY") or _secret_file(data_dir, "data_key"),
+        index_key=os.environ.get("YAOSHI_INDEX_KEY") or _secret_file(data_dir, "index_key"),
+        port=int(os.environ.get("PORT", "8000")),
+        host=os.environ.get("HOST", "127.0.0.1"),
+        timezone=os.environ.get("YAOSHI_TIMEZONE", "Asia/Shanghai"),
+        default_language=os.environ.get("YAOSHI_LANGUAGE", "zh_CN"),
+        debug=os.environ.get("YAOSHI_DEBUG") == "1",
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings."""
+    return load_settings()

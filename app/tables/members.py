@@ -1,0 +1,47 @@
+"""Members (personal identifiers encrypted, blind-indexed) and their coded allergies."""
+
+from piccolo.columns import Boolean, Date, ForeignKey, Text, Timestamptz, Varchar
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from app.tables.staff import Staff
+from app.tables.stores import Store
+
+
+class Member(Table, tablename="member"):
+    """A customer. `phone_enc` is AES-GCM ciphertext; `phone_index` a keyed HMAC for exact lookup."""
+
+    member_no = Varchar(length=16, unique=True, index=True)
+    name = Varchar(length=60)
+    gender = Varchar(length=1, default="U")
+    birth_date = Date(null=True, default=None)
+    phone_enc = Text(null=True, default=None)
+    phone_index = Varchar(length=64, null=True, default=None, index=True)
+    phone_masked = Varchar(length=11, default="")
+    home_store = ForeignKey(references=Store, null=True)
+    allergy_status = Varchar(length=16, default="unknown")
+    allergy_status_by = ForeignKey(references=Staff, null=True)
+    allergy_status_at = Timestamptz(null=True, default=None)
+    verified_at = Timestamptz(null=True, default=None)
+    # Set by the nightly job: profile not confirmed for 12 months.
+    verification_due = Boolean(default=False)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class Allergy(Table, tablename="allergy"):
+    """One coded allergy or intolerance (after FHIR R4 AllergyIntolerance)."""
+
+    member = ForeignKey(references=Member, index=True)
+    allergen_class = Varchar(length=40)
+    substance = Varchar(length=60, default="")
+    category = Varchar(length=16, default="medication")
+    allergy_type = Varchar(length=16, default="allergy")
+    criticality = Varchar(length=20, default="unable-to-assess")
+    reaction = Varchar(length=40, default="")
+    severity = Varchar(length=10, default="")
+    verification_status = Varchar(length=20, default="unconfirmed")
+    clinical_status = Varchar(length=10, default="active")
+    note = Text(default="")
+    recorded_by = ForeignKey(references=Staff, null=True)
+    recorded_at = Timestamptz(default=TimestamptzNow())

@@ -1,0 +1,60 @@
+"""Ordered schema migrations, recorded in `yaoshi_migration`, safe to run repeatedly.
+
+Migration 0001 creates the tables from their current Piccolo definitions, so every later
+migration must be idempotent (add a column only when it is missing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from app.db import fetch, is_sqlite, transaction
+from app.tables import ALL_TABLES
+
+Migration = Callable[[], Awaitable[None]]
+
+
+async def _m0001_initial() -> None:
+    for table in ALL_TABLES:
+        await table.create_table(if_not_exists=True)
+    # Composite indexes Piccolo cannot declare on a column.
+    await fetch("CREATE INDEX IF NOT EXISTS audit_event_store_at ON audit_event (store, at)")
+    await fetch("CREATE INDEX IF NOT EXISTS audit_event_member_at ON audit_event (member, at)")
+    await fetch("CREATE INDEX IF NOT EXISTS allergy_member_status ON allergy (member, clinical_status)")
+    await fetch("INSERT INTO number_sequence (name, value) VALUES ('member', 0) ON CONFLICT (name) DO NOTHING")
+
+
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("0001_initial", _m0001_initial),
+]
+
+
+async def migrate() -> list[str]:
+    """Apply pending migrations; return the names applied."""
+    if is_sqlite():
+        # WAL is a property of the file: set once, readers then never block the writer.
+        await fetch("PRAGMA journal_mode=WAL")
+    await fetch(
+        "CREATE TABLE IF NOT EXISTS yaoshi_migration (name VARCHAR(100) PRIMARY KEY, applied_at TIMESTAMP"
+        " DEFAULT CURRENT_TIMESTAMP)"
+    )
+    async with transaction():
+        if not is_sqlite():
+            # Several processes may start at once; one migrates, the others wait and find nothing to do.
+            await fetch("SELECT pg_advisory_xact_lock(727274)")
+        done = {row["name"] for row in await fetch("SELECT name FROM yaoshi_migration")}
+        applied = []
+        for name, step in MIGRATIONS:
+            if name in done:
+                continue
+            await step()
+            await fetch("INSERT INTO yaoshi_migration (name) VALUES ({})", name)
+            applied.append(name)
+        return applied
+
+
+async def reset_all() -> None:
+    """Drop every table (tests and scratch databases only)."""
+    for table in reversed(ALL_TABLES):
+        await fetch(f"DROP TABLE IF EXISTS {table._meta.tablename}" + ("" if is_sqlite() else " CASCADE"))
+    await fetch("DROP TABLE IF EXISTS yaoshi_migration")

@@ -1,0 +1,1 @@
+"""SAQ jobs: thin functions that call components, plus the cron schedule."""

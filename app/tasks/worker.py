@@ -1,0 +1,61 @@
+"""SAQ worker settings: the queue on `REDIS_URL`, the jobs and their schedule (`saq app.tasks.worker.settings`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from saq import CronJob, Queue
+
+from app.components import auth, members
+from app.db import engine
+from app.redis import close_redis, redis_url
+from app.settings import get_settings
+
+QUEUE_NAME = "yaoshi"
+
+
+def make_queue() -> Queue:
+    """The job queue on the configured Redis."""
+    return Queue.from_url(redis_url(), name=QUEUE_NAME)
+
+
+async def purge_sessions(ctx: dict[str, Any]) -> int:
+    """Remove staff sessions past their absolute lifetime."""
+    return await auth.purge_stale_sessions()
+
+
+async def flag_unverified_profiles(ctx: dict[str, Any]) -> int:
+    """Flag members whose details were not confirmed for 12 months (the counter asks to confirm)."""
+    return await members.flag_verification_due()
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    """Open the PostgreSQL pool when not on SQLite."""
+    if not get_settings().is_sqlite:
+        await engine().start_connection_pool(min_size=1, max_size=5)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    """Close pools."""
+    if not get_settings().is_sqlite:
+        await engine().close_connection_pool()
+    await close_redis()
+
+
+FUNCTIONS = [purge_sessions, flag_unverified_profiles]
+CRON_JOBS = [
+    CronJob(purge_sessions, cron="*/10 * * * *"),
+    CronJob(flag_unverified_profiles, cron="15 3 * * *"),
+]
+
+
+def worker_settings() -> dict[str, Any]:
+    """Keyword arguments for `saq.Worker`."""
+    return {
+        "queue": make_queue(),
+        "functions": FUNCTIONS,
+        "cron_jobs": CRON_JOBS,
+        "concurrency": 10,
+        "startup": startup,
+        "shutdown": shutdown,
+    }

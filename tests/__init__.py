@@ -1,0 +1,1 @@
+"""Yaoshi tests: unit and integration against real SQLite/PostgreSQL and real Redis."""

