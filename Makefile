@@ -47,7 +47,7 @@ format: install
 
 # Re-extract UI strings and merge them into each language's catalog.
 messages: install
-	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 -o locale/messages.pot --no-location --sort-output app templates
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 -o locale/messages.pot --no-location --sort-output --ignore-dirs='.* __pycache__ .venv var node_modules' .
 	$(BIN)/pybabel update -i locale/messages.pot -d locale -D messages --no-fuzzy-matching
 
 chromium:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 
@@ -36,6 +38,16 @@ def normalize_language(value: str | None) -> str:
     if value.lower().startswith("en"):
         return "en"
     return DEFAULT_LANGUAGE
+
+
+@contextmanager
+def use_language(language: str) -> Iterator[None]:
+    """Run a block in `language` (jobs and tests; requests get theirs from the middleware)."""
+    token = current_language.set(normalize_language(language))
+    try:
+        yield
+    finally:
+        current_language.reset(token)
 
 
 def gettext(message: str) -> str:

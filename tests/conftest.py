@@ -23,7 +23,7 @@ if not os.environ.get("REDIS_URL"):
 
     _EMBEDDED_REDIS, os.environ["REDIS_URL"] = start_embedded_redis(_TMP)
 
-from litestar.testing import AsyncTestClient  # noqa: E402
+import httpx  # noqa: E402
 
 from app.components.auth import StaffUser  # noqa: E402
 from app.components.seed import DEMO_PASSWORD, DEMO_STAFF, DEMO_STORES, add_staff, ensure_store  # noqa: E402
@@ -106,19 +106,32 @@ async def actor(username: str = "pharmacist") -> StaffUser:
     )
 
 
+class AppClient(httpx.AsyncClient):
+    """An httpx client bound to one application instance, in the test's own event loop."""
+
+    app: object
+
+
 @pytest.fixture
-async def client() -> AsyncIterator[AsyncTestClient]:
-    """An HTTP client for the real application (no login)."""
+async def client() -> AsyncIterator[AppClient]:
+    """An HTTP client for the real application (no login).
+
+    It runs the app in the test's event loop without the lifespan: the session fixture already owns the
+    database pool, and the shared Redis client is created lazily in this loop.
+    """
     from app.web import create_app
 
-    async with AsyncTestClient(app=create_app()) as test_client:
+    app = create_app()
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with AppClient(transport=transport, base_url="http://testserver") as test_client:
+        test_client.app = app
         yield test_client
 
 
 CSRF_RE = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
 
-async def csrf_token(client: AsyncTestClient, path: str = "/login") -> str:
+async def csrf_token(client: AppClient, path: str = "/login") -> str:
     """Load a page and return the CSRF token its forms carry."""
     response = await client.get(path)
     match = CSRF_RE.search(response.text)
@@ -126,7 +139,7 @@ async def csrf_token(client: AsyncTestClient, path: str = "/login") -> str:
     return match.group(1)
 
 
-async def login(client: AsyncTestClient, username: str, password: str = DEMO_PASSWORD) -> str:
+async def login(client: AppClient, username: str, password: str = DEMO_PASSWORD) -> str:
     """Log `client` in through the real login form; return the CSRF token for later posts."""
     token = await csrf_token(client)
     response = await client.post(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import ValidationException
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.components import members
 from app.components.roles import MEMBER_READ_ROLES, MEMBER_WRITE_ROLES
@@ -21,8 +22,8 @@ class MemberIn:
     name: str = ""
     gender: str = "U"
     birth_date: str = ""
-    phone: str = ""
-    store: str = ""
+    phone: FromQuery[str] = ""
+    store: FromQuery[str] = ""
 
 
 @dataclass
@@ -41,7 +42,7 @@ class AllergyIn:
 
 
 @post("/api/v1/members", guards=[requires_role(MEMBER_WRITE_ROLES)], security=SECURITY, tags=["members"])
-async def create_member(request: Request, data: MemberIn) -> Response:
+async def create_member(request: Request, data: JSONBody[MemberIn]) -> Response:
     """Register a member; 201 with `member_no`, or 422 with field errors."""
     view = await members.register(
         members.NewMember(
@@ -53,14 +54,14 @@ async def create_member(request: Request, data: MemberIn) -> Response:
 
 
 @get("/api/v1/members/{member_no:str}", guards=[requires_role(MEMBER_READ_ROLES)], security=SECURITY, tags=["members"])
-async def read_member(request: Request, member_no: str) -> dict:
+async def read_member(request: Request, member_no: FromPath[str]) -> dict:
     """A member with `allergy_status` and `allergies` (audited); 404 when unknown."""
     view = await members.get_member(member_no, actor=request.user, detail="api")
     return view.as_json()
 
 
 @get("/api/v1/members", guards=[requires_role(MEMBER_READ_ROLES)], security=SECURITY, tags=["members"])
-async def find_members(request: Request, phone: str = "") -> dict:
+async def find_members(request: Request, phone: FromQuery[str] = "") -> dict:
     """Exact lookup by phone number; `members` is empty when nobody has it."""
     if not members.normalize_phone(phone):
         raise ValidationException(
@@ -76,7 +77,7 @@ async def find_members(request: Request, phone: str = "") -> dict:
     security=SECURITY,
     tags=["members"],
 )
-async def add_allergy(request: Request, member_no: str, data: AllergyIn) -> Response:
+async def add_allergy(request: Request, member_no: FromPath[str], data: JSONBody[AllergyIn]) -> Response:
     """Record a coded allergy; 422 on an unknown allergen class, 404 on an unknown member."""
     view = await members.add_allergy(member_no, members.NewAllergy(**data.__dict__), actor=request.user)
     return Response(view.as_json(), status_code=201)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from litestar import Request, Response, get, post
+from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
 from app.components import audit
@@ -20,9 +21,9 @@ from app.routes.render import FORM, render
 class LoginForm:
     """What the login page posts."""
 
-    username: str = ""
+    username: FromQuery[str] = ""
     password: str = ""
-    next: str = ""
+    next: FromQuery[str] = ""
 
 
 def _safe_next(target: str) -> str:
@@ -30,7 +31,7 @@ def _safe_next(target: str) -> str:
 
 
 @get("/login", include_in_schema=False)
-async def login_page(request: Request, next: str = "") -> Template:
+async def login_page(request: Request, next: FromQuery[str] = "") -> Template:
     """The login form."""
     return render(request, "auth/login.html", {"username": "", "next": _safe_next(next), "error": None})
 
@@ -51,9 +52,8 @@ async def login_submit(request: Request, data: Annotated[LoginForm, FORM]) -> Re
         else:
             error = _("Wrong username or password.")
         ctx = {"username": data.username, "next": _safe_next(data.next), "error": error}
-        return render(
-            request, "auth/login.html", ctx, block="login_form", status_code=401 if not result.locked_for else 429
-        )
+        status = 429 if result.locked_for else 422
+        return render(request, "auth/login.html", ctx, block="login_form", status_code=status)
     user = result.user.with_request(client_addr, "web")
     session_id = await auth_component.create_session(
         user, current_language.get(), old_session_id=request.cookies.get(SESSION_COOKIE)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from litestar import Request, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from app.components import members
@@ -23,7 +24,7 @@ guard = [requires_role(COUNTER_ROLES)]
 class LookupForm:
     """A scan or a typed number."""
 
-    code: str = ""
+    code: FromQuery[str] = ""
 
 
 def _allergy_choices() -> dict:
@@ -59,7 +60,7 @@ async def lookup(request: Request, data: Annotated[LookupForm, FORM]) -> Templat
 
 
 @get("/counter/members/{member_no:str}", guards=guard)
-async def member_panel(request: Request, member_no: str) -> Template:
+async def member_panel(request: Request, member_no: FromPath[str]) -> Template:
     """A member's panel (full page on reload, the panel for htmx)."""
     member = await members.get_member(member_no, actor=request.user, detail="counter")
     return render(request, PAGE, _member_ctx(member, code=member_no), block="member_panel")
@@ -76,7 +77,7 @@ class AllergyForm:
 
 
 @post("/counter/members/{member_no:str}/allergies", guards=guard)
-async def add_allergy(request: Request, member_no: str, data: Annotated[AllergyForm, FORM]) -> Template:
+async def add_allergy(request: Request, member_no: FromPath[str], data: Annotated[AllergyForm, FORM]) -> Template:
     """Record an allergy the member reports; the panel comes back with the new banner."""
     entry = members.NewAllergy(
         allergen_class=data.allergen_class,
@@ -99,7 +100,7 @@ async def add_allergy(request: Request, member_no: str, data: Annotated[AllergyF
 
 
 @post("/counter/members/{member_no:str}/no-known-allergies", guards=guard)
-async def no_known_allergies(request: Request, member_no: str) -> Template:
+async def no_known_allergies(request: Request, member_no: FromPath[str]) -> Template:
     """Record that the member has no known allergies (who and when)."""
     try:
         member = await members.record_no_known_allergies(member_no, actor=request.user)
@@ -122,14 +123,14 @@ class RegisterForm:
     name: str = ""
     gender: str = "U"
     birth_date: str = ""
-    phone: str = ""
+    phone: FromQuery[str] = ""
 
 
 REGISTER = "counter/register.html"
 
 
 @get("/counter/register", guards=guard)
-async def register_page(request: Request, code: str = "") -> Template:
+async def register_page(request: Request, code: FromQuery[str] = "") -> Template:
     """The quick registration form; a scanned phone number is carried over."""
     form = RegisterForm(phone=code if members.normalize_phone(code) else "")
     return render(request, REGISTER, {"form": form, "errors": {}}, block="register_form")

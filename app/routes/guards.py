@@ -33,7 +33,7 @@ def allowed_roles(handler: BaseRouteHandler) -> frozenset[str] | None:
     """The roles a handler's guards admit, or None for a public handler."""
     roles: frozenset[str] | None = None
     for guard in handler.resolve_guards():
-        found = getattr(guard, "allowed_roles", None)
+        found = getattr(getattr(guard, "func", guard), "allowed_roles", None)
         if found is not None:
             roles = found if roles is None else roles & found
     return roles

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from litestar import Request, get
+from litestar.params import FromQuery
 from litestar.response import Template
 
 from app.components import audit, members
@@ -36,13 +37,13 @@ def _parse_date(value: str) -> tuple[date | None, str | None]:
 @get("/manager/audit", guards=[requires_role(AUDIT_ROLES)])
 async def audit_page(
     request: Request,
-    username: str = "",
-    action: str = "",
-    member_no: str = "",
-    store: str = "",
-    date_from: str = "",
-    date_to: str = "",
-    page: int = 1,
+    username: FromQuery[str] = "",
+    action: FromQuery[str] = "",
+    member_no: FromQuery[str] = "",
+    store: FromQuery[str] = "",
+    date_from: FromQuery[str] = "",
+    date_to: FromQuery[str] = "",
+    page: FromQuery[int] = 1,
 ) -> Template:
     """Page and filter audit events (newest first)."""
     start, err_from = _parse_date(date_from)

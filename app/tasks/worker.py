@@ -43,9 +43,11 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 FUNCTIONS = [purge_sessions, flag_unverified_profiles]
+# Every job is idempotent, so a job swept from a dead worker (or raced by a starting worker's sweep) is retried.
+JOB_RETRIES = 3
 CRON_JOBS = [
-    CronJob(purge_sessions, cron="*/10 * * * *"),
-    CronJob(flag_unverified_profiles, cron="15 3 * * *"),
+    CronJob(purge_sessions, cron="*/10 * * * *", retries=JOB_RETRIES),
+    CronJob(flag_unverified_profiles, cron="15 3 * * *", retries=JOB_RETRIES),
 ]
 
 

@@ -9,6 +9,7 @@ import pytest
 from app.components import audit, members
 from app.components.errors import NotFound, ValidationFailed
 from app.db import fetch
+from app.i18n import use_language
 from tests.conftest import actor
 
 
@@ -50,7 +51,7 @@ def test_phone_normalisation(raw: str, expected: str | None) -> None:
 async def test_registration_rejects_bad_input_per_field(field: str, value: str, message_part: str) -> None:
     data = members.NewMember(name="张三", phone="13800001111", birth_date="1980-01-01")
     setattr(data, field, value)
-    with pytest.raises(ValidationFailed) as info:
+    with use_language("en"), pytest.raises(ValidationFailed) as info:
         await members.register(data, await actor())
     assert field in info.value.errors
     assert message_part in info.value.errors[field]

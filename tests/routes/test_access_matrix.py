@@ -1,0 +1,159 @@
+"""Every registered route × every role (and anonymous) against one declared access matrix.
+
+A new route without a line here fails `test_every_route_is_in_the_matrix`, so nobody ships an unguarded page.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from litestar import Litestar
+
+from app.components import members
+from app.components.passwords import new_api_token
+from app.db import fetch
+from app.routes.guards import allowed_roles
+from app.web import create_app
+from tests.conftest import actor, csrf_token, login
+
+PUBLIC = "public"
+COUNTER = {"pharmacist", "clerk", "service", "store_manager"}
+MEMBER_WRITE = {"pharmacist", "clerk", "service", "store_manager", "hq_admin"}
+MANAGER = {"store_manager", "hq_admin", "hq_analyst"}
+AUDIT = {"hq_admin"}
+USERS = {
+    "pharmacist": "pharmacist",
+    "clerk": "clerk",
+    "service": "service",
+    "store_manager": "manager",
+    "hq_admin": "admin",
+    "hq_analyst": "analyst",
+}
+
+MATRIX: dict[tuple[str, str], str | set[str]] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/noop"): PUBLIC,
+    ("GET", "/"): PUBLIC,
+    ("POST", "/language"): PUBLIC,
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("POST", "/logout"): PUBLIC,
+    ("GET", "/kiosk"): PUBLIC,
+    ("GET", "/static/{file_path:path}"): PUBLIC,
+    ("HEAD", "/static/{file_path:path}"): PUBLIC,
+    ("GET", "/schema"): PUBLIC,
+    ("GET", "/schema/swagger"): PUBLIC,
+    ("GET", "/schema/openapi.json"): PUBLIC,
+    ("GET", "/schema/oauth2-redirect.html"): PUBLIC,
+    ("GET", "/schema/{path:str}"): PUBLIC,
+    ("GET", "/counter"): COUNTER,
+    ("POST", "/counter/lookup"): COUNTER,
+    ("GET", "/counter/members/{member_no:str}"): COUNTER,
+    ("POST", "/counter/members/{member_no:str}/allergies"): COUNTER,
+    ("POST", "/counter/members/{member_no:str}/no-known-allergies"): COUNTER,
+    ("GET", "/counter/register"): COUNTER,
+    ("POST", "/counter/register"): COUNTER,
+    ("GET", "/manager"): MANAGER,
+    ("GET", "/manager/audit"): AUDIT,
+    ("GET", "/api/v1/members"): MEMBER_WRITE,
+    ("POST", "/api/v1/members"): MEMBER_WRITE,
+    ("GET", "/api/v1/members/{member_no:str}"): MEMBER_WRITE,
+    ("POST", "/api/v1/members/{member_no:str}/allergies"): MEMBER_WRITE,
+}
+
+
+def registered(app: Litestar) -> list[tuple[str, str, object]]:
+    """(method, path, handler) for every route the app serves, OPTIONS aside."""
+    found = []
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            for method in getattr(handler, "http_methods", ()):
+                if method != "OPTIONS":
+                    found.append((method, route.path, handler))
+    return found
+
+
+def test_every_route_is_in_the_matrix() -> None:
+    app = create_app()
+    for method, path, handler in registered(app):
+        assert (method, path) in MATRIX, f"{method} {path} has no access rule in the matrix"
+        expected = MATRIX[(method, path)]
+        declared = allowed_roles(handler)
+        if expected == PUBLIC:
+            assert declared is None, f"{method} {path} is guarded but the matrix says public"
+        else:
+            assert declared == expected, f"{method} {path} admits {declared}, the matrix says {expected}"
+    assert {(m, p) for m, p, _ in registered(app)} == set(MATRIX), "the matrix names a route that no longer exists"
+
+
+def _concrete(path: str, member_no: str) -> str:
+    return (
+        path.replace("{member_no:str}", member_no)
+        .replace("{file_path:path}", "css/yaoshi.css")
+        .replace("{path:str}", "nothing-here")
+    )
+
+
+def _body(path: str) -> dict:
+    if path.endswith("/allergies"):
+        return {"allergen_class": "penicillins", "criticality": "high"}
+    if path.endswith("/members") or path.endswith("/register"):
+        return {"name": "矩阵测试", "phone": "13900009999", "store": "SH001"}
+    if path == "/counter/lookup":
+        return {"code": "8000000011"}
+    if path == "/login":
+        return {"username": "nobody", "password": "x"}
+    return {}
+
+
+async def _api_token(username: str) -> str:
+    staff = await fetch("SELECT id FROM staff WHERE username = {}", username)
+    token, digest = new_api_token()
+    await fetch(
+        "INSERT INTO api_token (staff, token_hash, label, created_at, revoked) VALUES ({}, {}, 'matrix', {}, {})",
+        staff[0]["id"],
+        digest,
+        datetime.now(UTC),
+        False,
+    )
+    return token
+
+
+@pytest.mark.parametrize("role", [None, *USERS])
+async def test_each_route_allows_exactly_its_roles(client, role: str | None) -> None:
+    member = await members.register(members.NewMember(name="矩阵", phone="13900001111"), await actor())
+    token = await login(client, USERS[role]) if role else await csrf_token(client)
+    api_token = await _api_token(USERS[role]) if role else None
+    for method, path, _ in registered(client.app):
+        rule = MATRIX[(method, path)]
+        url = _concrete(path, member.member_no)
+        is_api = path.startswith("/api/")
+        headers = {"x-csrftoken": token}
+        if is_api and api_token:
+            headers = {"Authorization": f"Bearer {api_token}"}
+        if method == "GET" and path == "/api/v1/members":
+            url += "?phone=13900001111"
+        if method in ("POST",):
+            kwargs = {"json": _body(path)} if is_api else {"data": _body(path)}
+            response = await client.request(method, url, headers=headers, follow_redirects=False, **kwargs)
+        else:
+            response = await client.request(method, url, headers=headers, follow_redirects=False)
+        label = f"{role or 'anonymous'} {method} {path} → {response.status_code}"
+        assert response.status_code < 500, label
+        if path == "/logout" and role:
+            # Logging out ends the session: log in again for the remaining routes.
+            token = await login(client, USERS[role])
+            continue
+        if rule == PUBLIC:
+            assert response.status_code not in (401, 403), label
+        elif role in rule:
+            assert response.status_code not in (401, 403), label
+            assert not response.headers.get("location", "").startswith("/login"), label
+        elif role is None:
+            if is_api:
+                assert response.status_code == 401, label
+            else:
+                assert response.status_code == 303 and response.headers["location"].startswith("/login"), label
+        else:
+            assert response.status_code == 403, label

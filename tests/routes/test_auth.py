@@ -1,0 +1,136 @@
+"""Login, lock-out, session rotation, idle and absolute timeouts, logout and CSRF."""
+
+from __future__ import annotations
+
+import hashlib
+
+from app.db import fetch
+from app.redis import get_redis
+from tests.conftest import csrf_token, login
+
+
+def _session_key(client) -> str:
+    return "ys:sess:" + hashlib.sha256(client.cookies["ys_session"].encode()).hexdigest()
+
+
+async def _post_login(client, username: str, password: str, token: str | None = None):
+    token = token or await csrf_token(client)
+    return await client.post(
+        "/login", data={"_csrf_token": token, "username": username, "password": password}, follow_redirects=False
+    )
+
+
+async def test_login_sends_each_role_to_its_surface(client) -> None:
+    response = await _post_login(client, "pharmacist", "yaoshi123")
+    assert response.status_code == 303 and response.headers["location"] == "/counter"
+    page = await client.get("/counter")
+    assert page.status_code == 200 and "王药师" in page.text
+    client.cookies.clear()
+    response = await _post_login(client, "analyst", "yaoshi123")
+    assert response.headers["location"] == "/manager"
+
+
+async def test_wrong_password_and_unknown_user_get_the_same_message(client) -> None:
+    wrong = await _post_login(client, "pharmacist", "nope-nope")
+    unknown = await _post_login(client, "nobody-here", "nope-nope")
+    assert wrong.status_code == unknown.status_code == 422
+    assert 'data-testid="login-error"' in wrong.text
+    assert _error(wrong.text) == _error(unknown.text)
+    assert 'value="pharmacist"' in wrong.text  # what was typed is kept
+
+
+def _error(html: str) -> str:
+    start = html.index('data-testid="login-error">') + len('data-testid="login-error">')
+    return html[start : html.index("<", start)]
+
+
+async def test_five_failures_lock_the_username_for_this_address(client) -> None:
+    for _ in range(5):
+        assert (await _post_login(client, "clerk", "wrong-password")).status_code == 422
+    locked = await _post_login(client, "clerk", "yaoshi123")
+    assert locked.status_code == 429
+    assert "10" in _error(locked.text) or "9" in _error(locked.text)  # minutes to wait
+    # Another user from the same address is not affected.
+    assert (await _post_login(client, "service", "yaoshi123")).status_code == 303
+
+
+async def test_session_id_is_rotated_at_login(client) -> None:
+    await login(client, "pharmacist")
+    first = client.cookies["ys_session"]
+    await login(client, "pharmacist")
+    second = client.cookies["ys_session"]
+    assert first != second
+    client.cookies.set("ys_session", first)
+    response = await client.get("/counter", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
+async def test_logout_ends_the_session(client) -> None:
+    token = await login(client, "pharmacist")
+    old = client.cookies["ys_session"]
+    response = await client.post("/logout", headers={"x-csrftoken": token}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+    client.cookies.set("ys_session", old)
+    assert (await client.get("/counter", follow_redirects=False)).status_code == 303
+
+
+async def test_idle_timeout_slides_with_activity_and_expires(client) -> None:
+    await login(client, "pharmacist")
+    key = _session_key(client)
+    redis = get_redis()
+    await redis.expire(key, 30)
+    assert (await client.get("/counter")).status_code == 200
+    assert 890 < await redis.ttl(key) <= 900  # 15 minutes again after activity
+    await redis.delete(key)  # what the idle TTL does when it runs out
+    response = await client.get("/counter", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=/counter"
+
+
+async def test_absolute_lifetime_of_twelve_hours(client) -> None:
+    await login(client, "pharmacist")
+    key = _session_key(client)
+    created = float(await get_redis().hget(key, "created"))
+    await get_redis().hset(key, "created", created - 12 * 3600 - 1)
+    response = await client.get("/counter", follow_redirects=False)
+    assert response.status_code == 303
+    assert not await get_redis().exists(key)
+
+
+async def test_htmx_request_without_session_is_sent_to_login(client) -> None:
+    response = await client.post("/counter/lookup", data={"code": "1"}, headers={"HX-Request": "true"})
+    assert response.status_code in (401, 403)
+    if response.status_code == 401:
+        assert response.headers["HX-Redirect"].startswith("/login")
+
+
+async def test_unsafe_requests_need_the_csrf_token(client) -> None:
+    await login(client, "pharmacist")
+    refused = await client.post("/counter/lookup", data={"code": "8000000011"}, headers={"HX-Request": "true"})
+    assert refused.status_code == 403
+    token = await csrf_token(client, "/counter")
+    accepted = await client.post(
+        "/counter/lookup", data={"code": "8000000011"}, headers={"HX-Request": "true", "x-csrftoken": token}
+    )
+    assert accepted.status_code == 404  # no such member, but the request was let through
+
+
+async def test_login_is_audited_and_deactivated_staff_cannot_log_in(client) -> None:
+    await login(client, "service")
+    rows = await fetch("SELECT action, username FROM audit_event WHERE action = 'auth.login'")
+    assert rows == [{"action": "auth.login", "username": "service"}]
+    await fetch("UPDATE staff SET active = {} WHERE username = 'service'", False)
+    try:
+        client.cookies.clear()
+        assert (await _post_login(client, "service", "yaoshi123")).status_code == 422
+    finally:
+        await fetch("UPDATE staff SET active = {} WHERE username = 'service'", True)
+
+
+async def test_open_redirect_is_refused(client) -> None:
+    token = await csrf_token(client)
+    response = await client.post(
+        "/login",
+        data={"_csrf_token": token, "username": "pharmacist", "password": "yaoshi123", "next": "//evil.example"},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/counter"

@@ -1,0 +1,142 @@
+"""The counter: lookup partials, the allergy banner's three states, quick registration and allergy entry."""
+
+from __future__ import annotations
+
+from app.components import members
+from app.db import fetch
+from tests.conftest import actor, login
+
+HX = {"HX-Request": "true"}
+
+
+async def _counter(client, username: str = "pharmacist") -> dict[str, str]:
+    token = await login(client, username)
+    return {**HX, "x-csrftoken": token}
+
+
+async def _member(name: str, phone: str | None = None, status: str = "unknown") -> members.MemberView:
+    pharmacist = await actor()
+    view = await members.register(members.NewMember(name=name, phone=phone or ""), pharmacist)
+    if status == "none":
+        view = await members.record_no_known_allergies(view.member_no, pharmacist)
+    elif status == "penicillin":
+        view = await members.add_allergy(
+            view.member_no, members.NewAllergy(allergen_class="penicillins", criticality="high"), pharmacist
+        )
+    return view
+
+
+async def test_scanning_a_card_shows_the_red_banner_with_each_allergen(client) -> None:
+    view = await _member("张伟", "13812341234", status="penicillin")
+    headers = await _counter(client)
+    response = await client.post("/counter/lookup", data={"code": view.member_no}, headers=headers)
+    assert response.status_code == 200
+    assert response.headers["Vary"] == "HX-Request"
+    html = response.text
+    assert "<html" not in html  # just the panel
+    assert 'data-status="has_allergies"' in html
+    assert 'data-class="penicillins"' in html and "allergy-high" in html
+    assert "138****1234" in html and "13812341234" not in html
+
+
+async def test_phone_number_finds_the_member_and_shared_phones_offer_a_choice(client) -> None:
+    first = await _member("王芳", "13600001111")
+    headers = await _counter(client)
+    response = await client.post("/counter/lookup", data={"code": "136 0000 1111"}, headers=headers)
+    assert f'data-member-no="{first.member_no}"' in response.text
+    second = await _member("王小芳", "13600001111")
+    response = await client.post("/counter/lookup", data={"code": "13600001111"}, headers=headers)
+    assert 'data-testid="candidates"' in response.text
+    assert first.member_no in response.text and second.member_no in response.text
+
+
+async def test_unknown_card_is_404_with_a_register_action(client) -> None:
+    headers = await _counter(client)
+    response = await client.post("/counter/lookup", data={"code": "8000009995"}, headers=headers)
+    assert response.status_code == 404
+    assert "8000009995" in response.text and 'data-testid="register"' in response.text
+
+
+async def test_banner_states_none_and_never_asked(client) -> None:
+    calm = await _member("李娜", status="none")
+    unknown = await _member("赵敏")
+    headers = await _counter(client)
+    html = (await client.post("/counter/lookup", data={"code": calm.member_no}, headers=headers)).text
+    assert 'data-status="none"' in html and "王药师" in html
+    html = (await client.post("/counter/lookup", data={"code": unknown.member_no}, headers=headers)).text
+    assert 'data-status="unknown"' in html and 'data-testid="no-known-allergies"' in html
+
+
+async def test_full_page_on_reload_and_partial_for_htmx(client) -> None:
+    view = await _member("周迅")
+    await login(client, "clerk")
+    page = await client.get(f"/counter/members/{view.member_no}")
+    assert page.status_code == 200 and "<html" in page.text and view.member_no in page.text
+    partial = await client.get(f"/counter/members/{view.member_no}", headers=HX)
+    assert "<html" not in partial.text and view.member_no in partial.text
+    missing = await client.get("/counter/members/8000009995")
+    assert missing.status_code == 404 and "8000009995" in missing.text
+
+
+async def test_record_allergy_and_no_known_allergies_from_the_panel(client) -> None:
+    view = await _member("孙俪")
+    headers = await _counter(client)
+    response = await client.post(
+        f"/counter/members/{view.member_no}/allergies",
+        data={"allergen_class": "macrolides", "criticality": "high"},
+        headers=headers,
+    )
+    assert response.status_code == 200 and 'data-class="macrolides"' in response.text
+    refused = await client.post(f"/counter/members/{view.member_no}/no-known-allergies", headers=headers)
+    assert refused.status_code == 422 and 'data-testid="error-allergy_status"' in refused.text
+    other = await _member("邓超")
+    response = await client.post(f"/counter/members/{other.member_no}/no-known-allergies", headers=headers)
+    assert 'data-status="none"' in response.text
+
+
+async def test_allergy_without_a_class_is_refused_next_to_the_field(client) -> None:
+    view = await _member("杨幂")
+    headers = await _counter(client)
+    response = await client.post(
+        f"/counter/members/{view.member_no}/allergies", data={"criticality": "high"}, headers=headers
+    )
+    assert response.status_code == 422
+    assert 'data-testid="error-allergen_class"' in response.text
+    rows = await fetch("SELECT COUNT(*) AS n FROM allergy")
+    assert rows[0]["n"] == 0
+
+
+async def test_quick_registration_keeps_input_on_error_and_then_shows_the_member(client) -> None:
+    headers = await _counter(client)
+    form = await client.get("/counter/register", params={"code": "13911112222"}, headers=HX)
+    assert 'value="13911112222"' in form.text  # the scanned phone is carried over
+    bad = await client.post(
+        "/counter/register",
+        data={"name": "", "gender": "F", "birth_date": "1988-02-30", "phone": "13911112222"},
+        headers=headers,
+    )
+    assert bad.status_code == 422
+    assert 'data-testid="error-name"' in bad.text and 'data-testid="error-birth_date"' in bad.text
+    assert 'value="13911112222"' in bad.text and 'value="F" checked' in bad.text
+    good = await client.post(
+        "/counter/register",
+        data={"name": "刘诗诗", "gender": "F", "birth_date": "1988-02-28", "phone": "13911112222"},
+        headers=headers,
+    )
+    assert good.status_code == 200 and 'data-testid="registered"' in good.text
+    assert 'data-status="unknown"' in good.text
+    stored = await fetch("SELECT home_store FROM member WHERE name = '刘诗诗'")
+    assert len(stored) == 1
+
+
+async def test_every_lookup_writes_an_audit_event_with_the_client_address(client) -> None:
+    view = await _member("吴京")
+    headers = await _counter(client, "clerk")
+    for _ in range(3):
+        await client.post("/counter/lookup", data={"code": view.member_no}, headers=headers)
+    rows = await fetch(
+        "SELECT username, role, client_addr, channel FROM audit_event WHERE action = 'allergy.view'"
+        " AND username = 'clerk'"
+    )
+    assert len(rows) == 3
+    assert rows[0] == {"username": "clerk", "role": "clerk", "client_addr": "127.0.0.1", "channel": "web"}

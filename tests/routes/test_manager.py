@@ -1,0 +1,51 @@
+"""The manager surface: the overview's scope and the HQ audit trail with filters and paging."""
+
+from __future__ import annotations
+
+from app.components import audit, members
+from tests.conftest import actor, login
+
+
+async def test_overview_counts_the_store_for_a_store_manager_and_the_chain_for_hq(client) -> None:
+    await members.register(members.NewMember(name="本店"), await actor("pharmacist"))
+    await members.register(members.NewMember(name="他店"), await actor("pharmacist2"))
+    await login(client, "manager")
+    page = await client.get("/manager")
+    assert 'data-testid="stat-total">1<' in page.text
+    client.cookies.clear()
+    await login(client, "analyst")
+    page = await client.get("/manager")
+    assert 'data-testid="stat-total">2<' in page.text
+
+
+async def test_audit_trail_filters_and_pages(client) -> None:
+    pharmacist = await actor()
+    view = await members.register(members.NewMember(name="审计"), pharmacist)
+    for _ in range(55):
+        await members.get_member(view.member_no, pharmacist)
+    await login(client, "admin")
+    page = await client.get("/manager/audit", params={"action": audit.ALLERGY_VIEW, "member_no": view.member_no})
+    assert page.status_code == 200
+    assert page.text.count('data-testid="audit-row"') == 50
+    assert 'data-testid="next-page"' in page.text
+    second = await client.get(
+        "/manager/audit",
+        params={"action": audit.ALLERGY_VIEW, "member_no": view.member_no, "page": 2},
+        headers={"HX-Request": "true"},
+    )
+    total = len(
+        (await audit.search(audit.AuditFilter(member_no=view.member_no, action=audit.ALLERGY_VIEW), per_page=1000)).rows
+    )
+    assert total == 56  # 55 reads and the view right after registering
+    assert second.text.count('data-testid="audit-row"') == total - 50
+    assert "<html" not in second.text
+    other = await client.get("/manager/audit", params={"username": "clerk"})
+    assert other.text.count('data-testid="audit-row"') == 0
+
+
+async def test_bad_date_filter_is_explained(client) -> None:
+    await login(client, "admin")
+    page = await client.get("/manager/audit", params={"date_from": "yesterday"})
+    assert page.status_code == 422
+    assert 'data-testid="error-date_from"' in page.text
+    assert 'value="yesterday"' in page.text
