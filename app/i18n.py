@@ -6,7 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
+from io import BytesIO
 
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
 from app.settings import ROOT
@@ -20,10 +23,25 @@ current_language: ContextVar[str] = ContextVar("current_language", default=DEFAU
 
 @cache
 def translations(language: str) -> NullTranslations:
-    """The compiled catalog for `language` (English is the source language)."""
+    """The catalog for `language` (English is the source language).
+
+    The build compiles `.mo` files; when one is missing or older than its `.po` (a checkout run without
+    `make`), the `.po` is compiled in memory so the UI is never silently English.
+    """
     if language == "en":
         return NullTranslations()
-    return Translations.load(str(LOCALE_DIR), [language], domain="messages")
+    folder = LOCALE_DIR / language / "LC_MESSAGES"
+    po, mo = folder / "messages.po", folder / "messages.mo"
+    if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+        return Translations.load(str(LOCALE_DIR), [language], domain="messages")
+    if not po.exists():
+        return NullTranslations()
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale=language)
+    buffer = BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return Translations(fp=buffer, domain="messages")
 
 
 def normalize_language(value: str | None) -> str:

@@ -6,8 +6,8 @@ from urllib.parse import unquote, urlparse
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
 
+from app.db import PooledSQLiteEngine
 from app.settings import get_settings
 
 
@@ -15,7 +15,7 @@ def build_engine(database_url: str) -> Engine:
     """An engine for a `sqlite:///path` or `postgres://user@host/db` URL."""
     if database_url.startswith("sqlite"):
         # timeout = busy timeout: writers wait for the lock instead of failing.
-        return SQLiteEngine(path=database_url.removeprefix("sqlite:///"), timeout=30)
+        return PooledSQLiteEngine(path=database_url.removeprefix("sqlite:///"), timeout=30)
     url = urlparse(database_url)
     config = {
         "host": url.hostname or "127.0.0.1",

@@ -41,4 +41,9 @@ def yuan(fen: int | None) -> str:
 
 def register_filters(env: Environment) -> None:
     """Install the filters on an environment."""
-    env.filters.update(local_time=local_time, local_date=local_date, yuan=yuan)
+    from app.components.audit import action_label
+    from app.components.roles import role_label
+
+    env.filters.update(
+        local_time=local_time, local_date=local_date, yuan=yuan, role_label=role_label, action_label=action_label
+    )

@@ -73,6 +73,9 @@ async def clean(schema: dict[str, int]) -> AsyncIterator[None]:
         await fetch(f"DELETE FROM {table}")
     await fetch("UPDATE number_sequence SET value = 0 WHERE name = 'member'")
     redis = get_redis()
+    if os.environ.get("YAOSHI_TEST_FLUSH_REDIS") == "1":
+        # CI's scratch Redis database: jobs and sessions of earlier tests must not leak in.
+        await redis.flushdb()
     keys = [k async for k in redis.scan_iter(match="ys:*", count=1000)]
     if keys:
         await redis.delete(*keys)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.components.auth import StaffUser
 from app.db import fetch
+from app.i18n import _
 from app.tables import AuditEvent
 
 ALLERGY_VIEW = "allergy.view"
@@ -16,6 +17,19 @@ ALLERGY_NONE = "allergy.none_known"
 LOGIN = "auth.login"
 LOGOUT = "auth.logout"
 LOGIN_LOCKED = "auth.locked"
+
+
+def action_label(action: str) -> str:
+    """An audit action's name in the current language."""
+    return {
+        ALLERGY_VIEW: _("Viewed allergies"),
+        MEMBER_CREATE: _("Registered member"),
+        ALLERGY_RECORD: _("Recorded allergy"),
+        ALLERGY_NONE: _("Recorded no known allergies"),
+        LOGIN: _("Logged in"),
+        LOGOUT: _("Logged out"),
+        "member.phone_reveal": _("Revealed phone number"),
+    }.get(action, action)
 
 
 async def record(actor: StaffUser, action: str, member_id: int | None = None, detail: str = "") -> None:

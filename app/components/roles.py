@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from app.i18n import _
+
 
 class Role(StrEnum):
     """A staff role; store roles belong to one store, HQ roles to none."""
@@ -29,14 +31,17 @@ MEMBER_READ_ROLES = MEMBER_WRITE_ROLES
 MANAGER_ROLES = frozenset({Role.STORE_MANAGER, Role.HQ_ADMIN, Role.HQ_ANALYST})
 AUDIT_ROLES = frozenset({Role.HQ_ADMIN})
 
-ROLE_LABELS = {
-    Role.PHARMACIST: "Pharmacist",
-    Role.CLERK: "Clerk",
-    Role.SERVICE: "Customer service",
-    Role.STORE_MANAGER: "Store manager",
-    Role.HQ_ADMIN: "HQ administrator",
-    Role.HQ_ANALYST: "HQ analyst",
-}
+
+def role_label(role: str) -> str:
+    """A role's name in the current language."""
+    return {
+        Role.PHARMACIST: _("Pharmacist"),
+        Role.CLERK: _("Clerk"),
+        Role.SERVICE: _("Customer service"),
+        Role.STORE_MANAGER: _("Store manager"),
+        Role.HQ_ADMIN: _("HQ administrator"),
+        Role.HQ_ANALYST: _("HQ analyst"),
+    }.get(role, role)
 
 
 def home_path(role: str) -> str:
