@@ -30,7 +30,7 @@ from app.components.errors import NotFound, ValidationFailed
 from app.db import engine
 from app.i18n import LANGUAGES, _, current_language, gettext, ngettext
 from app.redis import close_redis
-from app.routes import api, auth, counter, kiosk, manager, system
+from app.routes import api, auth, counter, kiosk, manager, members, system
 from app.routes.middleware import IdentityMiddleware
 from app.settings import ROOT, get_settings
 from app.templating import register_filters
@@ -151,6 +151,7 @@ def create_app() -> Litestar:
             *system.ROUTES,
             *auth.ROUTES,
             *counter.ROUTES,
+            *members.ROUTES,
             *kiosk.ROUTES,
             *manager.ROUTES,
             *api.ROUTES,

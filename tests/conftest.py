@@ -32,7 +32,21 @@ from app.redis import get_redis  # noqa: E402
 from app.tables.migrate import migrate, reset_all  # noqa: E402
 
 # Rows of these tables are per test; stores and staff are made once per session.
-PER_TEST_TABLES = ["audit_event", "allergy", "member", "api_token"]
+PER_TEST_TABLES = [
+    "member_event",
+    "member_change",
+    "member_merge",
+    "consent_event",
+    "vital",
+    "member_condition",
+    "member_preference",
+    "import_job",
+    "household",
+    "audit_event",
+    "allergy",
+    "member",
+    "api_token",
+]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -1,6 +1,6 @@
 """Members (personal identifiers encrypted, blind-indexed) and their coded allergies."""
 
-from piccolo.columns import Boolean, Date, ForeignKey, Text, Timestamptz, Varchar
+from piccolo.columns import Boolean, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -19,10 +19,26 @@ class Member(Table, tablename="member"):
     phone_index = Varchar(length=64, null=True, default=None, index=True)
     phone_masked = Varchar(length=11, default="")
     home_store = ForeignKey(references=Store, null=True)
+    id_number_enc = Text(null=True, default=None)
+    id_number_index = Varchar(length=64, null=True, default=None, index=True)
+    address_enc = Text(null=True, default=None)
+    member_class = Varchar(length=12, default="member")  # regular | member | key_account
+    organisation = Varchar(length=100, default="")  # the institution of a key account
+    responsible_pharmacist = ForeignKey(references=Staff, null=True)
+    household = Integer(null=True, default=None, index=True)  # household.id (declared in app.tables.care)
+    household_role = Varchar(length=10, default="")  # contact | adult | child
+    guardian = Integer(null=True, default=None)  # member.id of a child's guardian
+    merged_into = Integer(null=True, default=None)  # member.id of the survivor after a merge
+    # Consent in force, cached from the append-only consent_event ledger (which is the truth).
+    consent_health = Boolean(default=False)
+    consent_marketing_sms = Boolean(default=False)
+    consent_marketing_wechat = Boolean(default=False)
+    consent_kiosk = Boolean(default=False)
     allergy_status = Varchar(length=16, default="unknown")
     allergy_status_by = ForeignKey(references=Staff, null=True)
     allergy_status_at = Timestamptz(null=True, default=None)
     verified_at = Timestamptz(null=True, default=None)
+    verified_by = ForeignKey(references=Staff, null=True)
     # Set by the nightly job: profile not confirmed for 12 months.
     verification_due = Boolean(default=False)
     created_at = Timestamptz(default=TimestamptzNow())

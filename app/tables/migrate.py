@@ -21,6 +21,11 @@ async def _m0001_initial() -> None:
     await fetch("CREATE INDEX IF NOT EXISTS audit_event_store_at ON audit_event (store, at)")
     await fetch("CREATE INDEX IF NOT EXISTS audit_event_member_at ON audit_event (member, at)")
     await fetch("CREATE INDEX IF NOT EXISTS allergy_member_status ON allergy (member, clinical_status)")
+    await fetch("CREATE INDEX IF NOT EXISTS vital_member_kind_at ON vital (member, kind, measured_at)")
+    await fetch("CREATE INDEX IF NOT EXISTS consent_member_purpose_at ON consent_event (member, purpose, at)")
+    await fetch("CREATE INDEX IF NOT EXISTS member_event_member_at ON member_event (member, at)")
+    await fetch("CREATE INDEX IF NOT EXISTS member_name_birth ON member (name, birth_date)")
+    await fetch("CREATE UNIQUE INDEX IF NOT EXISTS member_preference_unique ON member_preference (member, kind, value)")
     await fetch("INSERT INTO number_sequence (name, value) VALUES ('member', 0) ON CONFLICT (name) DO NOTHING")
 
 

@@ -54,6 +54,8 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/counter/members/{member_no:str}/no-known-allergies"): COUNTER,
     ("GET", "/counter/register"): COUNTER,
     ("POST", "/counter/register"): COUNTER,
+    ("GET", "/members/{member_no:str}"): COUNTER,
+    ("GET", "/members/{member_no:str}/timeline"): COUNTER,
     ("GET", "/manager"): MANAGER,
     ("GET", "/manager/audit"): AUDIT,
     ("GET", "/api/v1/members"): MEMBER_WRITE,
