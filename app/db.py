@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +18,10 @@ from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionTy
 
 # Statements that only read; anything else is treated as a write and queued behind the process's write lock.
 _READ_PREFIXES = ("SELECT", "EXPLAIN")
+
+
+# SQLite result codes after which a statement tried on the loop's own connection is retried on a pooled one.
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_INTERRUPT = 5, 6, 9
 
 
 def _is_read(sql: str) -> bool:
@@ -32,6 +38,44 @@ class _Pool:
         self.opened: set[aiosqlite.Connection] = set()
         self.slots = asyncio.Semaphore(engine.pool_size)
         self.write_lock = asyncio.Lock()
+        self.direct: sqlite3.Connection | None = None
+        self.deadline = 0.0
+
+    def _over_budget(self) -> int:
+        return 1 if time.perf_counter() > self.deadline else 0
+
+    def _open_direct(self) -> sqlite3.Connection:
+        kwargs = {**self.engine.connection_kwargs, "timeout": 0, "check_same_thread": False}
+        conn = sqlite3.connect(**kwargs)
+        conn.row_factory = dict_factory
+        conn.execute("PRAGMA foreign_keys = 1")
+        conn.execute("PRAGMA busy_timeout = 0")
+        for pragma in self.engine.pragmas:
+            conn.execute(f"PRAGMA {pragma}")
+        conn.set_progress_handler(self._over_budget, 1000)
+        self.direct = conn
+        return conn
+
+    def try_direct(self, query: str, args: list[Any] | None, write: bool) -> list[dict] | None:
+        """Run one autocommit statement on the loop's own connection, without a thread hop.
+
+        It never waits: busy (another writer holds the lock) or over the time budget, it is abandoned (the
+        statement rolls back) and None tells the caller to run it on a pooled connection instead.
+        """
+        if write and self.write_lock.locked():
+            return None
+        conn = self.direct or self._open_direct()
+        self.deadline = time.perf_counter() + self.engine.direct_budget
+        cursor = conn.cursor()
+        try:
+            cursor.execute(query, args or ())
+            return cursor.fetchall()
+        except sqlite3.OperationalError as exc:
+            if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_INTERRUPT):
+                return None
+            raise
+        finally:
+            cursor.close()
 
     async def acquire(self) -> aiosqlite.Connection:
         await self.slots.acquire()
@@ -68,12 +112,14 @@ class _Pool:
 
     def stop_all(self) -> None:
         for conn in list(self.opened):
-            try:
+            with contextlib.suppress(Exception):
                 conn.stop()
-            except Exception:
-                pass
         self.opened.clear()
         self.idle.clear()
+        if self.direct is not None:
+            with contextlib.suppress(Exception):
+                self.direct.close()
+            self.direct = None
 
 
 class PooledSQLiteTransaction(SQLiteTransaction):
@@ -132,7 +178,7 @@ class PooledSQLiteEngine(SQLiteEngine):
     SQLite's busy handler; other processes (workers) still meet the busy timeout.
     """
 
-    __slots__ = ("_pools", "_pools_guard", "busy_timeout", "pool_size", "pragmas")
+    __slots__ = ("_pools", "_pools_guard", "busy_timeout", "direct_budget", "pool_size", "pragmas")
 
     def __init__(
         self,
@@ -140,11 +186,13 @@ class PooledSQLiteEngine(SQLiteEngine):
         timeout: float = 30.0,
         pool_size: int = 8,
         pragmas: Sequence[str] = ("synchronous = NORMAL",),
+        direct_budget: float | None = 0.002,
         **connection_kwargs: Any,
     ) -> None:
         super().__init__(path=path, timeout=timeout, **connection_kwargs)
         self.busy_timeout = timeout
         self.pool_size = pool_size
+        self.direct_budget = direct_budget
         self.pragmas = tuple(pragmas)
         self._pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
         self._pools_guard = threading.Lock()
@@ -212,7 +260,12 @@ class PooledSQLiteEngine(SQLiteEngine):
         if query_type == "insert" and self.get_version_sync() < 3.35:
             return await super()._run_in_new_connection(query, args, query_type, table)
         pool = self.connections()
-        if _is_read(query):
+        read = _is_read(query)
+        if self.direct_budget:
+            rows = pool.try_direct(query, args, write=not read)
+            if rows is not None:
+                return rows
+        if read:
             conn = await pool.acquire()
             try:
                 return await self._execute(conn, query, args)

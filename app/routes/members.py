@@ -12,13 +12,15 @@ from app.routes.guards import requires_role
 from app.routes.render import render
 
 guard = [requires_role(COUNTER_ROLES)]
+# Each name is served at GET /members/{member_no}/{name} by the module that owns it.
+PROFILE_SECTIONS = ["details", "health", "vitals", "consents", "household", "timeline"]
 
 
 @get("/members/{member_no:str}", guards=guard)
 async def profile(request: Request, member_no: FromPath[str]) -> Template:
     """The whole profile; each section below the header loads itself from its own URL."""
     member = await members.get_member(member_no, actor=request.user, detail="profile")
-    return render(request, "members/profile.html", {"member": member})
+    return render(request, "members/profile.html", {"member": member, "profile_sections": PROFILE_SECTIONS})
 
 
 @get("/members/{member_no:str}/timeline", guards=guard)
