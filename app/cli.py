@@ -166,6 +166,25 @@ def token_add(username: str, label: str) -> None:
     click.echo(value)
 
 
+@main.command("rotate-keys")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=1000, show_default=True, help="rows per chunk")
+def rotate_keys(chunk_size: int) -> None:
+    """New data and index keys: re-encrypt phone/ID/address, recompute blind indexes (stop web and worker first).
+
+    Resumable: run it again after an interruption. The previous keys are kept as data_key.old / index_key.old.
+    """
+    from app.components.keys import KeyRotationError
+    from app.components.keys import rotate_keys as do_rotate
+
+    try:
+        report = _run(do_rotate(chunk_size=chunk_size))
+    except KeyRotationError as exc:
+        _fail(str(exc))
+    resumed = " (resumed)" if report.resumed else ""
+    click.echo(f"keys rotated{resumed}: {report.rows} rows re-encrypted in {report.chunks} chunks")
+    click.echo("  previous keys kept as data_key.old and index_key.old; restart web and worker processes")
+
+
 def _child_env(redis_url: str | None) -> dict[str, str]:
     env = dict(os.environ)
     if redis_url:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import logging
 import sqlite3
 import threading
 import time
@@ -16,12 +17,12 @@ from piccolo.engine.base import Engine
 from piccolo.engine.finder import engine_finder
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
 
+log = logging.getLogger("yaoshi.db")
+
 # Statements that only read; anything else is treated as a write and queued behind the process's write lock.
 _READ_PREFIXES = ("SELECT", "EXPLAIN")
-
-
-# SQLite result codes after which a statement tried on the loop's own connection is retried on a pooled one.
-_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_INTERRUPT = 5, 6, 9
+# SQLite primary result codes.
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_INTERRUPT, _SQLITE_CORRUPT = 5, 6, 9, 11
 
 
 def _is_read(sql: str) -> bool:
@@ -29,38 +30,78 @@ def _is_read(sql: str) -> bool:
 
 
 class _Pool:
-    """Open connections and the write lock of one event loop (asyncio primitives belong to a loop)."""
+    """The connections and the write lock of one event loop (asyncio primitives belong to a loop).
 
-    def __init__(self, engine: PooledSQLiteEngine, loop: asyncio.AbstractEventLoop) -> None:
+    `direct` is a plain sqlite3 connection used on the loop's own thread for single statements; the aiosqlite
+    connections (one worker thread each) serve transactions and whatever the direct path gives up on.
+    """
+
+    def __init__(self, engine: PooledSQLiteEngine) -> None:
         self.engine = engine
-        self.loop = loop
         self.idle: list[aiosqlite.Connection] = []
-        self.opened: set[aiosqlite.Connection] = set()
+        self.opened: dict[aiosqlite.Connection, int] = {}  # connection -> generation it was opened in
+        self.generation = 0
         self.slots = asyncio.Semaphore(engine.pool_size)
         self.write_lock = asyncio.Lock()
         self.direct: sqlite3.Connection | None = None
         self.deadline = 0.0
+        self.checkpoint_due: asyncio.TimerHandle | None = None
+        self.checkpoint_task: asyncio.Task | None = None
+
+    async def acquire(self) -> aiosqlite.Connection:
+        await self.slots.acquire()
+        try:
+            if self.idle:
+                return self.idle.pop()
+            conn = await self.engine.open_connection()
+            self.opened[conn] = self.generation
+            return conn
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def release(self, conn: aiosqlite.Connection, discard: bool = False) -> None:
+        """Give a connection back; one left inside a transaction, stale or marked bad is closed (rolling back)."""
+        try:
+            if discard or conn.in_transaction or self.opened.get(conn) != self.generation:
+                self.opened.pop(conn, None)
+                conn.stop()
+            else:
+                self.idle.append(conn)
+        except ValueError:  # already closed
+            self.opened.pop(conn, None)
+        finally:
+            self.slots.release()
+
+    async def lock_writes(self) -> None:
+        """Take the write lock, waiting as long as SQLite's busy timeout would before 'database is locked'."""
+        try:
+            async with asyncio.timeout(self.engine.busy_timeout):
+                await self.write_lock.acquire()
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
 
     def _over_budget(self) -> int:
         return 1 if time.perf_counter() > self.deadline else 0
 
     def _open_direct(self) -> sqlite3.Connection:
-        kwargs = {**self.engine.connection_kwargs, "timeout": 0, "check_same_thread": False}
-        conn = sqlite3.connect(**kwargs)
+        conn = sqlite3.connect(**{**self.engine.connection_kwargs, "timeout": 0, "check_same_thread": False})
         conn.row_factory = dict_factory
         conn.execute("PRAGMA foreign_keys = 1")
-        conn.execute("PRAGMA busy_timeout = 0")
         for pragma in self.engine.pragmas:
             conn.execute(f"PRAGMA {pragma}")
+        # Its commits would otherwise run the WAL checkpoint (and its fsync) on the loop's thread.
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
         conn.set_progress_handler(self._over_budget, 1000)
         self.direct = conn
         return conn
 
     def try_direct(self, query: str, args: list[Any] | None, write: bool) -> list[dict] | None:
-        """Run one autocommit statement on the loop's own connection, without a thread hop.
+        """Run one autocommit statement on the loop's thread, or return None to have it run on a pooled connection.
 
-        It never waits: busy (another writer holds the lock) or over the time budget, it is abandoned (the
-        statement rolls back) and None tells the caller to run it on a pooled connection instead.
+        It never waits: when another connection holds the write lock (busy timeout 0) or the statement runs past
+        `direct_budget` (progress handler), SQLite abandons and rolls back the statement and the caller retries it
+        where waiting is harmless. So a point query costs no thread hop, and a slow one blocks the loop ~2 ms.
         """
         if write and self.write_lock.locked():
             return None
@@ -69,57 +110,60 @@ class _Pool:
         cursor = conn.cursor()
         try:
             cursor.execute(query, args or ())
-            return cursor.fetchall()
+            rows = cursor.fetchall()
+            if write and self.checkpoint_due is None:
+                loop = asyncio.get_running_loop()
+                self.checkpoint_due = loop.call_later(self.engine.checkpoint_delay, self._start_checkpoint)
+            return rows
         except sqlite3.OperationalError as exc:
-            if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_INTERRUPT):
+            if _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_INTERRUPT):
                 return None
             raise
         finally:
             cursor.close()
 
-    async def acquire(self) -> aiosqlite.Connection:
-        await self.slots.acquire()
-        try:
-            if self.idle:
-                return self.idle.pop()
-            conn = await self.engine.open_connection()
-            self.opened.add(conn)
-            return conn
-        except BaseException:
-            self.slots.release()
-            raise
+    def _start_checkpoint(self) -> None:
+        self.checkpoint_due = None
+        if self.checkpoint_task is None or self.checkpoint_task.done():
+            self.checkpoint_task = asyncio.get_running_loop().create_task(self.checkpoint())
 
-    def release(self, conn: aiosqlite.Connection, discard: bool = False) -> None:
-        """Give a connection back; one left inside a transaction (or marked bad) is closed, which rolls back."""
+    async def checkpoint(self) -> None:
+        """Copy the WAL back into the database on a pooled connection's thread (PASSIVE: nobody waits)."""
         try:
-            if discard or conn.in_transaction:
-                self.opened.discard(conn)
-                conn.stop()
-            else:
-                self.idle.append(conn)
-        except ValueError:  # the connection is already closed
-            self.opened.discard(conn)
-        finally:
-            self.slots.release()
+            conn = await self.acquire()
+            try:
+                await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                self.release(conn)
+        except Exception as exc:  # the next write schedules another one
+            log.debug("WAL checkpoint skipped: %s", exc)
 
-    async def lock_writes(self) -> None:
-        """Take the write lock, waiting as long as SQLite's own busy timeout would before 'database is locked'."""
-        try:
-            async with asyncio.timeout(self.engine.busy_timeout):
-                await self.write_lock.acquire()
-        except TimeoutError:
-            raise sqlite3.OperationalError("database is locked") from None
-
-    def stop_all(self) -> None:
-        for conn in list(self.opened):
+    def renew(self) -> None:
+        """Replace every connection: idle ones now, busy ones when they come back."""
+        self.generation += 1
+        for conn in self.idle:
+            self.opened.pop(conn, None)
             with contextlib.suppress(Exception):
                 conn.stop()
-        self.opened.clear()
         self.idle.clear()
         if self.direct is not None:
             with contextlib.suppress(Exception):
                 self.direct.close()
             self.direct = None
+        if self.checkpoint_due is not None:
+            self.checkpoint_due.cancel()
+            self.checkpoint_due = None
+
+    def stop_all(self) -> None:
+        self.renew()
+        for conn in list(self.opened):
+            with contextlib.suppress(Exception):
+                conn.stop()
+        self.opened.clear()
+
+
+def _code(exc: sqlite3.Error) -> int:
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF
 
 
 class PooledSQLiteTransaction(SQLiteTransaction):
@@ -162,6 +206,8 @@ class PooledSQLiteTransaction(SQLiteTransaction):
             ok = True
         finally:
             self.engine.current_transaction.reset(self.context)
+            if isinstance(exception, sqlite3.DatabaseError) and _code(exception) == _SQLITE_CORRUPT:
+                self._pool.renew()
             self._pool.release(self.connection, discard=not ok)
             if self._locked:
                 self._pool.write_lock.release()
@@ -169,16 +215,18 @@ class PooledSQLiteTransaction(SQLiteTransaction):
 
 
 class PooledSQLiteEngine(SQLiteEngine):
-    """Piccolo's SQLiteEngine with long-lived connections instead of one new connection (and thread) per query.
+    """Piccolo's SQLiteEngine with long-lived connections instead of a new connection (and thread) per query.
 
-    Each connection is configured once: foreign keys on, `synchronous=NORMAL` (the WAL setting: durable across
-    crashes of the application, may lose the last commits on power loss), the busy timeout. Queries outside a
-    transaction borrow a connection for one statement; a transaction keeps its own connection until it ends, so
-    concurrent requests never share one. Writes in this process queue on an asyncio lock instead of spinning in
-    SQLite's busy handler; other processes (workers) still meet the busy timeout.
+    Every connection is configured once: foreign keys on, `synchronous = NORMAL` (with WAL: commits survive a
+    crash of the application and may be lost only on power loss; no fsync per commit) and the busy timeout.
+    A statement outside a transaction runs on the loop's own connection when it can do so at once (see
+    `_Pool.try_direct`), otherwise on a pooled connection. A transaction keeps one pooled connection to itself
+    until it ends, so concurrent requests never share a transaction. Writers in this process queue on an asyncio
+    lock (IMMEDIATE transactions hold it throughout) instead of sleeping in SQLite's busy handler; other
+    processes (the worker, the CLI) still meet the busy timeout.
     """
 
-    __slots__ = ("_pools", "_pools_guard", "busy_timeout", "direct_budget", "pool_size", "pragmas")
+    __slots__ = ("_pools", "_pools_guard", "busy_timeout", "checkpoint_delay", "direct_budget", "pool_size", "pragmas")
 
     def __init__(
         self,
@@ -187,19 +235,21 @@ class PooledSQLiteEngine(SQLiteEngine):
         pool_size: int = 8,
         pragmas: Sequence[str] = ("synchronous = NORMAL",),
         direct_budget: float | None = 0.002,
+        checkpoint_delay: float = 0.5,
         **connection_kwargs: Any,
     ) -> None:
         super().__init__(path=path, timeout=timeout, **connection_kwargs)
         self.busy_timeout = timeout
         self.pool_size = pool_size
         self.direct_budget = direct_budget
+        self.checkpoint_delay = checkpoint_delay
         self.pragmas = tuple(pragmas)
         self._pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
         self._pools_guard = threading.Lock()
         atexit.register(self.stop_connections)
 
     async def open_connection(self) -> aiosqlite.Connection:
-        """A new configured connection (its worker thread does not keep the process alive)."""
+        """A new configured aiosqlite connection (its worker thread does not keep the process alive)."""
         conn = aiosqlite.connect(**self.connection_kwargs)
         thread = getattr(conn, "_thread", None)
         if thread is not None:
@@ -221,7 +271,7 @@ class PooledSQLiteEngine(SQLiteEngine):
         return await self.open_connection()
 
     def connections(self) -> _Pool:
-        """The pool of the running event loop; pools of closed loops are dropped."""
+        """The running event loop's pool; pools of closed loops are dropped."""
         loop = asyncio.get_running_loop()
         found = self._pools.get(loop)
         if found is not None:
@@ -229,22 +279,23 @@ class PooledSQLiteEngine(SQLiteEngine):
         with self._pools_guard:
             for old_loop in [lp for lp in self._pools if lp.is_closed()]:
                 self._pools.pop(old_loop).stop_all()
-            return self._pools.setdefault(loop, _Pool(self, loop))
+            return self._pools.setdefault(loop, _Pool(self))
 
     async def start_connection_pool(self, **kwargs: Any) -> None:
         """Connections open on first use; nothing to do."""
 
     async def close_connection_pool(self) -> None:
-        """Close the idle connections of the running loop's pool."""
+        """Close the running loop's connections (idle ones cleanly, busy ones when their thread is free)."""
         pool = self._pools.pop(asyncio.get_running_loop(), None)
         if pool is not None:
-            for conn in list(pool.idle):
-                pool.opened.discard(conn)
+            for conn in pool.idle:
+                pool.opened.pop(conn, None)
                 await conn.close()
+            pool.idle.clear()
             pool.stop_all()
 
     def stop_connections(self) -> None:
-        """Close every pooled connection from its own thread (process exit)."""
+        """Close every connection (at process exit)."""
         with self._pools_guard:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
@@ -254,12 +305,7 @@ class PooledSQLiteEngine(SQLiteEngine):
         # One hop to the connection's thread: execute and fetch together.
         return list(await conn.execute_fetchall(query, args or []))
 
-    async def _run_in_new_connection(
-        self, query: str, args: list[Any] | None = None, query_type: str = "generic", table: Any = None
-    ) -> list[dict]:
-        if query_type == "insert" and self.get_version_sync() < 3.35:
-            return await super()._run_in_new_connection(query, args, query_type, table)
-        pool = self.connections()
+    async def _run_once(self, pool: _Pool, query: str, args: list[Any] | None) -> list[dict]:
         read = _is_read(query)
         if self.direct_budget:
             rows = pool.try_direct(query, args, write=not read)
@@ -280,6 +326,25 @@ class PooledSQLiteEngine(SQLiteEngine):
                 pool.release(conn)
         finally:
             pool.write_lock.release()
+
+    async def _run_in_new_connection(
+        self, query: str, args: list[Any] | None = None, query_type: str = "generic", table: Any = None
+    ) -> list[dict]:
+        if query_type == "insert" and self.get_version_sync() < 3.35:
+            return await super()._run_in_new_connection(query, args, query_type, table)
+        pool = self.connections()
+        try:
+            return await self._run_once(pool, query, args)
+        except sqlite3.DatabaseError as exc:
+            if _code(exc) != _SQLITE_CORRUPT:
+                raise
+            # Long-lived connections lose their POSIX locks when anything in this process opens and closes the
+            # database file itself (sqlite.org/howtocorrupt.html 2.2); fresh connections see the file as it is.
+            # A statement outside a transaction is atomic, so it is safe to run it once more; real corruption
+            # fails again and is raised.
+            log.warning("SQLite reported %s; reopening the connections and retrying once", exc)
+            pool.renew()
+            return await self._run_once(pool, query, args)
 
     async def _run_in_existing_connection(
         self, connection: Any, query: str, args: list[Any] | None = None, query_type: str = "generic", table: Any = None

@@ -22,7 +22,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.response import Redirect, Template
+from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
@@ -30,8 +30,15 @@ from app.components.errors import NotFound, ValidationFailed
 from app.db import engine
 from app.i18n import LANGUAGES, _, current_language, gettext, ngettext
 from app.redis import close_redis
-from app.routes import api, auth, counter, kiosk, manager, members, system
+from app.routes import api, auth, counter, kiosk, manager, members, profile, registration, system
+from app.routes import consents as consent_routes
+from app.routes import health as health_routes
+from app.routes import households as household_routes
+from app.routes import imports as import_routes
+from app.routes import member_list as member_list_routes
+from app.routes import merge as merge_routes
 from app.routes.middleware import IdentityMiddleware
+from app.routes.render import render
 from app.settings import ROOT, get_settings
 from app.templating import register_filters
 
@@ -48,9 +55,12 @@ def _is_htmx(request: Request) -> bool:
 
 
 def _page(request: Request, status: int, title: str, message: str) -> Response:
-    return Template(
-        template_name="error.html",
-        context={"title": title, "message": message, "status": status},
+    """The error page, or just its notice when htmx will swap it into part of a page."""
+    return render(
+        request,
+        "error.html",
+        {"title": title, "message": message, "status": status},
+        block="error_notice",
         status_code=status,
     )
 
@@ -151,7 +161,15 @@ def create_app() -> Litestar:
             *system.ROUTES,
             *auth.ROUTES,
             *counter.ROUTES,
+            *registration.ROUTES,
+            *profile.ROUTES,
+            *import_routes.ROUTES,
             *members.ROUTES,
+            *consent_routes.ROUTES,
+            *health_routes.ROUTES,
+            *household_routes.ROUTES,
+            *member_list_routes.ROUTES,
+            *merge_routes.ROUTES,
             *kiosk.ROUTES,
             *manager.ROUTES,
             *api.ROUTES,

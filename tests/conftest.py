@@ -123,6 +123,16 @@ async def actor(username: str = "pharmacist") -> StaffUser:
     )
 
 
+async def grant_health_consent(member_no: str, username: str = "pharmacist") -> None:
+    """Record the member's consent to the processing of health data (needed before allergies, vitals …)."""
+    from app.components import consents
+    from app.db import transaction
+
+    rows = await fetch("SELECT id FROM member WHERE member_no = {}", member_no)
+    async with transaction():
+        await consents.set_consent(rows[0]["id"], consents.HEALTH_DATA, True, await actor(username))
+
+
 class AppClient(httpx.AsyncClient):
     """An httpx client bound to one application instance, in the test's own event loop."""
 

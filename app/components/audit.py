@@ -29,6 +29,9 @@ def action_label(action: str) -> str:
         LOGIN: _("Logged in"),
         LOGOUT: _("Logged out"),
         "member.phone_reveal": _("Revealed phone number"),
+        "member.import": _("Imported members"),
+        "member.export": _("Exported members"),
+        "member.export_full": _("Exported members with full personal data"),
     }.get(action, action)
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from app.components import timeline
+from app.components import audit, timeline
 from app.components.auth import StaffUser
-from app.components.errors import ValidationFailed
-from app.db import fetch
+from app.components.errors import NotFound, ValidationFailed
+from app.db import fetch, transaction
 from app.i18n import _
 
 HEALTH_DATA = "health_data"
@@ -26,6 +27,11 @@ COLUMNS = {
 # The version of the consent text the member was shown; bump when the wording changes.
 TEXT_VERSION = "2026-11"
 CHANNELS = ("counter", "kiosk", "api", "import")
+# Marketing channels of the messaging issue → the purpose that must be granted.
+MARKETING_PURPOSES = {"sms": MARKETING_SMS, "wechat": MARKETING_WECHAT}
+CONSENT_VIEW = "consent.view"
+CONSENT_GRANT = "consent.grant"
+CONSENT_WITHDRAW = "consent.withdraw"
 
 
 def purpose_label(purpose: str) -> str:
@@ -38,6 +44,29 @@ def purpose_label(purpose: str) -> str:
     }.get(purpose, purpose)
 
 
+def purpose_text(purpose: str) -> str:
+    """What the member agrees to, as staff read it out (version `TEXT_VERSION`)."""
+    return {
+        HEALTH_DATA: _(
+            "I agree that the pharmacy records and uses my allergies, conditions, vitals and medicines "
+            "to advise me safely."
+        ),
+        MARKETING_SMS: _("I agree to receive offers and news from the pharmacy by SMS."),
+        MARKETING_WECHAT: _("I agree to receive offers and news from the pharmacy by WeChat."),
+        KIOSK_DISPLAY: _("I agree that my health data is shown on the store's self-service kiosk after I sign in."),
+    }.get(purpose, "")
+
+
+def channel_label(channel: str) -> str:
+    """Where a consent was given, in the current language."""
+    return {
+        "counter": _("at the counter"),
+        "kiosk": _("at the kiosk"),
+        "api": _("through the API"),
+        "import": _("by import"),
+    }.get(channel, channel)
+
+
 @dataclass(frozen=True)
 class ConsentState:
     """What is in force for one purpose, and since when."""
@@ -48,6 +77,15 @@ class ConsentState:
     channel: str
     staff: str | None
     text_version: str
+
+    @property
+    def label(self) -> str:
+        return purpose_label(self.purpose)
+
+    @property
+    def asked(self) -> bool:
+        """False while the member was never asked (nothing in the ledger)."""
+        return self.at is not None
 
 
 async def set_consent(
@@ -125,3 +163,69 @@ async def require_health_consent(member_id: int) -> None:
                 )
             }
         )
+
+
+async def _live_member_id(member_no: str) -> int:
+    rows = await fetch("SELECT id FROM member WHERE member_no = {} AND merged_into IS NULL", member_no)
+    if not rows:
+        raise NotFound(_("No member with number %(no)s.") % {"no": member_no})
+    return rows[0]["id"]
+
+
+async def consents_for(member_no: str, actor: StaffUser) -> tuple[int, dict[str, ConsentState], list[ConsentState]]:
+    """The member's id, the state per purpose and the whole history (newest first); the view is audited."""
+    mid = await _live_member_id(member_no)
+    await audit.record(actor, CONSENT_VIEW, member_id=mid)
+    return mid, await current(mid), await history(mid)
+
+
+async def change_consent(
+    member_no: str, purpose: str, granted: bool, actor: StaffUser, channel: str = "counter"
+) -> ConsentState:
+    """Grant or withdraw one purpose now (withdrawal is always possible); repeating the state in force adds nothing.
+
+    The ledger only ever gains rows: a withdrawal is a new row, never an edit of the grant.
+    """
+    if purpose not in PURPOSES:
+        raise ValidationFailed({"purpose": _("Unknown consent purpose.")})
+    mid = await _live_member_id(member_no)
+    async with transaction():
+        state = (await current(mid))[purpose]
+        if state.asked and state.granted == granted:
+            return state
+        await set_consent(mid, purpose, granted, actor, channel=channel)
+        await audit.record(actor, CONSENT_GRANT if granted else CONSENT_WITHDRAW, member_id=mid, detail=purpose)
+        return (await current(mid))[purpose]
+
+
+async def may_send_marketing(member_id: int, channel: str) -> bool:
+    """Whether a marketing message may go to this member on `channel` ("sms" or "wechat"), from the ledger itself.
+
+    Never asked, withdrawn, an unknown channel or a merged-away member: no.
+    """
+    purpose = MARKETING_PURPOSES.get(channel, channel if channel in (MARKETING_SMS, MARKETING_WECHAT) else None)
+    if purpose is None:
+        return False
+    rows = await fetch(
+        "SELECT c.granted FROM consent_event c JOIN member m ON m.id = c.member"
+        " WHERE c.member = {} AND c.purpose = {} AND m.merged_into IS NULL ORDER BY c.at DESC, c.id DESC LIMIT 1",
+        member_id,
+        purpose,
+    )
+    return bool(rows and rows[0]["granted"])
+
+
+async def refresh_cache(member_ids: Iterable[int]) -> None:
+    """Recompute the cached consent columns of some members from the ledger (after rows moved in a merge)."""
+    ids = sorted(set(member_ids))
+    if not ids:
+        return
+    marks = ", ".join("{}" for _ in ids)
+    sets, args = [], []
+    for purpose, column in COLUMNS.items():
+        sets.append(
+            f"{column} = COALESCE((SELECT c.granted FROM consent_event c WHERE c.member = member.id"
+            " AND c.purpose = {} ORDER BY c.at DESC, c.id DESC LIMIT 1), {})"
+        )
+        args.extend([purpose, False])
+    await fetch(f"UPDATE member SET {', '.join(sets)} WHERE id IN ({marks})", *args, *ids)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from app.components.allergens import allergen_classes
+from app.components.consents import TEXT_VERSION
 from app.components.crypto import encrypt
 from app.components.members import mask_phone, member_no_for, next_serials, phone_index
 from app.components.passwords import hash_password
@@ -141,8 +142,8 @@ async def seed_demo() -> SeedReport:
             rows = await fetch(
                 "INSERT INTO member (member_no, name, gender, birth_date, phone_enc, phone_index, phone_masked,"
                 " home_store, allergy_status, allergy_status_by, allergy_status_at, verified_at, created_at,"
-                " updated_at, verification_due) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
-                " RETURNING id",
+                " updated_at, verification_due, consent_health)"
+                " VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) RETURNING id",
                 member_no_for(first + offset),
                 name,
                 gender,
@@ -158,7 +159,19 @@ async def seed_demo() -> SeedReport:
                 now,
                 now,
                 False,
+                status != "unknown",
             )
+            if status != "unknown":
+                # Their allergy status is health data: stored only with the member's consent.
+                await fetch(
+                    "INSERT INTO consent_event (member, purpose, granted, at, channel, staff, text_version)"
+                    " VALUES ({}, 'health_data', {}, {}, 'counter', {}, {})",
+                    rows[0]["id"],
+                    True,
+                    now,
+                    pharmacist,
+                    TEXT_VERSION,
+                )
             if status == "has_allergies":
                 for cls, substance, criticality, reaction in (
                     ("penicillins", "amoxicillin", "high", "anaphylaxis"),
@@ -227,6 +240,7 @@ async def seed_chain(members: int, stores: int, seed: int = 1, allergy_share: fl
         "created_at",
         "updated_at",
         "verification_due",
+        "consent_health",
     )
     allergy_cols = (
         "member",
@@ -243,6 +257,10 @@ async def seed_chain(members: int, stores: int, seed: int = 1, allergy_share: fl
         "recorded_at",
     )
     member_sql = f"INSERT INTO member ({', '.join(member_cols)}) VALUES ({placeholders(len(member_cols))})"
+    consent_sql = (
+        "INSERT INTO consent_event (member, purpose, granted, at, channel, staff, text_version)"
+        f" VALUES ({placeholders(7)})"
+    )
     allergy_sql = f"INSERT INTO allergy ({', '.join(allergy_cols)}) VALUES ({placeholders(len(allergy_cols))})"
     done = 0
     while done < members:
@@ -250,13 +268,14 @@ async def seed_chain(members: int, stores: int, seed: int = 1, allergy_share: fl
         async with transaction():
             first = await next_serials("member", size)
         people = _fake_people(size, rng)
-        rows, flagged = [], []
+        rows, flagged, consented, verified_at = [], [], [], {}
         for i, (name, gender, birth) in enumerate(people):
             member_no = member_no_for(first + i)
             phone = rng.choice(MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
             roll = rng.random()
             status = "has_allergies" if roll < allergy_share else ("none" if roll < 0.6 else "unknown")
             verified = now - timedelta(days=rng.randint(0, 540))
+            verified_at[member_no] = verified
             rows.append(
                 (
                     member_no,
@@ -272,11 +291,21 @@ async def seed_chain(members: int, stores: int, seed: int = 1, allergy_share: fl
                     verified,
                     verified,
                     verified < now - timedelta(days=365),
+                    status != "unknown",
                 )
             )
             if status == "has_allergies":
                 flagged.append(member_no)
+            if status != "unknown":
+                consented.append(member_no)
         await execute_many(member_sql, rows)
+        if consented:
+            # A recorded allergy status is health data: those members consented (one ledger row each).
+            ids = await _ids_for(consented)
+            await execute_many(
+                consent_sql,
+                [(ids[no], "health_data", True, verified_at[no], "import", None, TEXT_VERSION) for no in consented],
+            )
         if flagged:
             ids = await _ids_for(flagged)
             allergy_rows = []

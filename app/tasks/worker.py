@@ -10,6 +10,7 @@ from app.components import auth, members
 from app.db import engine
 from app.redis import close_redis, redis_url
 from app.settings import get_settings
+from app.tasks.imports import import_members
 
 QUEUE_NAME = "yaoshi"
 
@@ -42,7 +43,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await close_redis()
 
 
-FUNCTIONS = [purge_sessions, flag_unverified_profiles]
+FUNCTIONS = [purge_sessions, flag_unverified_profiles, import_members]
 # Every job is idempotent, so a job swept from a dead worker (or raced by a starting worker's sweep) is retried.
 JOB_RETRIES = 3
 CRON_JOBS = [

@@ -15,7 +15,7 @@ from app.components.passwords import new_api_token
 from app.db import fetch
 from app.routes.guards import allowed_roles
 from app.web import create_app
-from tests.conftest import actor, csrf_token, login
+from tests.conftest import actor, csrf_token, grant_health_consent, login
 
 PUBLIC = "public"
 COUNTER = {"pharmacist", "clerk", "service", "store_manager"}
@@ -54,14 +54,60 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/counter/members/{member_no:str}/no-known-allergies"): COUNTER,
     ("GET", "/counter/register"): COUNTER,
     ("POST", "/counter/register"): COUNTER,
+    ("GET", "/counter/register/{member_no:str}/health"): COUNTER,
+    ("POST", "/counter/register/{member_no:str}/health"): COUNTER,
+    ("GET", "/counter/register/{member_no:str}/preferences"): COUNTER,
+    ("POST", "/counter/register/{member_no:str}/preferences"): COUNTER,
+    ("GET", "/members/{member_no:str}/details"): COUNTER,
+    ("GET", "/members/{member_no:str}/details/edit"): COUNTER,
+    ("POST", "/members/{member_no:str}/details"): COUNTER,
+    ("POST", "/members/{member_no:str}/verify"): COUNTER,
+    ("GET", "/members/{member_no:str}/card"): COUNTER,
     ("GET", "/members/{member_no:str}"): COUNTER,
     ("GET", "/members/{member_no:str}/timeline"): COUNTER,
+    ("GET", "/members"): COUNTER | MANAGER,
+    ("GET", "/members/{member_no:str}/consents"): COUNTER,
+    ("POST", "/members/{member_no:str}/consents"): COUNTER,
+    ("GET", "/members/{member_no:str}/household"): COUNTER,
+    ("POST", "/members/{member_no:str}/household"): COUNTER,
+    ("POST", "/members/{member_no:str}/household/link"): COUNTER,
+    ("POST", "/members/{member_no:str}/household/contact"): COUNTER,
+    ("POST", "/members/{member_no:str}/household/guardian"): COUNTER,
+    ("POST", "/members/{member_no:str}/household/unlink"): COUNTER,
+    ("GET", "/members/{member_no:str}/merge"): COUNTER,
+    ("GET", "/members/{member_no:str}/merge/compare"): {"pharmacist", "store_manager"},
+    ("POST", "/members/{member_no:str}/merge"): {"pharmacist", "store_manager"},
+    ("POST", "/members/{member_no:str}/merges/{merge_id:int}/undo"): {"pharmacist", "store_manager"},
+    ("GET", "/members/import"): MEMBER_WRITE,
+    ("POST", "/members/import"): MEMBER_WRITE,
+    ("GET", "/members/import/template"): MEMBER_WRITE,
+    ("GET", "/members/import/{job_key:str}"): MEMBER_WRITE,
+    ("GET", "/members/import/{job_key:str}/rejected.csv"): MEMBER_WRITE,
+    ("GET", "/members/export"): MANAGER,
+    ("GET", "/members/export/download"): MANAGER,
+    ("POST", "/api/v1/members/import"): MEMBER_WRITE,
+    ("GET", "/api/v1/jobs/{job_id:str}"): MEMBER_WRITE,
+    ("GET", "/api/v1/jobs/{job_id:str}/rejected"): MEMBER_WRITE,
     ("GET", "/manager"): MANAGER,
     ("GET", "/manager/audit"): AUDIT,
     ("GET", "/api/v1/members"): MEMBER_WRITE,
     ("POST", "/api/v1/members"): MEMBER_WRITE,
     ("GET", "/api/v1/members/{member_no:str}"): MEMBER_WRITE,
+    ("PATCH", "/api/v1/members/{member_no:str}"): MEMBER_WRITE,
     ("POST", "/api/v1/members/{member_no:str}/allergies"): MEMBER_WRITE,
+    ("POST", "/api/v1/members/{member_no:str}/vitals"): MEMBER_WRITE,
+    ("POST", "/api/v1/members/{member_no:str}/conditions"): MEMBER_WRITE,
+    ("GET", "/api/v1/members/{member_no:str}/timeline"): MEMBER_WRITE,
+    ("GET", "/members/{member_no:str}/health"): COUNTER,
+    ("POST", "/members/{member_no:str}/health/allergies"): COUNTER,
+    ("POST", "/members/{member_no:str}/health/no-known-allergies"): COUNTER,
+    ("POST", "/members/{member_no:str}/health/allergy-status"): COUNTER,
+    ("POST", "/members/{member_no:str}/health/conditions"): COUNTER,
+    ("POST", "/members/{member_no:str}/health/conditions/confirm"): {"pharmacist"},
+    ("POST", "/members/{member_no:str}/health/conditions/resolve"): COUNTER,
+    ("POST", "/members/{member_no:str}/health/preferences"): COUNTER,
+    ("GET", "/members/{member_no:str}/vitals"): COUNTER,
+    ("POST", "/members/{member_no:str}/vitals"): COUNTER,
 }
 
 
@@ -92,6 +138,7 @@ def test_every_route_is_in_the_matrix() -> None:
 def _concrete(path: str, member_no: str) -> str:
     return (
         path.replace("{member_no:str}", member_no)
+        .replace("{merge_id:int}", "1")
         .replace("{file_path:path}", "css/yaoshi.css")
         .replace("{path:str}", "nothing-here")
     )
@@ -100,6 +147,12 @@ def _concrete(path: str, member_no: str) -> str:
 def _body(path: str) -> dict:
     if path.endswith("/allergies"):
         return {"allergen_class": "penicillins", "criticality": "high"}
+    if path.endswith("/vitals"):
+        return {"kind": "bp", "systolic": "128", "diastolic": "82"}
+    if path.endswith("/health/conditions") or path.endswith("/api/v1/members/{member_no:str}/conditions"):
+        return {"code": "hypertension"}
+    if path.endswith("/health/preferences"):
+        return {"kind": "channel", "value": "wechat"}
     if path.endswith("/members") or path.endswith("/register"):
         return {"name": "矩阵测试", "phone": "13900009999", "store": "SH001"}
     if path == "/counter/lookup":
@@ -125,6 +178,7 @@ async def _api_token(username: str) -> str:
 @pytest.mark.parametrize("role", [None, *USERS])
 async def test_each_route_allows_exactly_its_roles(client, role: str | None) -> None:
     member = await members.register(members.NewMember(name="矩阵", phone="13900001111"), await actor())
+    await grant_health_consent(member.member_no)
     token = await login(client, USERS[role]) if role else await csrf_token(client)
     api_token = await _api_token(USERS[role]) if role else None
     for method, path, _ in registered(client.app):
@@ -136,7 +190,7 @@ async def test_each_route_allows_exactly_its_roles(client, role: str | None) -> 
             headers = {"Authorization": f"Bearer {api_token}"}
         if method == "GET" and path == "/api/v1/members":
             url += "?phone=13900001111"
-        if method in ("POST",):
+        if method in ("POST", "PATCH"):
             kwargs = {"json": _body(path)} if is_api else {"data": _body(path)}
             response = await client.request(method, url, headers=headers, follow_redirects=False, **kwargs)
         else:

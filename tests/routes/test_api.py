@@ -7,6 +7,7 @@ import pytest
 from app.components import audit
 from app.components.passwords import new_api_token
 from app.db import fetch
+from tests.conftest import grant_health_consent
 
 
 async def _token(username: str = "pharmacist", revoked: bool = False) -> dict[str, str]:
@@ -89,6 +90,7 @@ async def test_unknown_member_is_404_naming_it(client) -> None:
 async def test_coded_allergies_and_audited_reads(client) -> None:
     headers = await _token()
     member_no = (await client.post("/api/v1/members", json={"name": "林峰"}, headers=headers)).json()["member_no"]
+    await grant_health_consent(member_no)
     added = await client.post(
         f"/api/v1/members/{member_no}/allergies",
         json={

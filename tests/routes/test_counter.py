@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+
 from app.components import members
 from app.db import fetch
-from tests.conftest import actor, login
+from tests.conftest import actor, grant_health_consent, login
 
 HX = {"HX-Request": "true"}
 
@@ -17,6 +20,7 @@ async def _counter(client, username: str = "pharmacist") -> dict[str, str]:
 async def _member(name: str, phone: str | None = None, status: str = "unknown") -> members.MemberView:
     pharmacist = await actor()
     view = await members.register(members.NewMember(name=name, phone=phone or ""), pharmacist)
+    await grant_health_consent(view.member_no)
     if status == "none":
         view = await members.record_no_known_allergies(view.member_no, pharmacist)
     elif status == "penicillin":
@@ -106,7 +110,7 @@ async def test_allergy_without_a_class_is_refused_next_to_the_field(client) -> N
     assert rows[0]["n"] == 0
 
 
-async def test_quick_registration_keeps_input_on_error_and_then_shows_the_member(client) -> None:
+async def test_registration_keeps_input_on_error_and_then_goes_to_the_health_step(client) -> None:
     headers = await _counter(client)
     form = await client.get("/counter/register", params={"code": "13911112222"}, headers=HX)
     assert 'value="13911112222"' in form.text  # the scanned phone is carried over
@@ -124,9 +128,37 @@ async def test_quick_registration_keeps_input_on_error_and_then_shows_the_member
         headers=headers,
     )
     assert good.status_code == 200 and 'data-testid="registered"' in good.text
-    assert 'data-status="unknown"' in good.text
+    assert 'data-step="2"' in good.text
     stored = await fetch("SELECT home_store FROM member WHERE name = '刘诗诗'")
     assert len(stored) == 1
+
+
+async def test_panel_offers_the_card_and_links_the_verification_flag_to_the_details(client) -> None:
+    view = await _member("周冬雨", "13512345678")
+    headers = await _counter(client)
+    html = (await client.post("/counter/lookup", data={"code": view.member_no}, headers=headers)).text
+    assert f'href="/members/{view.member_no}/card"' in html and 'data-testid="print-card"' in html
+    assert 'data-testid="verify-flag"' not in html
+    old = datetime.now(UTC) - timedelta(days=400)
+    await fetch("UPDATE member SET verified_at = {}, created_at = {} WHERE id = {}", old, old, view.id)
+    html = (await client.post("/counter/lookup", data={"code": view.member_no}, headers=headers)).text
+    assert re.search(rf'href="/members/{view.member_no}#sec-details"[^>]*data-testid="verify-flag"', html)
+
+
+async def test_allergy_entry_without_health_consent_says_why(client) -> None:
+    view = await _member("彭于晏")
+    await fetch("UPDATE member SET consent_health = {} WHERE id = {}", False, view.id)
+    headers = await _counter(client)
+    response = await client.post(
+        f"/counter/members/{view.member_no}/allergies",
+        data={"allergen_class": "penicillins", "criticality": "high"},
+        headers=headers,
+    )
+    assert response.status_code == 422 and 'data-testid="error-consent"' in response.text
+    refused = await client.post(f"/counter/members/{view.member_no}/no-known-allergies", headers=headers)
+    assert refused.status_code == 422 and 'data-testid="error-allergy_status"' in refused.text
+    assert 'data-testid="no-health-consent"' in refused.text or 'data-gap="health"' in refused.text
+    assert await fetch("SELECT id FROM allergy") == []
 
 
 async def test_every_lookup_writes_an_audit_event_with_the_client_address(client) -> None:

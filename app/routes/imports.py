@@ -1,0 +1,197 @@
+"""Bulk import and export of members: upload page, job progress (htmx polling), reports, exports, and the API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Stream, Template
+
+from app.components import exports, imports
+from app.components.errors import ValidationFailed
+from app.components.roles import HQ_ROLES, MANAGER_ROLES, MEMBER_WRITE_ROLES
+from app.i18n import _, current_language
+from app.routes.guards import requires_role
+from app.routes.render import render
+from app.tasks.imports import enqueue_import
+
+# Importing writes members, so the roles that may register may import (store roles into their own store).
+IMPORT_ROLES = MEMBER_WRITE_ROLES
+# A list of a store's members leaves the system: managers only.
+EXPORT_ROLES = MANAGER_ROLES
+MULTIPART = Body(media_type=RequestEncodingType.MULTI_PART)
+UPLOAD_LIMIT = imports.MAX_UPLOAD_BYTES + 1024 * 1024
+SECURITY = [{"bearer": []}]
+import_guard = [requires_role(IMPORT_ROLES)]
+export_guard = [requires_role(EXPORT_ROLES)]
+
+
+def _layout(request: Request) -> str:
+    return "_layouts/manager.html" if request.user.role in MANAGER_ROLES else "_layouts/counter.html"
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"}
+
+
+async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(1024 * 1024):
+        yield chunk
+
+
+async def _submit(request: Request, data: dict[str, Any]) -> imports.Submitted:
+    """Store the uploaded file, create its job and queue it; ValidationFailed names the field."""
+    upload = data.get("file") if isinstance(data, dict) else None
+    store = data.get("store", "") if isinstance(data, dict) else ""
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise ValidationFailed({"file": _("Choose a .xlsx or .csv file to upload.")})
+    try:
+        submitted = await imports.submit(request.user, upload.filename, _chunks(upload), str(store or ""))
+    finally:
+        await upload.close()
+    await enqueue_import(submitted.job.key, current_language.get())
+    return submitted
+
+
+async def _import_ctx(request: Request, **extra: Any) -> dict[str, Any]:
+    user = request.user
+    return {
+        "layout": _layout(request),
+        "jobs": await imports.recent_jobs(user),
+        "stores": await imports.stores() if user.role in HQ_ROLES else [],
+        "is_hq": user.role in HQ_ROLES,
+        "columns": [(imports.COLUMN_BY_KEY[k], text) for k, text in imports.column_help()],
+        "can_export": user.role in EXPORT_ROLES,
+        "errors": {},
+        "store": "",
+        **extra,
+    }
+
+
+@get("/members/import", guards=import_guard)
+async def import_page(request: Request) -> Template:
+    """Upload a customer file; the template, the accepted columns and recent imports."""
+    return render(request, "members/import.html", await _import_ctx(request))
+
+
+@post("/members/import", guards=import_guard, request_max_body_size=UPLOAD_LIMIT)
+async def import_upload(request: Request, data: Annotated[dict[str, Any], MULTIPART]) -> Response | Template:
+    """Start an import and go to its progress page; errors come back on the form."""
+    try:
+        submitted = await _submit(request, data)
+    except ValidationFailed as exc:
+        ctx = await _import_ctx(request, errors=exc.errors, store=str(data.get("store", "") or ""))
+        return render(request, "members/import.html", ctx, status_code=422)
+    return Redirect(f"/members/import/{submitted.job.key}", status_code=303)
+
+
+@get("/members/import/template", guards=import_guard)
+async def import_template(request: Request, format: FromQuery[str] = "csv") -> Response:
+    """The empty template with the right headers, as .csv or .xlsx."""
+    if format == "xlsx":
+        return Response(
+            imports.template_xlsx(),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers=_attachment("yaoshi-members-template.xlsx"),
+        )
+    return Response(
+        imports.template_csv(),
+        media_type="text/csv; charset=utf-8",
+        headers=_attachment("yaoshi-members-template.csv"),
+    )
+
+
+@get("/members/import/{job_key:str}", guards=import_guard)
+async def import_job(request: Request, job_key: FromPath[str]) -> Template:
+    """A job's progress and, once done, its result; htmx polls the progress block until the job ends."""
+    job = await imports.get_job(job_key, request.user)
+    return render(request, "members/import_job.html", {"layout": _layout(request), "job": job}, block="progress")
+
+
+@get("/members/import/{job_key:str}/rejected.csv", guards=import_guard)
+async def import_rejected(request: Request, job_key: FromPath[str]) -> Stream:
+    """The rejected rows with a reason column, to fix and import again."""
+    rows = await imports.rejected_rows(job_key, request.user)
+    return Stream(rows, media_type="text/csv; charset=utf-8", headers=_attachment(f"rejected-{job_key[:8]}.csv"))
+
+
+async def _export_ctx(request: Request, **extra: Any) -> dict[str, Any]:
+    user = request.user
+    return {
+        "layout": _layout(request),
+        "is_hq": user.role in HQ_ROLES,
+        "stores": await imports.stores() if user.role in HQ_ROLES else [],
+        "may_full": exports.may_export_full(user),
+        "errors": {},
+        "form": {"format": "csv", "store": "", "full": ""},
+        **extra,
+    }
+
+
+@get("/members/export", guards=export_guard)
+async def export_page(request: Request) -> Template:
+    """Choose a format, a store (HQ) and whether to include full data."""
+    return render(request, "members/export.html", await _export_ctx(request))
+
+
+@get("/members/export/download", guards=export_guard)
+async def export_download(
+    request: Request, format: FromQuery[str] = "csv", store: FromQuery[str] = "", full: FromQuery[str] = ""
+) -> Stream | Template:
+    """The members as a streamed CSV or XLSX file; the export is audited with its row count."""
+    try:
+        export = await exports.prepare(request.user, format, store, full in ("1", "on", "true"))
+    except ValidationFailed as exc:
+        form = {"format": format, "store": store, "full": full}
+        ctx = await _export_ctx(request, errors=exc.errors, form=form)
+        return render(request, "members/export.html", ctx, status_code=422)
+    return Stream(exports.stream(export), media_type=export.media_type, headers=_attachment(export.filename))
+
+
+# ---------------------------------------------------------------- JSON API
+
+
+@post(
+    "/api/v1/members/import",
+    guards=import_guard,
+    security=SECURITY,
+    tags=["jobs"],
+    request_max_body_size=UPLOAD_LIMIT,
+)
+async def api_import(request: Request, data: Annotated[dict[str, Any], MULTIPART]) -> Response:
+    """Upload `file` (.csv or .xlsx; HQ tokens also send `store`, a store code); 202 with the job to poll."""
+    submitted = await _submit(request, data)
+    body = submitted.job.as_json()
+    body["status_url"] = f"/api/v1/jobs/{submitted.job.key}"
+    return Response(body, status_code=202, headers={"Location": body["status_url"]})
+
+
+@get("/api/v1/jobs/{job_id:str}", guards=import_guard, security=SECURITY, tags=["jobs"])
+async def api_job(request: Request, job_id: FromPath[str]) -> dict:
+    """A job's status, progress counts and, when rows were rejected, the report URL."""
+    return (await imports.get_job(job_id, request.user)).as_json()
+
+
+@get("/api/v1/jobs/{job_id:str}/rejected", guards=import_guard, security=SECURITY, tags=["jobs"])
+async def api_job_rejected(request: Request, job_id: FromPath[str]) -> Stream:
+    """The rejected rows as CSV with a `reason` column."""
+    rows = await imports.rejected_rows(job_id, request.user)
+    return Stream(rows, media_type="text/csv; charset=utf-8", headers=_attachment(f"rejected-{job_id[:8]}.csv"))
+
+
+ROUTES = [
+    import_page,
+    import_upload,
+    import_template,
+    import_job,
+    import_rejected,
+    export_page,
+    export_download,
+    api_import,
+    api_job,
+    api_job_rejected,
+]

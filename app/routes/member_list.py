@@ -1,0 +1,28 @@
+"""The member list: store roles see their store's members, HQ roles the chain's; search and paging."""
+
+from __future__ import annotations
+
+from litestar import Request, get
+from litestar.params import FromQuery
+from litestar.response import Template
+
+from app.components import member_list
+from app.components.roles import ALL_ROLES, COUNTER_ROLES, HQ_ROLES
+from app.routes.guards import requires_role
+from app.routes.render import render
+
+
+@get("/members", guards=[requires_role(ALL_ROLES)])
+async def members_page(request: Request, q: FromQuery[str] = "", page: FromQuery[int] = 1) -> Template:
+    """Search by name prefix, member number or exact phone; newest members first when browsing."""
+    user = request.user
+    result = await member_list.search(user, q, page=page)
+    ctx = {
+        "result": result,
+        "layout": "_layouts/manager.html" if user.role in HQ_ROLES else "_layouts/counter.html",
+        "can_open": user.role in COUNTER_ROLES,
+    }
+    return render(request, "members/list.html", ctx, block="member_results")
+
+
+ROUTES = [members_page]
