@@ -160,26 +160,35 @@ async def test_unknown_card_registers_a_member(counter: Page) -> None:
 
     await name.fill("赵雪")
     await page.get_by_test_id("register-submit").tap()
-    panel = page.get_by_test_id("member")
-    await expect(panel).to_be_visible()
+
+    # Step 2, health: consent first, then a penicillin allergy in two taps.
+    step = page.get_by_test_id("register-step")
+    await expect(step).to_have_attribute("data-step", "2")
     await expect(page.get_by_test_id("registered")).to_be_visible()
+    await page.locator("label.tile", has=page.get_by_test_id("consent-health")).tap()
+    await page.locator("label.tile", has=page.get_by_test_id("status-has")).tap()
+    await page.locator("label.tile", has_text="青霉素类").tap()
+    await page.locator("label.tile", has=page.locator("input[name=criticality][value=high]")).tap()
+    await page.get_by_test_id("health-submit").tap()
+
+    # Step 3, preferences and consents; then the member panel with the red banner.
+    await expect(step).to_have_attribute("data-step", "3")
+    await page.get_by_test_id("preferences-submit").tap()
+    panel = page.get_by_test_id("member")
+    await expect(page.get_by_test_id("registration-saved")).to_be_visible()
     await expect(page.get_by_test_id("member-name")).to_have_text("赵雪")
     await expect(page.get_by_test_id("phone")).to_have_text("137****1234")
     member_no = await panel.get_attribute("data-member-no")
     assert member_no and member_no.startswith("8") and len(member_no) == 10
 
     banner = page.get_by_test_id("allergy-banner")
-    await expect(banner).to_have_attribute("data-status", "unknown")
-    assert await tone(banner) == "amber"
-
-    await page.get_by_test_id("no-known-allergies").tap()
-    await expect(banner).to_have_attribute("data-status", "none")
-    await expect(banner).to_contain_text(PHARMACIST_NAME)
-    assert await tone(banner) == "green"
+    await expect(banner).to_have_attribute("data-status", "has_allergies")
+    await expect(banner.locator("[data-testid=allergy][data-class=penicillins]")).to_have_class("allergy allergy-high")
+    assert await tone(banner) == "red"
 
     # The new member is found by a scan of the new number too.
     await show_member(page, member_no)
-    await expect(page.get_by_test_id("allergy-banner")).to_have_attribute("data-status", "none")
+    await expect(page.get_by_test_id("allergy-banner")).to_have_attribute("data-status", "has_allergies")
 
 
 async def test_record_an_allergy_in_two_taps(counter: Page) -> None:
@@ -187,6 +196,9 @@ async def test_record_an_allergy_in_two_taps(counter: Page) -> None:
     await show_member(page, WANG_FANG)
     banner = page.get_by_test_id("allergy-banner")
     await expect(banner).to_have_attribute("data-status", "unknown")
+    # Health data needs the member's consent: one tap at the counter records it.
+    await page.get_by_test_id("consent-health-counter").tap()
+    await expect(page.get_by_test_id("no-known-allergies")).to_be_visible()
 
     await page.get_by_test_id("add-allergy").tap()
     await page.locator("label.tile", has_text="青霉素类").tap()

@@ -9,10 +9,11 @@ from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from app.components import members
+from app.components import consents, members
 from app.components.allergens import CRITICALITIES, REACTIONS, allergen_classes
 from app.components.errors import NotFound, ValidationFailed
 from app.components.roles import COUNTER_ROLES
+from app.db import transaction
 from app.routes.guards import requires_role
 from app.routes.render import FORM, render
 
@@ -128,6 +129,16 @@ async def no_known_allergies(request: Request, member_no: FromPath[str]) -> Temp
     return render(request, PAGE, member_ctx(member, code=member_no), block="member_panel")
 
 
-ROUTES = [counter_page, lookup, member_panel, add_allergy, no_known_allergies]
+@post("/counter/members/{member_no:str}/consent-health", guards=guard)
+async def consent_health(request: Request, member_no: FromPath[str]) -> Template:
+    """The member agrees, at the counter, to the processing of their health data: one tap, then ask allergies."""
+    member_id = await members.member_id(member_no)
+    async with transaction():
+        await consents.set_consent(member_id, consents.HEALTH_DATA, True, request.user, channel="counter")
+    member = await members.get_member(member_no, actor=request.user, detail="counter")
+    return render(request, PAGE, member_ctx(member, code=member_no), block="member_panel")
+
+
+ROUTES = [counter_page, lookup, member_panel, add_allergy, no_known_allergies, consent_health]
 
 __all__ = ["PAGE", "ROUTES", "NotFound", "allergy_choices", "member_ctx"]

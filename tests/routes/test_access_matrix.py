@@ -52,6 +52,7 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/counter/members/{member_no:str}"): COUNTER,
     ("POST", "/counter/members/{member_no:str}/allergies"): COUNTER,
     ("POST", "/counter/members/{member_no:str}/no-known-allergies"): COUNTER,
+    ("POST", "/counter/members/{member_no:str}/consent-health"): COUNTER,
     ("GET", "/counter/register"): COUNTER,
     ("POST", "/counter/register"): COUNTER,
     ("GET", "/counter/register/{member_no:str}/health"): COUNTER,

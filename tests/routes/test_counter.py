@@ -172,3 +172,19 @@ async def test_every_lookup_writes_an_audit_event_with_the_client_address(client
     )
     assert len(rows) == 3
     assert rows[0] == {"username": "clerk", "role": "clerk", "client_addr": "127.0.0.1", "channel": "web"}
+
+
+async def test_one_tap_health_consent_at_the_counter_then_allergies_can_be_recorded(client) -> None:
+    view = await members.register(members.NewMember(name="许晴"), await actor())
+    headers = await _counter(client)
+    panel = await client.post("/counter/lookup", data={"code": view.member_no}, headers=headers)
+    assert 'data-testid="consent-health-counter"' in panel.text
+    assert 'data-testid="no-known-allergies"' not in panel.text
+    refused = await client.post(f"/counter/members/{view.member_no}/no-known-allergies", headers=headers)
+    assert refused.status_code == 422
+    agreed = await client.post(f"/counter/members/{view.member_no}/consent-health", headers=headers)
+    assert 'data-testid="no-known-allergies"' in agreed.text
+    rows = await fetch("SELECT purpose, granted, channel FROM consent_event")
+    assert [(r["purpose"], bool(r["granted"]), r["channel"]) for r in rows] == [("health_data", True, "counter")]
+    recorded = await client.post(f"/counter/members/{view.member_no}/no-known-allergies", headers=headers)
+    assert 'data-status="none"' in recorded.text
