@@ -295,7 +295,7 @@ def store_today() -> date:
 
 
 _MEMBER_SQL = (
-    "SELECT m.id, m.member_no, m.name, m.gender, m.birth_date, m.phone_masked, m.allergy_status,"
+    "SELECT m.id, m.merged_into, m.member_no, m.name, m.gender, m.birth_date, m.phone_masked, m.allergy_status,"
     " m.allergy_status_at, m.verified_at, m.created_at, st.name AS home_store, sb.display_name AS status_by,"
     " m.member_class, m.organisation, m.responsible_pharmacist, m.consent_health,"
     " (SELECT COUNT(*) FROM consent_event c WHERE c.member = m.id AND c.purpose = 'health_data') AS health_asked,"
@@ -416,11 +416,19 @@ async def find_by_code(code: str, actor: StaffUser) -> list[MemberView]:
     code = re.sub(r"\s", "", code or "")
     if is_member_no(code):
         rows = await fetch(_MEMBER_SQL + " WHERE m.member_no = {} ORDER BY m.id, a.id", code)
+        if rows and rows[0]["merged_into"] is not None:
+            # An old card of a merged-away record still works: it brings up the member now in use.
+            from app.components.merge import resolve_member_id
+
+            live = await resolve_member_id(code)
+            rows = await fetch(_MEMBER_SQL + " WHERE m.id = {} ORDER BY m.id, a.id", live) if live else []
     else:
         phone = normalize_phone(code)
         if phone is None:
             return []
-        rows = await fetch(_MEMBER_SQL + " WHERE m.phone_index = {} ORDER BY m.id, a.id", phone_index(phone))
+        rows = await fetch(
+            _MEMBER_SQL + " WHERE m.phone_index = {} AND m.merged_into IS NULL ORDER BY m.id, a.id", phone_index(phone)
+        )
     return await _audited(_views(rows), actor, detail=f"lookup:{actor.channel}")
 
 
@@ -429,12 +437,17 @@ async def get_member(member_no: str, actor: StaffUser, detail: str = "read") -> 
     rows = await fetch(_MEMBER_SQL + " WHERE m.member_no = {} ORDER BY a.id", member_no)
     if not rows:
         raise NotFound(_("No member with number %(no)s.") % {"no": member_no})
+    if rows[0]["merged_into"] is not None:
+        from app.components.merge import resolve_member_no
+
+        into = await resolve_member_no(member_no)
+        raise NotFound(_("Member %(no)s was merged into %(into)s.") % {"no": member_no, "into": into or "—"})
     return (await _audited(_views(rows), actor, detail=detail))[0]
 
 
 async def member_id(member_no: str) -> int:
     """The row id of a member number, or NotFound."""
-    rows = await fetch("SELECT id FROM member WHERE member_no = {}", member_no)
+    rows = await fetch("SELECT id FROM member WHERE member_no = {} AND merged_into IS NULL", member_no)
     if not rows:
         raise NotFound(_("No member with number %(no)s.") % {"no": member_no})
     return rows[0]["id"]
@@ -768,7 +781,9 @@ async def record_no_known_allergies(member_no: str, actor: StaffUser) -> MemberV
 
 async def allergy_status_counts(store_id: int | None) -> dict[str, int]:
     """How many members are in each allergy status, for one store or (None) the whole chain."""
-    where, args = ("WHERE home_store = {}", [store_id]) if store_id else ("", [])
+    where, args = (
+        ("WHERE merged_into IS NULL AND home_store = {}", [store_id]) if store_id else ("WHERE merged_into IS NULL", [])
+    )
     rows = await fetch(f"SELECT allergy_status, COUNT(*) AS n FROM member {where} GROUP BY allergy_status", *args)
     counts = dict.fromkeys(ALLERGY_STATUSES, 0)
     counts.update({r["allergy_status"]: r["n"] for r in rows})

@@ -18,7 +18,7 @@ from app.routes.render import FORM, render, wants_partial
 
 TEMPLATE = "members/_consents.html"
 BLOCK = "consents_section"
-CHANGED_EVENT = "consents-changed"
+CHANGED_EVENT = "consentChanged"  # the health and vitals sections reload on it
 guard = [requires_role(COUNTER_ROLES)]
 
 

@@ -69,14 +69,7 @@ async def audit_page(
             "date_to": date_to,
         },
         "errors": errors,
-        "actions": [
-            audit.ALLERGY_VIEW,
-            audit.ALLERGY_RECORD,
-            audit.ALLERGY_NONE,
-            audit.MEMBER_CREATE,
-            audit.LOGIN,
-            audit.LOGOUT,
-        ],
+        "actions": audit.FILTER_ACTIONS,
     }
     return render(request, "manager/audit.html", ctx, block="audit_results", status_code=422 if errors else 200)
 

@@ -13,7 +13,7 @@ from app.routes.render import render
 
 guard = [requires_role(COUNTER_ROLES)]
 # Each name is served at GET /members/{member_no}/{name} by the module that owns it.
-PROFILE_SECTIONS = ["details", "health", "vitals", "consents", "household", "timeline"]
+PROFILE_SECTIONS = ["details", "health", "vitals", "consents", "household", "merge", "timeline"]
 
 
 @get("/members/{member_no:str}", guards=guard)

@@ -35,7 +35,7 @@ async def test_grant_and_withdraw_from_the_section(client) -> None:
     headers = await _headers(client)
     url = f"/members/{member.member_no}/consents"
     response = await client.post(url, data={"purpose": "marketing_sms", "action": "grant"}, headers=headers)
-    assert response.status_code == 200 and response.headers["HX-Trigger"] == "consents-changed"
+    assert response.status_code == 200 and response.headers["HX-Trigger"] == "consentChanged"
     html = response.text
     assert 'data-testid="consent-marketing_sms" data-state="granted"' in " ".join(html.split())
     assert 'data-testid="withdraw-marketing_sms"' in html
