@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from app.components.passwords import hash_api_token, verify_password
 from app.db import fetch
@@ -96,6 +97,23 @@ async def login(username: str, password: str, client_addr: str) -> LoginResult:
     return LoginResult(user=_user_from_row(row))
 
 
+_TOUCH = """
+local data = redis.call('HGETALL', KEYS[1])
+if #data > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return data
+"""
+_touch_scripts: dict[int, Any] = {}
+
+
+def _touch_script() -> Any:
+    """The touch script bound to the current client; redis-py reloads it if Redis restarted (NOSCRIPT)."""
+    redis = get_redis()
+    script = _touch_scripts.get(id(redis))
+    if script is None:
+        script = _touch_scripts[id(redis)] = redis.register_script(_TOUCH)
+    return script
+
+
 def _session_key(session_id: str) -> str:
     # Only a hash of the cookie value is a Redis key, so a leaked key list cannot be replayed as cookies.
     return SESSION_PREFIX + hashlib.sha256(session_id.encode()).hexdigest()
@@ -134,15 +152,13 @@ async def load_session(session_id: str) -> StaffUser | None:
     """The user of a live session, sliding its idle timeout; None when idle, too old or unknown."""
     settings = get_settings()
     key = _session_key(session_id)
-    redis = get_redis()
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.hgetall(key)
-        pipe.expire(key, settings.session_idle_seconds)
-        data, _ = await pipe.execute()
+    # One round trip on every request: read the session and slide its idle timeout in a single script.
+    flat = await _touch_script()(keys=[key], args=[settings.session_idle_seconds])
+    data = dict(zip(flat[::2], flat[1::2], strict=True))
     if not data:
         return None
     if time.time() - float(data["created"]) > settings.session_absolute_seconds:
-        await redis.delete(key)
+        await get_redis().delete(key)
         return None
     return StaffUser(
         id=int(data["staff_id"]),

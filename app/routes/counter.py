@@ -89,6 +89,14 @@ class AllergyForm:
     reaction: str = ""
 
 
+@get("/counter/members/{member_no:str}/allergy-form", guards=guard)
+async def allergy_form(request: Request, member_no: FromPath[str]) -> Template:
+    """The two-tap allergy entry, loaded when the pharmacist opens it."""
+    await members.member_id(member_no)  # 404 for an unknown number
+    ctx = {"member": {"member_no": member_no}, "allergy_form": None, "allergy_errors": None, **allergy_choices()}
+    return Template(template_name="counter/_allergy_form.html", context=ctx, headers={"Vary": "HX-Request"})
+
+
 @post("/counter/members/{member_no:str}/allergies", guards=guard)
 async def add_allergy(request: Request, member_no: FromPath[str], data: Annotated[AllergyForm, FORM]) -> Template:
     """Record an allergy the member reports; the panel comes back with the new banner."""
@@ -139,6 +147,6 @@ async def consent_health(request: Request, member_no: FromPath[str]) -> Template
     return render(request, PAGE, member_ctx(member, code=member_no), block="member_panel")
 
 
-ROUTES = [counter_page, lookup, member_panel, add_allergy, no_known_allergies, consent_health]
+ROUTES = [counter_page, lookup, member_panel, allergy_form, add_allergy, no_known_allergies, consent_health]
 
 __all__ = ["PAGE", "ROUTES", "NotFound", "allergy_choices", "member_ctx"]

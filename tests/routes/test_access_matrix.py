@@ -53,6 +53,7 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/counter/members/{member_no:str}/allergies"): COUNTER,
     ("POST", "/counter/members/{member_no:str}/no-known-allergies"): COUNTER,
     ("POST", "/counter/members/{member_no:str}/consent-health"): COUNTER,
+    ("GET", "/counter/members/{member_no:str}/allergy-form"): COUNTER,
     ("GET", "/counter/register"): COUNTER,
     ("POST", "/counter/register"): COUNTER,
     ("GET", "/counter/register/{member_no:str}/health"): COUNTER,
