@@ -8,7 +8,7 @@ PO_FILES := $(wildcard locale/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test test-unit test-e2e bench lint format messages chromium clean
+.PHONY: install run test test-unit test-e2e bench bench-import lint format messages chromium clean
 
 install: $(VENV)/.installed $(MO_FILES)
 
@@ -36,6 +36,10 @@ test-e2e: install chromium
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# 100,000-row messy .xlsx and .csv imports through the SAQ worker: time and worker peak memory.
+bench-import: install
+	$(BIN)/python bench/import_bench.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -226,6 +226,11 @@ async def csv_stream(export: Export) -> AsyncIterator[bytes]:
         yield buffer.getvalue().encode("utf-8")
 
 
+def _append_all(sheet: Any, rows: list[list[str]]) -> None:
+    for row in rows:
+        sheet.append(row)
+
+
 async def xlsx_stream(export: Export) -> AsyncIterator[bytes]:
     """The export as an XLSX workbook: written row by row to a temporary file (openpyxl write-only), then streamed."""
     from openpyxl import Workbook
@@ -237,8 +242,8 @@ async def xlsx_stream(export: Export) -> AsyncIterator[bytes]:
         sheet = workbook.create_sheet(_("Members"))
         sheet.append(headers(export))
         async for page in pages(export):
-            for row in page:
-                sheet.append(row)
+            # openpyxl is slow per row: off the event loop, so other requests of this process keep flowing.
+            await asyncio.to_thread(_append_all, sheet, page)
         await asyncio.to_thread(workbook.save, name)
         fh = await asyncio.to_thread(open, name, "rb")
         try:

@@ -10,6 +10,7 @@ nothing, so nothing is ever doubled.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
 import hashlib
@@ -33,7 +34,6 @@ from app.components import audit, consents, timeline
 from app.components.allergens import DATA, allergen_classes
 from app.components.auth import StaffUser
 from app.components.crypto import decrypt, encrypt
-from app.components.duplicates import match_many
 from app.components.errors import NotFound, ValidationFailed
 from app.components.members import (
     NewMember,
@@ -672,7 +672,7 @@ async def submit(actor: StaffUser, filename: str, chunks: AsyncIterator[bytes], 
         tmp.rename(checked)
         tmp = checked
         try:
-            header = read_header(tmp)
+            header = await asyncio.to_thread(read_header, tmp)  # a workbook takes a moment to open
         except ValueError:
             raise ValidationFailed({"file": error_label("unreadable")}) from None
         if "name" not in map_header(header):
@@ -757,6 +757,13 @@ class Person:
     new_conditions: list[str] = field(default_factory=list)
     consent_changes: dict[str, bool] = field(default_factory=dict)
 
+    first_row: int = 0
+
+    @property
+    def ref(self) -> str:
+        """How a rejected row names this person: a member number, or the row of this file that creates them."""
+        return self.member_no or f"#{self.first_row}"
+
     def current_address(self) -> str | None:
         if not self.address_known:
             self.address = decrypt(self.address_enc, "address") if self.address_enc else None
@@ -786,15 +793,32 @@ _CANDIDATE_COLS = (
 
 
 async def _candidates(rows: list[Row]) -> list[Person]:
-    """The members the rows match (`duplicates.match_many`: set-based), with their allergies and conditions."""
-    matched = await match_many([(r.phone_idx, r.id_idx, r.name, r.birth_date) for r in rows])
-    member_ids = sorted(set(matched.values()))
-    if not member_ids:
+    """Every live member who shares a resident ID, a phone, or a name and birth date with one of `rows`, with
+    their allergies and conditions: three queries whatever the chunk size (`_Index` then applies the rule).
+
+    Not `duplicates.match_many`: that one ORs a clause per name and birth date, which PostgreSQL plans as one
+    index scan per pair (20,000 rows: 8.8 s there against 0.5 s for the row-value IN below; the same on SQLite).
+    """
+    by_id: dict[int, dict] = {}
+    phones = sorted({r.phone_idx for r in rows if r.phone_idx})
+    ids = sorted({r.id_idx for r in rows if r.id_idx})
+    pairs = sorted({(r.name, r.birth_date) for r in rows if r.birth_date})
+    base = f"SELECT {_CANDIDATE_COLS} FROM member WHERE merged_into IS NULL AND "
+    if phones:
+        by_id.update((m["id"], m) for m in await fetch(base + f"phone_index IN ({_in(phones)})", *phones))
+    if ids:
+        by_id.update((m["id"], m) for m in await fetch(base + f"id_number_index IN ({_in(ids)})", *ids))
+    if pairs:
+        # A row-value IN is one index probe per pair on both engines (separate INs on name and on birth date
+        # make SQLite probe every name with every date).
+        pair_sql = "({}, {})" if is_sqlite() else "({}, {}::date)"
+        values = ", ".join(pair_sql for _ in pairs)
+        args = [v for pair in pairs for v in pair]
+        by_id.update((m["id"], m) for m in await fetch(base + f"(name, birth_date) IN (VALUES {values})", *args))
+    if not by_id:
         return []
-    found = await fetch(
-        f"SELECT {_CANDIDATE_COLS} FROM member WHERE id IN ({_in(member_ids)}) ORDER BY id",
-        *member_ids,
-    )
+    member_ids = sorted(by_id)
+    found = [by_id[i] for i in member_ids]
     people = {
         m["id"]: Person(
             id=m["id"],
@@ -832,7 +856,11 @@ class _Index:
     """The chunk's people by matching key, with the rule of `duplicates.match_many`: resident ID first, then
     phone and name, then name and birth date (a shared phone alone is no identity). Earlier people win a tie,
     so members already in the database come before people this chunk creates. Rows are applied in file order,
-    so a later row about a person created by an earlier row of the same chunk updates that person."""
+    so a later row about a person created by an earlier row of the same chunk updates that person.
+
+    One guard on top: a name and birth date match is not taken when both sides have a phone number (or a
+    resident ID) and they differ. Common names share birthdays; overwriting one person's phone with another's
+    would be worse than a duplicate, which a pharmacist can merge."""
 
     def __init__(self) -> None:
         self.by_id: dict[str, Person] = {}
@@ -848,15 +876,21 @@ class _Index:
             self.by_name_birth.setdefault((p.name, p.birth_date), p)
 
     def match(self, r: Row) -> Person | None:
-        return (
-            (self.by_id.get(r.id_idx) if r.id_idx else None)
-            or (self.by_phone_name.get((r.phone_idx, r.name)) if r.phone_idx else None)
-            or (self.by_name_birth.get((r.name, r.birth_date)) if r.birth_date else None)
-        )
+        if r.id_idx and (found := self.by_id.get(r.id_idx)):
+            return found
+        if r.phone_idx and (found := self.by_phone_name.get((r.phone_idx, r.name))):
+            return found
+        if r.birth_date and (found := self.by_name_birth.get((r.name, r.birth_date))):
+            phones_differ = r.phone_idx and found.phone_idx and r.phone_idx != found.phone_idx
+            ids_differ = r.id_idx and found.id_idx and r.id_idx != found.id_idx
+            if not (phones_differ or ids_differ):
+                return found
+        return None
 
 
 def _new_person(r: Row) -> Person:
     p = Person(
+        first_row=r.row_no,
         id=None,
         member_no=None,
         name=r.name,
@@ -888,17 +922,17 @@ def _new_person(r: Row) -> Person:
 
 
 def _merge(p: Person, r: Row) -> bool:
-    """Apply a row to a person; True when anything differs. Empty cells never erase what is known."""
+    """Apply a row to a person; True when anything differs. Empty cells never erase what is known, and the
+    name is never changed (the person was matched on it, or on the resident ID with the same name)."""
+    dirty = False
 
     def change(name: str, old: Any, new: Any) -> None:
-        secret = name in _SECRET_FIELDS
+        nonlocal dirty
+        dirty = True
+        secret = name in _SECRET_FIELDS  # the history says that it changed, never the values
         first_old = p.changed.get(name, ("" if secret else str(old or ""), ""))[0]
         p.changed[name] = (first_old, "" if secret else str(new or ""))
 
-    before = (dict(p.changed), len(p.new_allergies), len(p.new_conditions), dict(p.consent_changes))
-    if r.name and r.name != p.name:
-        change("name", p.name, r.name)
-        p.name = r.name
     if r.gender != "U" and r.gender != p.gender:
         change("gender", p.gender, r.gender)
         p.gender = r.gender
@@ -922,6 +956,7 @@ def _merge(p: Person, r: Row) -> bool:
         p.organisation = r.organisation
     for code in r.allergies:
         if code not in p.allergies:
+            dirty = True
             p.allergies.add(code)
             p.new_allergies.append(code)
     if p.new_allergies and p.allergy_status != "has_allergies":
@@ -932,14 +967,15 @@ def _merge(p: Person, r: Row) -> bool:
         p.allergy_status = "none"
     for code in r.conditions:
         if code not in p.conditions:
+            dirty = True
             p.conditions.add(code)
             p.new_conditions.append(code)
     for purpose, granted in r.consents.items():
         if p.consents[purpose] != granted:
+            dirty = True
             p.consents[purpose] = granted
             p.consent_changes[purpose] = granted
-    after = (dict(p.changed), len(p.new_allergies), len(p.new_conditions), dict(p.consent_changes))
-    return before != after
+    return dirty
 
 
 @dataclass
@@ -948,7 +984,7 @@ class Reject:
 
     row_no: int
     cells: list[str]
-    kind: str  # invalid | id_conflict | health_consent
+    kind: str  # invalid | id_conflict | name_conflict | health_consent
     detail: list[str] = field(default_factory=list)
 
     def dump(self) -> str:
@@ -1067,8 +1103,12 @@ async def _apply_chunk(job: JobContext, start: int, rows: list[Row]) -> tuple[Co
     for r in rows:
         person = index.match(r)
         if person is not None and r.id_idx and person.id_idx and r.id_idx != person.id_idx:
-            # Same phone and name (or name and birth date) but another resident ID: a typo or another person.
-            rejects.append(Reject(r.row_no, [], "id_conflict", [person.member_no or ""]))
+            # Same phone and name but another resident ID: a typo, or another person; a person decides.
+            rejects.append(Reject(r.row_no, [], "id_conflict", [person.ref]))
+            continue
+        if person is not None and person.name != r.name:
+            # The resident ID matched someone of another name: most likely a mistyped ID. An import never renames.
+            rejects.append(Reject(r.row_no, [], "name_conflict", [person.ref]))
             continue
         if r.wants_health:
             agreed = r.consents.get(consents.HEALTH_DATA)
@@ -1453,9 +1493,16 @@ async def _public_view(job_key: str) -> ImportJobView:
 
 def reason_text(kind: str, detail: list[str], cells: dict[str, str], row_no: int) -> str:
     """Why a row was rejected, in the current language."""
+    who = ", ".join(
+        _("row %(n)s of this file") % {"n": d[1:]} if d.startswith("#") else _("member %(no)s") % {"no": d}
+        for d in detail
+    )
+    if kind == "name_conflict":
+        message = _("The resident ID number is already on record for %(member)s under another name: check it.")
+        return message % {"member": who}
     if kind == "id_conflict":
-        message = _("Same person as member %(member)s by phone and name, but another resident ID number: check it.")
-        return message % {"member": ", ".join(detail)}
+        message = _("Same phone and name as %(member)s, but another resident ID number: check the ID number.")
+        return message % {"member": who}
     if kind == "health_consent":
         return _(
             "Allergies and conditions are stored only with the member's consent to process health data: "
@@ -1476,7 +1523,11 @@ async def rejected_rows(job_key: str, actor: StaffUser) -> AsyncIterator[bytes]:
     """The rejected rows as CSV (UTF-8 with BOM, for Excel): the original columns plus `reason`."""
     job = await get_job(job_key, actor)
     folder = _rejects_dir(job.key)
-    header = json.loads((job_dir(job.key) / "header.json").read_text(encoding="utf-8"))
+    try:
+        header = json.loads((job_dir(job.key) / "header.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        message = _("The rejected rows of this import were deleted after %(days)s days: import the file again.")
+        raise NotFound(message % {"days": RETENTION_DAYS}) from None
     keys = map_header(header)
     positions = [(i, k) for i, k in enumerate(keys) if k]
 
