@@ -464,20 +464,33 @@ def _snapshot(row: dict) -> dict[str, Any]:
     return {k: _jsonable(row[k]) for k in keep}
 
 
-async def merge(survivor_no: str, merged_no: str, actor: StaffUser) -> MergeRecord:
-    """Merge the record `merged_no` into `survivor_no`: its rows move, it is marked merged and leaves every list.
-
-    Idempotent: asking again for a pair already merged returns the same merge.
-    """
-    replay = await fetch(
+async def _replay(survivor_no: str, merged_no: str) -> MergeRecord | None:
+    """The live merge of exactly this pair, if there is one."""
+    rows = await fetch(
         "SELECT s.id AS s_id, m.id AS m_id FROM member s JOIN member m ON m.merged_into = s.id"
         " WHERE s.member_no = {} AND m.member_no = {} AND s.merged_into IS NULL",
         survivor_no,
         (merged_no or "").strip(),
     )
-    if replay and (existing := await _active_merge(replay[0]["s_id"], replay[0]["m_id"])):
+    if rows and (existing := await _active_merge(rows[0]["s_id"], rows[0]["m_id"])):
         return await get_merge(existing)
-    survivor, merged = await _pair(survivor_no, merged_no)
+    return None
+
+
+async def merge(survivor_no: str, merged_no: str, actor: StaffUser) -> MergeRecord:
+    """Merge the record `merged_no` into `survivor_no`: its rows move, it is marked merged and leaves every list.
+
+    Idempotent: asking again for a pair already merged returns the same merge.
+    """
+    if replayed := await _replay(survivor_no, merged_no):
+        return replayed
+    try:
+        survivor, merged = await _pair(survivor_no, merged_no)
+    except ValidationFailed:
+        # A concurrent request may have merged this very pair since the check above: then this is a replay.
+        if replayed := await _replay(survivor_no, merged_no):
+            return replayed
+        raise
     now = datetime.now(UTC)
     async with transaction():
         # Lock both rows in id order, so a crossing merge (B into A while A into B) waits instead of deadlocking.
