@@ -191,10 +191,56 @@ async def seed_demo() -> SeedReport:
                     )
                     report.allergies += 1
             report.members += 1
+    await _demo_vitals(member_no_for(first), staff_ids["pharmacist"])
     chain = await seed_chain(members=300, stores=0, seed=7)
     report.members += chain.members
     report.allergies += chain.allergies
     return report
+
+
+async def _demo_vitals(member_no: str, pharmacist_id: int) -> None:
+    """A year of blood pressure and fasting glucose for the first demo member, so the chart has a story."""
+    from app.components.auth import StaffUser
+    from app.components.health import NewVital, record_vital
+
+    actor = StaffUser(
+        id=pharmacist_id,
+        username="pharmacist",
+        display_name="王药师",
+        role="pharmacist",
+        store_id=None,
+        store_code=None,
+        store_name=None,
+        channel="seed",
+    )
+    today = date.today()
+    readings = [
+        (152, 96, 8.1),
+        (148, 94, 7.6),
+        (145, 92, 7.4),
+        (141, 90, 7.0),
+        (138, 88, 6.8),
+        (136, 86, 6.6),
+        (139, 87, 6.9),
+        (134, 84, 6.4),
+        (131, 82, 6.2),
+        (129, 80, 6.1),
+        (132, 83, 6.3),
+        (128, 80, 6.0),
+    ]
+    for months_ago, (systolic, diastolic, glucose) in zip(range(11, -1, -1), readings, strict=True):
+        when = (today - timedelta(days=30 * months_ago + 2)).isoformat() + "T09:30"
+        await record_vital(
+            member_no,
+            NewVital(kind="bp", systolic=str(systolic), diastolic=str(diastolic), pulse="76", measured_at=when),
+            actor,
+        )
+        await record_vital(
+            member_no,
+            NewVital(kind="glucose", glucose=str(glucose), glucose_context="fasting", measured_at=when),
+            actor,
+        )
+    await record_vital(member_no, NewVital(kind="", height_cm="172", weight_kg="78.5"), actor)
 
 
 def _fake_people(count: int, rng: random.Random) -> list[tuple[str, str, date]]:
