@@ -14,6 +14,7 @@ from app.components.errors import ValidationFailed
 from app.components.roles import COUNTER_ROLES, Role
 from app.routes.counter import PAGE, allergy_choices, member_ctx
 from app.routes.guards import requires_role
+from app.routes.profile import DetailsForm
 from app.routes.render import FORM, render
 
 REGISTER = "counter/register.html"
@@ -31,18 +32,9 @@ def _as_list(value: list[str] | str) -> list[str]:
 
 
 @dataclass
-class BasicForm:
-    """Step 1 as typed; `confirm_duplicates` is set by "register anyway"."""
+class BasicForm(DetailsForm):
+    """Step 1 as typed: the details form, plus `confirm_duplicates` set by "register anyway"."""
 
-    name: str = ""
-    gender: str = "U"
-    birth_date: str = ""
-    phone: str = ""
-    address: str = ""
-    id_number: str = ""
-    member_class: str = "member"
-    organisation: str = ""
-    responsible_pharmacist: str = ""
     confirm_duplicates: str = ""
 
 

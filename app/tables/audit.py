@@ -17,7 +17,7 @@ class AuditEvent(Table, tablename="audit_event"):
     username = Varchar(length=60, default="")
     role = Varchar(length=20, default="")
     store = ForeignKey(references=Store, null=True)
-    member = ForeignKey(references=Member, null=True, index=True)
+    member = ForeignKey(references=Member, null=True)  # indexed with `at` in migration 0001
     action = Varchar(length=40, index=True)
     channel = Varchar(length=10, default="web")
     client_addr = Varchar(length=64, default="")

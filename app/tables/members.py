@@ -11,7 +11,7 @@ from app.tables.stores import Store
 class Member(Table, tablename="member"):
     """A customer. `phone_enc` is AES-GCM ciphertext; `phone_index` a keyed HMAC for exact lookup."""
 
-    member_no = Varchar(length=16, unique=True, index=True)
+    member_no = Varchar(length=16, unique=True)
     name = Varchar(length=60)
     gender = Varchar(length=1, default="U")
     birth_date = Date(null=True, default=None)
