@@ -33,6 +33,24 @@ from app.tables.migrate import migrate, reset_all  # noqa: E402
 
 # Rows of these tables are per test; stores and staff are made once per session.
 PER_TEST_TABLES = [
+    "outbox",
+    "medication",
+    "sale_return_line",
+    "sale_return",
+    "sale_trace_code",
+    "sale_tender",
+    "sale_line",
+    "sale",
+    "cart",
+    "points_entry",
+    "member_loyalty",
+    "coupon",
+    "coupon_template",
+    "loyalty_setting",
+    "stock_move",
+    "stock_batch",
+    "product_code",
+    "product",
     "member_event",
     "member_change",
     "member_merge",
@@ -85,7 +103,7 @@ async def clean(schema: dict[str, int]) -> AsyncIterator[None]:
     """Each test starts with no members, allergies, audit events or tokens, and no sessions or lock-outs."""
     for table in PER_TEST_TABLES:
         await fetch(f"DELETE FROM {table}")
-    await fetch("UPDATE number_sequence SET value = 0 WHERE name = 'member'")
+    await fetch("UPDATE number_sequence SET value = 0 WHERE name IN ('member', 'sale', 'return')")
     redis = get_redis()
     if os.environ.get("YAOSHI_TEST_FLUSH_REDIS") == "1":
         # CI's scratch Redis database: jobs and sessions of earlier tests must not leak in.

@@ -29,8 +29,33 @@ async def _m0001_initial() -> None:
     await fetch("INSERT INTO number_sequence (name, value) VALUES ('member', 0) ON CONFLICT (name) DO NOTHING")
 
 
+async def _m0002_sales() -> None:
+    """Catalog, stock, sales and loyalty (issue 4)."""
+    for table in ALL_TABLES:
+        await table.create_table(if_not_exists=True)
+    for statement in (
+        "CREATE UNIQUE INDEX IF NOT EXISTS stock_batch_unique ON stock_batch (store, product, batch_no)",
+        "CREATE INDEX IF NOT EXISTS stock_batch_fefo ON stock_batch (store, product, expiry)",
+        "CREATE INDEX IF NOT EXISTS stock_move_batch ON stock_move (batch)",
+        "CREATE INDEX IF NOT EXISTS stock_move_store_product_at ON stock_move (store, product, at)",
+        "CREATE INDEX IF NOT EXISTS sale_store_at ON sale (store, created_at)",
+        "CREATE INDEX IF NOT EXISTS sale_member_at ON sale (member, created_at)",
+        "CREATE INDEX IF NOT EXISTS sale_line_product ON sale_line (product)",
+        "CREATE INDEX IF NOT EXISTS medication_member_until ON medication (member, supply_until)",
+        "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE dispatched_at IS NULL",
+        "CREATE INDEX IF NOT EXISTS points_entry_member_at ON points_entry (member, at)",
+        "CREATE INDEX IF NOT EXISTS points_entry_expiry ON points_entry (expires_on) WHERE expires_on IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS coupon_member_status ON coupon (member, status)",
+        "CREATE INDEX IF NOT EXISTS cart_staff_status ON cart (staff, status)",
+        "INSERT INTO number_sequence (name, value) VALUES ('sale', 0) ON CONFLICT (name) DO NOTHING",
+        "INSERT INTO number_sequence (name, value) VALUES ('return', 0) ON CONFLICT (name) DO NOTHING",
+    ):
+        await fetch(statement)
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _m0001_initial),
+    ("0002_sales", _m0002_sales),
 ]
 
 

@@ -1,0 +1,135 @@
+"""Counter carts, sales with their lines and tenders, returns, medication history and the care outbox."""
+
+from piccolo.columns import JSON, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from app.tables.catalog import Product
+from app.tables.members import Member
+from app.tables.staff import Staff
+from app.tables.stores import Store
+
+
+class Cart(Table, tablename="cart"):
+    """A sale being built at the counter. `key` becomes the sale's idempotency key at checkout."""
+
+    key = Varchar(length=40, unique=True)
+    store = ForeignKey(references=Store)
+    staff = ForeignKey(references=Staff)
+    member = ForeignKey(references=Member, null=True)
+    lines = JSON(default="[]")
+    coupon_codes = JSON(default="[]")
+    prescription = JSON(default="{}")
+    override = JSON(default="{}")
+    status = Varchar(length=12, default="open")  # open | done | abandoned
+    sale = Integer(null=True, default=None)  # sale.id once checked out
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class Sale(Table, tablename="sale"):
+    """A completed sale; money in fen. One row per idempotency key, whatever the retries."""
+
+    sale_no = Varchar(length=20, unique=True)
+    idempotency_key = Varchar(length=80, unique=True)
+    store = ForeignKey(references=Store)
+    staff = ForeignKey(references=Staff)
+    member = ForeignKey(references=Member, null=True)
+    status = Varchar(length=14, default="completed")  # completed | part_returned | returned
+    subtotal = Integer(default=0)
+    line_discount = Integer(default=0)
+    coupon_discount = Integer(default=0)
+    total = Integer(default=0)
+    paid = Integer(default=0)
+    change_given = Integer(default=0)
+    points_earned = Integer(default=0)
+    points_redeemed = Integer(default=0)
+    override_reason = Text(default="")
+    override_by = ForeignKey(references=Staff, null=True)
+    rx_number = Varchar(length=40, default="")
+    rx_hospital = Varchar(length=100, default="")
+    rx_image = Varchar(length=200, default="")
+    rx_verified_by = ForeignKey(references=Staff, null=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class SaleLine(Table, tablename="sale_line"):
+    """One product on a sale, with the alerts shown for it and the codes scanned."""
+
+    sale = ForeignKey(references=Sale, index=True)
+    line_no = Integer()
+    product = ForeignKey(references=Product)
+    qty = Integer()
+    unit_price = Integer()
+    line_discount = Integer(default=0)
+    coupon_share = Integer(default=0)
+    total = Integer()
+    returned_qty = Integer(default=0)
+    alerts = JSON(default="[]")
+    codes = JSON(default="[]")
+
+
+class SaleTraceCode(Table, tablename="sale_trace_code"):
+    """A 20-digit drug traceability code (one per unit) recorded on a sale line."""
+
+    sale_line = ForeignKey(references=SaleLine, index=True)
+    code = Varchar(length=20, index=True)
+    returned = Integer(default=0)  # 1 once the unit came back
+
+
+class Tender(Table, tablename="sale_tender"):
+    """How a sale was paid: cash, bank_card, wechat, alipay, insurance or points (amount in fen)."""
+
+    sale = ForeignKey(references=Sale, index=True)
+    kind = Varchar(length=12)
+    amount = Integer()
+    reference = Varchar(length=60, default="")
+
+
+class SaleReturn(Table, tablename="sale_return"):
+    """A refund of a whole sale or some of its lines."""
+
+    return_no = Varchar(length=20, unique=True)
+    idempotency_key = Varchar(length=80, unique=True)
+    sale = ForeignKey(references=Sale, index=True)
+    store = ForeignKey(references=Store)
+    staff = ForeignKey(references=Staff)
+    reason = Text(default="")
+    amount = Integer(default=0)
+    points_reversed = Integer(default=0)
+    points_restored = Integer(default=0)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class ReturnLine(Table, tablename="sale_return_line"):
+    """How many units of one sale line came back, and the money for them."""
+
+    sale_return = ForeignKey(references=SaleReturn, index=True)
+    sale_line = ForeignKey(references=SaleLine)
+    qty = Integer()
+    amount = Integer()
+
+
+class Medication(Table, tablename="medication"):
+    """The member's medication history: one row per purchased line, with its days of supply."""
+
+    member = ForeignKey(references=Member)
+    sale_line = ForeignKey(references=SaleLine, unique=True)
+    product = ForeignKey(references=Product)
+    atc = Varchar(length=8, default="")
+    qty = Integer()
+    started_on = Date()
+    supply_until = Date(null=True, default=None)
+    store = ForeignKey(references=Store, null=True)
+
+
+class Outbox(Table, tablename="outbox"):
+    """Events for care journeys and messaging, written in the transaction that caused them; `key` is unique."""
+
+    key = Varchar(length=100, unique=True)
+    kind = Varchar(length=30)  # e.g. sale.completed, sale.returned
+    member = ForeignKey(references=Member, null=True)
+    store = ForeignKey(references=Store, null=True)
+    payload = JSON(default="{}")
+    created_at = Timestamptz(default=TimestamptzNow())
+    dispatched_at = Timestamptz(null=True, default=None)
