@@ -26,7 +26,15 @@ if not os.environ.get("REDIS_URL"):
 import httpx  # noqa: E402
 
 from app.components.auth import StaffUser  # noqa: E402
-from app.components.seed import DEMO_PASSWORD, DEMO_STAFF, DEMO_STORES, add_staff, ensure_store  # noqa: E402
+from app.components.seed import (  # noqa: E402
+    DEMO_PASSWORD,
+    DEMO_PIN,
+    DEMO_STAFF,
+    DEMO_STORES,
+    PIN_ROLES,
+    add_staff,
+    ensure_store,
+)
 from app.db import fetch, is_sqlite  # noqa: E402
 from app.redis import get_redis  # noqa: E402
 from app.tables.migrate import migrate, reset_all  # noqa: E402
@@ -91,8 +99,10 @@ async def schema() -> AsyncIterator[dict[str, int]]:
         await ensure_store(code, name)
     ids = {}
     for username, display, role, store in DEMO_STAFF:
-        ids[username] = await add_staff(username, display, role, store, DEMO_PASSWORD)
-    ids["pharmacist2"] = await add_staff("pharmacist2", "刘药师", "pharmacist", "SH002", DEMO_PASSWORD)
+        ids[username] = await add_staff(
+            username, display, role, store, DEMO_PASSWORD, DEMO_PIN if role in PIN_ROLES else None
+        )
+    ids["pharmacist2"] = await add_staff("pharmacist2", "刘药师", "pharmacist", "SH002", DEMO_PASSWORD, DEMO_PIN)
     yield ids
     if not is_sqlite():
         await engine().close_connection_pool()

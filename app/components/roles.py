@@ -30,6 +30,18 @@ MEMBER_WRITE_ROLES = frozenset({Role.PHARMACIST, Role.CLERK, Role.SERVICE, Role.
 MEMBER_READ_ROLES = MEMBER_WRITE_ROLES
 MANAGER_ROLES = frozenset({Role.STORE_MANAGER, Role.HQ_ADMIN, Role.HQ_ANALYST})
 AUDIT_ROLES = frozenset({Role.HQ_ADMIN})
+# Who may sell at the counter (customer service answers questions and registers members, but does not sell).
+SALE_ROLES = frozenset({Role.PHARMACIST, Role.CLERK, Role.STORE_MANAGER})
+# Who may give a line discount, verify a prescription or override an allergy block with their own login or PIN.
+PHARMACIST_ROLES = frozenset({Role.PHARMACIST, Role.STORE_MANAGER})
+DISCOUNT_ROLES = PHARMACIST_ROLES
+# Who may refund a sale.
+RETURN_ROLES = frozenset({Role.PHARMACIST, Role.STORE_MANAGER})
+# Who may sell beyond recorded stock (with their PIN) and receive or quarantine stock.
+STOCK_ROLES = frozenset({Role.STORE_MANAGER, Role.HQ_ADMIN})
+# Who edits the chain's catalog, loyalty rules and coupon templates; analysts may read them.
+CATALOG_WRITE_ROLES = frozenset({Role.HQ_ADMIN})
+CATALOG_READ_ROLES = frozenset({Role.HQ_ADMIN, Role.HQ_ANALYST, Role.STORE_MANAGER})
 
 
 def role_label(role: str) -> str:

@@ -14,6 +14,9 @@ from app.components.passwords import hash_password
 from app.db import execute_many, fetch, placeholders, transaction
 
 DEMO_PASSWORD = "yaoshi123"
+# Pharmacists and store managers approve overrides at a clerk's counter with this PIN.
+DEMO_PIN = "2468"
+PIN_ROLES = ("pharmacist", "store_manager")
 DEMO_STORES = [("SH001", "上海南京西路店"), ("SH002", "上海徐汇店")]
 DEMO_STAFF = [
     # username, display name, role, store
@@ -78,8 +81,14 @@ async def ensure_store(code: str, name: str) -> int:
     return (await fetch("SELECT id FROM store WHERE code = {}", code))[0]["id"]
 
 
-async def add_staff(username: str, display_name: str, role: str, store_code: str | None, password: str) -> int:
-    """Create a staff user (or reset the password of an existing one); return the id."""
+async def add_staff(
+    username: str, display_name: str, role: str, store_code: str | None, password: str, pin: str | None = None
+) -> int:
+    """Create a staff user (or reset the password and PIN of an existing one); return the id.
+
+    The PIN is what a pharmacist or manager types at another's counter to approve an override.
+    """
+    pin_hash = hash_password(pin) if pin else None
     store_id = None
     if store_code:
         rows = await fetch("SELECT id FROM store WHERE code = {}", store_code)
@@ -89,8 +98,10 @@ async def add_staff(username: str, display_name: str, role: str, store_code: str
     existing = await fetch("SELECT id FROM staff WHERE username = {}", username)
     if existing:
         await fetch(
-            "UPDATE staff SET password_hash = {}, role = {}, store = {}, display_name = {} WHERE id = {}",
+            "UPDATE staff SET password_hash = {}, pin_hash = {}, role = {}, store = {}, display_name = {}"
+            " WHERE id = {}",
             hash_password(password),
+            pin_hash,
             role,
             store_id,
             display_name,
@@ -98,13 +109,14 @@ async def add_staff(username: str, display_name: str, role: str, store_code: str
         )
         return existing[0]["id"]
     rows = await fetch(
-        "INSERT INTO staff (username, display_name, role, store, password_hash, active, created_at)"
-        " VALUES ({}, {}, {}, {}, {}, {}, {}) RETURNING id",
+        "INSERT INTO staff (username, display_name, role, store, password_hash, pin_hash, active, created_at)"
+        " VALUES ({}, {}, {}, {}, {}, {}, {}, {}) RETURNING id",
         username,
         display_name,
         role,
         store_id,
         hash_password(password),
+        pin_hash,
         True,
         datetime.now(UTC),
     )
@@ -131,7 +143,9 @@ async def seed_demo() -> SeedReport:
         report.stores += 1
     staff_ids = {}
     for username, display, role, store in DEMO_STAFF:
-        staff_ids[username] = await add_staff(username, display, role, store, DEMO_PASSWORD)
+        staff_ids[username] = await add_staff(
+            username, display, role, store, DEMO_PASSWORD, DEMO_PIN if role in PIN_ROLES else None
+        )
         report.staff += 1
     store_id = (await fetch("SELECT id FROM store WHERE code = 'SH001'"))[0]["id"]
     now = datetime.now(UTC)
