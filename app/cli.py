@@ -108,8 +108,9 @@ def user() -> None:
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--store", "store_code", default=None, help="store code (store roles only)")
 @click.option("--name", "display_name", default=None, help="display name (defaults to the username)")
-def user_add(username: str, role: str, store_code: str | None, display_name: str | None) -> None:
-    """Add a staff user; the password is read from standard input."""
+@click.option("--with-pin", is_flag=True, help="also read a 4–6 digit override PIN (the line after the password)")
+def user_add(username: str, role: str, store_code: str | None, display_name: str | None, with_pin: bool) -> None:
+    """Add a staff user; the password (and with --with-pin the PIN) is read from standard input."""
     from app.components.seed import add_staff
 
     if role in STORE_ROLES and not store_code:
@@ -123,8 +124,17 @@ def user_add(username: str, role: str, store_code: str | None, display_name: str
     )
     if len(password) < 8:
         _fail("the password must have at least 8 characters")
+    pin = None
+    if with_pin:
+        pin = (
+            sys.stdin.readline().rstrip("\n")
+            if not sys.stdin.isatty()
+            else click.prompt("PIN", hide_input=True, confirmation_prompt=True)
+        )
+        if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 6):
+            _fail("the PIN must be 4 to 6 digits")
     try:
-        _run(add_staff(username, display_name or username, role, store_code, password))
+        _run(add_staff(username, display_name or username, role, store_code, password, pin))
     except LookupError as exc:
         _fail(str(exc))
     click.echo(f"user {username} ({role}{', ' + store_code if store_code else ''}) saved")

@@ -48,6 +48,8 @@ class Settings:
     login_max_failures: int = 5
     login_window_seconds: int = 10 * 60
     profile_verify_months: int = 12
+    # Selling beyond recorded stock: refused, or allowed with a store manager's PIN when this is on.
+    allow_oversell: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -80,6 +82,7 @@ def load_settings() -> Settings:
         timezone=os.environ.get("YAOSHI_TIMEZONE", "Asia/Shanghai"),
         default_language=os.environ.get("YAOSHI_LANGUAGE", "zh_CN"),
         debug=os.environ.get("YAOSHI_DEBUG") == "1",
+        allow_oversell=os.environ.get("YAOSHI_ALLOW_OVERSELL") == "1",
     )
 
 

@@ -55,3 +55,28 @@ async def test_seed_chain_adds_members_in_bulk_and_migrate_is_idempotent() -> No
     assert stores[0]["n"] >= 4
     allergies = await fetch("SELECT COUNT(DISTINCT member) AS n FROM allergy")
     assert allergies[0]["n"] == counts["has_allergies"]
+
+
+async def test_user_add_with_pin_stores_a_verifiable_pin_and_refuses_a_bad_one() -> None:
+    from app.components.passwords import verify_password
+
+    result = yaoshi(
+        "user",
+        "add",
+        "pin_chemist",
+        "--role",
+        "pharmacist",
+        "--store",
+        "SH001",
+        "--with-pin",
+        stdin="s3cret-pass\n135790\n",
+    )
+    assert result.returncode == 0, result.stderr
+    rows = await fetch("SELECT pin_hash FROM staff WHERE username = 'pin_chemist'")
+    assert verify_password(rows[0]["pin_hash"], "135790")
+    assert not verify_password(rows[0]["pin_hash"], "000000")
+    result = yaoshi(
+        "user", "add", "pin_bad", "--role", "pharmacist", "--store", "SH001", "--with-pin", stdin="s3cret-pass\n12ab\n"
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip() == "yaoshi: the PIN must be 4 to 6 digits"
