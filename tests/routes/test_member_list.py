@@ -75,7 +75,9 @@ async def test_paging_and_merged_records_are_hidden(client) -> None:
     assert len(everyone) == 52 and created[1].member_no not in everyone
 
 
-async def test_the_counter_nav_links_to_the_list(client) -> None:
+async def test_the_counter_nav_links_to_the_list_and_the_import(client) -> None:
     await login(client, "clerk")
     page = await client.get("/counter")
     assert 'data-testid="nav-members"' in page.text and 'href="/members"' in page.text
+    assert 'data-testid="nav-import"' in page.text and 'href="/members/import"' in page.text
+    assert (await client.get("/members/import")).status_code == 200
