@@ -77,6 +77,7 @@ async def test_edit_form_reveals_the_phone_audited_and_saves_with_history(client
     headers = await _headers(client)
     form = await client.get(f"/members/{view.member_no}/details/edit", headers=HX)
     assert form.status_code == 200 and 'value="13712345678"' in form.text  # in clear only here
+    assert "身份证号留空则保留已登记的号码。" in form.text  # the shared fields in their edit variant
     assert await audit.count(members.PHONE_REVEAL) == 1
 
     saved = await client.post(

@@ -39,6 +39,7 @@ async def test_register_in_three_steps(client, staff_ids) -> None:
     form = await client.get("/counter/register", params={"code": "139 1111 2222"}, headers=HX)
     assert form.status_code == 200 and "<html" not in form.text
     assert 'data-step="1"' in form.text and 'value="139 1111 2222"' in form.text
+    assert "居民身份证号（选填）" in form.text and "身份证号留空" not in form.text
     # The pharmacist registering is proposed as the responsible pharmacist.
     assert f'<option value="{staff_ids["pharmacist"]}" selected>' in form.text
 
