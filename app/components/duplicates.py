@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -17,8 +16,6 @@ SAME_PHONE = "phone"
 SAME_ID_NUMBER = "id_number"
 SAME_NAME_BIRTH = "name_birth"
 MAX_MATCHES = 20
-# Rows per query in `match_many`: four parameters a row stays under SQLite's oldest limit of 999.
-MATCH_CHUNK = 200
 
 
 def reason_label(code: str) -> str:
@@ -118,58 +115,3 @@ async def likely_duplicates(
     # An ID match is near-certain, then more reasons before fewer.
     found.sort(key=lambda m: (SAME_ID_NUMBER not in m.codes, -len(m.codes)))
     return found
-
-
-MatchRow = tuple[str | None, str | None, str | None, date | None]
-
-
-async def match_many(rows: Sequence[MatchRow]) -> dict[int, int]:
-    """Match many rows (phone_index, id_number_index, name, birth_date) to live members: position → member id.
-
-    One query per chunk of rows. A row matches by resident ID; failing that by phone *and* name; failing that by
-    name and birth date. A phone alone is not an identity (a family often shares one), so it matches nothing.
-    Rows that match nobody are absent from the result.
-    """
-    result: dict[int, int] = {}
-    for start in range(0, len(rows), MATCH_CHUNK):
-        chunk = list(enumerate(rows[start : start + MATCH_CHUNK], start=start))
-        phones = sorted({r[0] for _, r in chunk if r[0]})
-        ids = sorted({r[1] for _, r in chunk if r[1]})
-        pairs = sorted({((r[2] or "").strip(), r[3]) for _, r in chunk if (r[2] or "").strip() and r[3]})
-        clauses, args = [], []
-        if phones:
-            clauses.append("phone_index IN (" + ", ".join("{}" for _ in phones) + ")")
-            args.extend(phones)
-        if ids:
-            clauses.append("id_number_index IN (" + ", ".join("{}" for _ in ids) + ")")
-            args.extend(ids)
-        for name, birth in pairs:
-            clauses.append("(name = {} AND birth_date = {})")
-            args.extend([name, birth])
-        if not clauses:
-            continue
-        found = await fetch(
-            "SELECT id, phone_index, id_number_index, name, birth_date FROM member"
-            " WHERE merged_into IS NULL AND (" + " OR ".join(clauses) + ") ORDER BY id",
-            *args,
-        )
-        by_id: dict[str, int] = {}
-        by_phone_name: dict[tuple[str, str], int] = {}
-        by_name_birth: dict[tuple[str, date], int] = {}
-        for m in found:  # lowest id first: the oldest record wins a tie
-            if m["id_number_index"]:
-                by_id.setdefault(m["id_number_index"], m["id"])
-            if m["phone_index"]:
-                by_phone_name.setdefault((m["phone_index"], m["name"]), m["id"])
-            if m["birth_date"]:
-                by_name_birth.setdefault((m["name"], m["birth_date"]), m["id"])
-        for pos, (p_idx, i_idx, raw_name, birth) in chunk:
-            name = (raw_name or "").strip()
-            hit = (
-                (by_id.get(i_idx) if i_idx else None)
-                or (by_phone_name.get((p_idx, name)) if p_idx and name else None)
-                or (by_name_birth.get((name, birth)) if name and birth else None)
-            )
-            if hit:
-                result[pos] = hit
-    return result

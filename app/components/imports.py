@@ -796,8 +796,8 @@ async def _candidates(rows: list[Row]) -> list[Person]:
     """Every live member who shares a resident ID, a phone, or a name and birth date with one of `rows`, with
     their allergies and conditions: three queries whatever the chunk size (`_Index` then applies the rule).
 
-    Not `duplicates.match_many`: that one ORs a clause per name and birth date, which PostgreSQL plans as one
-    index scan per pair (20,000 rows: 8.8 s there against 0.5 s for the row-value IN below; the same on SQLite).
+    Not an OR of one clause per name and birth date: PostgreSQL plans that as one index scan per pair (20,000
+    rows: 8.8 s there against 0.5 s for the row-value IN below; the same on SQLite).
     """
     by_id: dict[int, dict] = {}
     phones = sorted({r.phone_idx for r in rows if r.phone_idx})
@@ -853,7 +853,7 @@ async def _candidates(rows: list[Row]) -> list[Person]:
 
 
 class _Index:
-    """The chunk's people by matching key, with the rule of `duplicates.match_many`: resident ID first, then
+    """The chunk's people by matching key, with the bulk matching rule (the one place it lives): resident ID first, then
     phone and name, then name and birth date (a shared phone alone is no identity). Earlier people win a tie,
     so members already in the database come before people this chunk creates. Rows are applied in file order,
     so a later row about a person created by an earlier row of the same chunk updates that person.

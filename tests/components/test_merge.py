@@ -74,22 +74,6 @@ async def test_likely_duplicates_give_all_reasons_and_skip_merged_records() -> N
     assert [m.member_no for m in found] == [first.member_no]
 
 
-async def test_match_many_matches_rows_in_chunks_by_id_then_phone_and_name_then_name_and_birth() -> None:
-    by_id = await _member("王一", id_number=_id_number(seq="013"))
-    by_phone = await _member("王二", phone="13700000003")
-    by_birth = await _member("王三", birth_date="1970-03-03")
-    rows: list[duplicates.MatchRow] = [
-        (None, None, f"路人{i}", None) for i in range(450)
-    ]  # fill past two chunk boundaries
-    rows[5] = (None, duplicates.id_number_key(_id_number(seq="013")), "别名", None)
-    rows[250] = (duplicates.phone_key("13700000003"), None, "王二", None)
-    rows[251] = (duplicates.phone_key("13700000003"), None, "王二的儿子", None)  # a shared phone is no identity
-    rows[449] = (None, None, " 王三 ", date(1970, 3, 3))
-    result = await duplicates.match_many(rows)
-    assert result == {5: await _id(by_id), 250: await _id(by_phone), 449: await _id(by_birth)}
-    assert await duplicates.match_many([]) == {}
-
-
 # ---------------------------------------------------------------- merge and undo
 
 
