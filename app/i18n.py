@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
@@ -81,6 +81,16 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def pick(zh: str, en: str) -> str:
     """Choose between the two labels a data file carries, by current language."""
     return zh if current_language.get() == "zh_CN" else en
+
+
+def N_(message: str) -> str:
+    """Mark `message` for the catalog without translating it now (it is translated when shown)."""
+    return message
+
+
+def join_list(items: Iterable[str]) -> str:
+    """A list in running text: 、 between Chinese items, a comma and space in English."""
+    return ("、" if current_language.get() == "zh_CN" else ", ").join(items)
 
 
 _ = gettext

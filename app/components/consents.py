@@ -10,7 +10,7 @@ from app.components import audit, timeline
 from app.components.auth import StaffUser
 from app.components.errors import NotFound, ValidationFailed
 from app.db import fetch, transaction
-from app.i18n import _
+from app.i18n import N_, _
 
 HEALTH_DATA = "health_data"
 MARKETING_SMS = "marketing_sms"
@@ -114,8 +114,9 @@ async def set_consent(
         text_version,
     )
     await fetch(f"UPDATE member SET {COLUMNS[purpose]} = {{}} WHERE id = {{}}", granted, member_id)
-    verb = _("granted") if granted else _("withdrawn")
-    await timeline.record_event(member_id, timeline.CONSENT, f"{purpose_label(purpose)}: {verb}", actor, ref=purpose)
+    msgid = N_("%(purpose)s: granted") if granted else N_("%(purpose)s: withdrawn")
+    summary = timeline.message(msgid, purpose=timeline.Label("consent_purpose", purpose))
+    await timeline.record_event(member_id, timeline.CONSENT, summary, actor, ref=purpose)
 
 
 async def current(member_id: int) -> dict[str, ConsentState]:
@@ -229,3 +230,6 @@ async def refresh_cache(member_ids: Iterable[int]) -> None:
         )
         args.extend([purpose, False])
     await fetch(f"UPDATE member SET {', '.join(sets)} WHERE id IN ({marks})", *args, *ids)
+
+
+timeline.register_labeller("consent_purpose", purpose_label)

@@ -22,7 +22,7 @@ from app.components.auth import StaffUser
 from app.components.errors import NotFound, ValidationFailed
 from app.components.roles import Role
 from app.db import fetch, transaction
-from app.i18n import _, pick
+from app.i18n import N_, _, pick
 from app.settings import get_settings
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -501,7 +501,6 @@ async def add_condition(member_no: str, data: NewCondition, actor: StaffUser) ->
     if errors:
         raise ValidationFailed(errors)
     now = datetime.now(UTC)
-    label = condition_label(clean["code"])
     async with transaction():
         existing = await fetch(
             "SELECT id, source FROM member_condition WHERE member = {} AND code = {} AND status = 'active'"
@@ -526,7 +525,11 @@ async def add_condition(member_no: str, data: NewCondition, actor: StaffUser) ->
                 await timeline.record_event(
                     member["id"],
                     timeline.CONDITION,
-                    _("Condition %(label)s: %(source)s") % {"label": label, "source": source_label(clean["source"])},
+                    timeline.message(
+                        N_("Condition %(label)s: %(source)s"),
+                        label=timeline.Label("condition", clean["code"]),
+                        source=timeline.Label("condition_source", clean["source"]),
+                    ),
                     actor,
                     ref=f"condition:{cid}",
                 )
@@ -550,8 +553,11 @@ async def add_condition(member_no: str, data: NewCondition, actor: StaffUser) ->
             await timeline.record_event(
                 member["id"],
                 timeline.CONDITION,
-                _("Condition recorded: %(label)s (%(source)s)")
-                % {"label": label, "source": source_label(clean["source"])},
+                timeline.message(
+                    N_("Condition recorded: %(label)s (%(source)s)"),
+                    label=timeline.Label("condition", clean["code"]),
+                    source=timeline.Label("condition_source", clean["source"]),
+                ),
                 actor,
                 ref=f"condition:{cid}",
             )
@@ -582,7 +588,9 @@ async def confirm_condition(member_no: str, condition_id: int | str, actor: Staf
         await timeline.record_event(
             member["id"],
             timeline.CONDITION,
-            _("Condition confirmed by a pharmacist: %(label)s") % {"label": view.label},
+            timeline.message(
+                N_("Condition confirmed by a pharmacist: %(label)s"), label=timeline.Label("condition", view.code)
+            ),
             actor,
             ref=f"condition:{view.id}",
         )
@@ -601,7 +609,7 @@ async def resolve_condition(member_no: str, condition_id: int | str, actor: Staf
         await timeline.record_event(
             member["id"],
             timeline.CONDITION,
-            _("Condition resolved: %(label)s") % {"label": view.label},
+            timeline.message(N_("Condition resolved: %(label)s"), label=timeline.Label("condition", view.code)),
             actor,
             ref=f"condition-resolved:{view.id}",
         )
@@ -647,8 +655,11 @@ async def infer_conditions_from_atc(
             await timeline.record_event(
                 member_id,
                 timeline.CONDITION,
-                _("Condition inferred from a purchase (%(atc)s): %(label)s")
-                % {"atc": atc, "label": condition_label(code)},
+                timeline.message(
+                    N_("Condition inferred from a purchase (%(atc)s): %(label)s"),
+                    atc=atc,
+                    label=timeline.Label("condition", code),
+                ),
                 actor,
                 ref=f"condition:{inserted[0]['id']}",
             )
@@ -836,6 +847,17 @@ def validate_vital(data: NewVital, now: datetime | None = None) -> tuple[dict[st
     return errors, readings
 
 
+def _value_text(code: str) -> str:
+    """A reading's `value_code` as a person writes it, in the current language."""
+    kind, *numbers = code.split("|")
+    if kind == "bp":
+        systolic, diastolic, pulse = (numbers + ["", "", ""])[:3]
+        text = f"{systolic}/{diastolic} mmHg"
+        return text + " · " + _("pulse %(n)s") % {"n": pulse} if pulse else text
+    unit = {"glucose": "mmol/L", "weight": "kg", "height": "cm"}.get(kind, "")
+    return f"{numbers[0] if numbers else ''} {unit}".strip()
+
+
 @dataclass
 class VitalView:
     """One recorded measurement."""
@@ -869,16 +891,18 @@ class VitalView:
     @property
     def value_text(self) -> str:
         """The reading as a person writes it: 135/85 mmHg, 6.2 mmol/L, 65.5 kg, 170 cm."""
+        return _value_text(self.value_code)
+
+    @property
+    def value_code(self) -> str:
+        """The reading's numbers as one code ("bp|135|85|72"), for a summary translated when read."""
         if self.kind == "bp":
-            text = f"{self.systolic}/{self.diastolic} mmHg"
-            if self.pulse:
-                text += " · " + _("pulse %(n)s") % {"n": self.pulse}
-            return text
+            return f"bp|{self.systolic}|{self.diastolic}|{self.pulse or ''}"
         if self.kind == "glucose":
-            return f"{self.glucose:.1f} mmol/L"
+            return f"glucose|{self.glucose:.1f}"
         if self.kind == "weight":
-            return f"{self.weight_kg:g} kg"
-        return f"{self.height_cm:g} cm"
+            return f"weight|{self.weight_kg:g}"
+        return f"height|{self.height_cm:g}"
 
     def as_json(self) -> dict:
         """The API representation."""
@@ -983,17 +1007,32 @@ async def record_vital(
             )
             ids.append(rows[0]["id"])
             view = _vital_view({**r, "id": rows[0]["id"], "source": source, "recorded_by": None})
-            summary = f"{view.kind_label}: {view.value_text}"
-            if view.kind == "glucose":
-                summary += f" ({view.context_label})"
-            if view.flag:
-                summary += f" — {view.flag_label}"
+            summary = _vital_summary(view)
             await timeline.record_event(member["id"], timeline.VITAL, summary, actor, ref=f"vital:{rows[0]['id']}")
             if actor is not None:
                 await audit.record(actor, VITAL_RECORD, member_id=member["id"], detail=r["kind"])
     marks = ", ".join("{}" for _id in ids)
     rows = await fetch(_VITAL_SQL + f" WHERE v.id IN ({marks}) ORDER BY v.id", *ids)
     return [_vital_view(r) for r in rows]
+
+
+def _vital_summary(view: VitalView) -> str:
+    """A reading for the timeline: kind, value, the glucose context and any flag, translated when read."""
+    args: dict[str, str | timeline.Label] = {
+        "kind": timeline.Label("vital_kind", view.kind),
+        "value": timeline.Label("vital_value", view.value_code),
+    }
+    if view.kind == "glucose":
+        args["context"] = timeline.Label("glucose_context", view.glucose_context)
+    if view.flag:
+        args["flag"] = timeline.Label("vital_flag", view.flag)
+    msgid = {
+        (False, False): N_("%(kind)s: %(value)s"),
+        (True, False): N_("%(kind)s: %(value)s (%(context)s)"),
+        (False, True): N_("%(kind)s: %(value)s — %(flag)s"),
+        (True, True): N_("%(kind)s: %(value)s (%(context)s) — %(flag)s"),
+    }[("context" in args, "flag" in args)]
+    return timeline.message(msgid, **args)
 
 
 def _same(stored: object, new: object) -> bool:
@@ -1319,13 +1358,19 @@ async def allergy_records(member_id: int) -> list[AllergyRecord]:
 ALLERGY_CHANGES = ("resolve", "refute", "entered_in_error", "reactivate")
 
 
-def _change_summary(change: str, label: str) -> str:
-    return {
-        "resolve": _("Allergy resolved: %(label)s"),
-        "refute": _("Allergy refuted: %(label)s"),
-        "entered_in_error": _("Allergy entered in error: %(label)s"),
-        "reactivate": _("Allergy active again: %(label)s"),
-    }[change] % {"label": label}
+_CHANGE_SUMMARIES = {
+    "resolve": N_("Allergy resolved: %(label)s"),
+    "refute": N_("Allergy refuted: %(label)s"),
+    "entered_in_error": N_("Allergy entered in error: %(label)s"),
+    "reactivate": N_("Allergy active again: %(label)s"),
+}
+
+
+def _allergy_label(code: str) -> str:
+    """ "class|substance" → the allergen class, with the substance in brackets when there is one."""
+    allergen_class, _sep, substance = code.partition("|")
+    label = class_label(allergen_class)
+    return f"{label} ({substance_label(allergen_class, substance)})" if substance else label
 
 
 async def change_allergy(member_no: str, allergy_id: int | str, change: str, actor: StaffUser) -> AllergyRecord:
@@ -1378,10 +1423,9 @@ async def change_allergy(member_no: str, allergy_id: int | str, change: str, act
                 now,
                 member["id"],
             )
-        label = current.label + (f" ({current.substance_label})" if current.substance else "")
-        await timeline.record_event(
-            member["id"], timeline.ALLERGY, _change_summary(change, label), actor, ref=f"allergy-status:{aid}"
-        )
+        label = timeline.Label("allergy", f"{current.allergen_class}|{current.substance or ''}")
+        summary = timeline.message(_CHANGE_SUMMARIES[change], label=label)
+        await timeline.record_event(member["id"], timeline.ALLERGY, summary, actor, ref=f"allergy-status:{aid}")
         await audit.record(actor, ALLERGY_CHANGE, member_id=member["id"], detail=f"{change}:{current.allergen_class}")
     return next(a for a in await allergy_records(member["id"]) if a.id == aid)
 
@@ -1449,8 +1493,11 @@ async def add_preference(member_no: str, kind: str, value: str, actor: StaffUser
             await timeline.record_event(
                 member["id"],
                 PREFERENCE_EVENT,
-                _("Preference added: %(kind)s — %(value)s")
-                % {"kind": preference_kind_label(kind), "value": preference_label(kind, value)},
+                timeline.message(
+                    N_("Preference added: %(kind)s — %(value)s"),
+                    kind=timeline.Label("preference_kind", kind),
+                    value=timeline.Label("preference", f"{kind}|{value}"),
+                ),
                 actor,
                 ref=f"preference:{rows[0]['id']}",
             )
@@ -1475,8 +1522,11 @@ async def remove_preference(member_no: str, kind: str, value: str, actor: StaffU
             await timeline.record_event(
                 member["id"],
                 PREFERENCE_EVENT,
-                _("Preference removed: %(kind)s — %(value)s")
-                % {"kind": preference_kind_label(kind), "value": preference_label(kind, value)},
+                timeline.message(
+                    N_("Preference removed: %(kind)s — %(value)s"),
+                    kind=timeline.Label("preference_kind", kind),
+                    value=timeline.Label("preference", f"{kind}|{value}"),
+                ),
                 actor,
                 ref=f"preference:{rows[0]['id']}",
             )
@@ -1531,3 +1581,14 @@ async def member_timeline(member_no: str, actor: StaffUser, limit: int = 100) ->
     events = await timeline.events(member["id"], limit=max(1, min(int(limit), 500)))
     await audit.record(actor, TIMELINE_VIEW, member_id=member["id"])
     return events
+
+
+timeline.register_labeller("condition", condition_label)
+timeline.register_labeller("condition_source", source_label)
+timeline.register_labeller("vital_kind", vital_kind_label)
+timeline.register_labeller("glucose_context", glucose_context_label)
+timeline.register_labeller("vital_flag", flag_label)
+timeline.register_labeller("vital_value", _value_text)
+timeline.register_labeller("allergy", _allergy_label)
+timeline.register_labeller("preference_kind", preference_kind_label)
+timeline.register_labeller("preference", lambda code: preference_label(*code.partition("|")[::2]))

@@ -10,7 +10,7 @@ from app.components.auth import StaffUser
 from app.components.errors import NotFound, ValidationFailed
 from app.components.members import age_on, store_today
 from app.db import fetch, transaction
-from app.i18n import _
+from app.i18n import N_, _
 
 CONTACT = "contact"
 ADULT = "adult"
@@ -135,7 +135,7 @@ async def household_for(member_no: str, actor: StaffUser) -> tuple[dict, Househo
 
 async def _event(member_id: int, summary: str, actor: StaffUser, household_id: int) -> None:
     await timeline.record_event(member_id, timeline.HOUSEHOLD, summary, actor, ref=f"household:{household_id}")
-    await audit.record(actor, HOUSEHOLD_CHANGE, member_id=member_id, detail=summary)
+    await audit.record(actor, HOUSEHOLD_CHANGE, member_id=member_id, detail=timeline.render(summary))
 
 
 async def _new_household(contact: dict, actor: StaffUser, name: str = "") -> int:
@@ -158,7 +158,7 @@ async def _new_household(contact: dict, actor: StaffUser, name: str = "") -> int
     )
     if not claimed:
         raise ValidationFailed({"other_no": _("%(name)s already belongs to a household.") % {"name": contact["name"]}})
-    await _event(contact["id"], _("Created a household and became its contact"), actor, hid)
+    await _event(contact["id"], timeline.message(N_("Created a household and became its contact")), actor, hid)
     return hid
 
 
@@ -214,7 +214,11 @@ async def link(member_no: str, household_of: str, role: str, actor: StaffUser, g
             )
         await _event(
             person["id"],
-            _("Joined the household of %(name)s as %(role)s") % {"name": anchor["name"], "role": role_label(role)},
+            timeline.message(
+                N_("Joined the household of %(name)s as %(role)s"),
+                name=anchor["name"],
+                role=timeline.Label("household_role", role),
+            ),
             actor,
             hid,
         )
@@ -263,7 +267,7 @@ async def _make_contact(household_id: int, person: dict, actor: StaffUser) -> No
     )
     await fetch("UPDATE member SET household_role = {} WHERE id = {}", CONTACT, person["id"])
     await fetch("UPDATE household SET contact = {} WHERE id = {}", person["id"], household_id)
-    await _event(person["id"], _("Became the household's contact"), actor, household_id)
+    await _event(person["id"], timeline.message(N_("Became the household's contact")), actor, household_id)
 
 
 async def _in_household(member_no: str, household_id: int, field_name: str) -> dict:
@@ -305,7 +309,9 @@ async def set_guardian(child_no: str, guardian_no: str, household_of: str, actor
     if child["guardian"] != guardian["id"]:
         async with transaction():
             await fetch("UPDATE member SET guardian = {} WHERE id = {}", guardian["id"], child["id"])
-            await _event(child["id"], _("Guardian is now %(name)s") % {"name": guardian["name"]}, actor, hid)
+            await _event(
+                child["id"], timeline.message(N_("Guardian is now %(name)s"), name=guardian["name"]), actor, hid
+            )
     return await household_view(hid)  # type: ignore[return-value]
 
 
@@ -346,7 +352,7 @@ async def unlink(member_no: str, household_of: str, actor: StaffUser) -> Househo
         await fetch(
             "UPDATE member SET household = NULL, household_role = '', guardian = NULL WHERE id = {}", person["id"]
         )
-        await _event(person["id"], _("Left the household"), actor, hid)
+        await _event(person["id"], timeline.message(N_("Left the household")), actor, hid)
         if not others[0]["n"]:
             await fetch("UPDATE household SET contact = NULL WHERE id = {}", hid)
             await fetch("DELETE FROM household WHERE id = {}", hid)
@@ -368,3 +374,6 @@ async def kiosk_visible_members(viewer_member_id: int) -> list[int]:
     )
     ids = [r["id"] for r in rows]
     return [viewer_member_id, *[i for i in ids if i != viewer_member_id]] if ids else []
+
+
+timeline.register_labeller("household_role", role_label)

@@ -33,7 +33,7 @@ from app.components.auth import StaffUser
 from app.components.crypto import blind_index, decrypt, encrypt
 from app.components.errors import NotFound, ValidationFailed
 from app.db import fetch, transaction
-from app.i18n import _
+from app.i18n import N_, _
 from app.settings import get_settings
 
 MEMBER_NO_PREFIX = "8"
@@ -655,7 +655,9 @@ async def register(data: NewMember, actor: StaffUser, allow_duplicates: bool = T
         await timeline.record_event(
             new_id,
             timeline.REGISTERED,
-            _("Registered as %(class)s") % {"class": member_class_label(clean["member_class"])},
+            timeline.message(
+                N_("Registered as %(class)s"), **{"class": timeline.Label("member_class", clean["member_class"])}
+            ),
             actor,
             ref=member_no,
         )
@@ -1007,10 +1009,9 @@ async def update_member(member_no: str, changes: dict[str, str], actor: StaffUse
                 change.old,
                 change.new,
             )
-        labels = ", ".join(field_label(c.field) for c in result)
-        await timeline.record_event(
-            row["id"], timeline.EDITED, _("Details changed: %(fields)s") % {"fields": labels}, actor, ref="details"
-        )
+        fields = timeline.Label("member_field", tuple(c.field for c in result))
+        summary = timeline.message(N_("Details changed: %(fields)s"), fields=fields)
+        await timeline.record_event(row["id"], timeline.EDITED, summary, actor, ref="details")
         await audit.record(actor, MEMBER_EDIT, member_id=row["id"], detail=",".join(c.field for c in result))
     return result
 
@@ -1088,7 +1089,9 @@ async def confirm_details(member_no: str, actor: StaffUser) -> None:
             now,
             mid,
         )
-        await timeline.record_event(mid, timeline.VERIFIED, _("Details confirmed with the member"), actor)
+        await timeline.record_event(
+            mid, timeline.VERIFIED, timeline.message(N_("Details confirmed with the member")), actor
+        )
         await audit.record(actor, MEMBER_VERIFY, member_id=mid)
 
 
@@ -1259,3 +1262,7 @@ async def save_preferences_step(member_no: str, step: PreferencesStep, actor: St
             await _record_consent(mid, purpose, granted, actor)
         for kind, value in tags:
             await health.add_preference(member_no, kind, value, actor)
+
+
+timeline.register_labeller("member_class", member_class_label)
+timeline.register_labeller("member_field", field_label)

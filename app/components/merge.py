@@ -14,7 +14,7 @@ from app.components.errors import NotFound, ValidationFailed
 from app.components.members import age_on, store_today
 from app.components.roles import Role
 from app.db import fetch, is_sqlite, transaction
-from app.i18n import _
+from app.i18n import N_, _
 
 # Who may merge and undo: a pharmacist's judgement that two records are one person.
 MERGE_ROLES = frozenset({Role.PHARMACIST, Role.STORE_MANAGER})
@@ -537,15 +537,18 @@ async def merge(survivor_no: str, merged_no: str, actor: StaffUser) -> MergeReco
         await timeline.record_event(
             survivor["id"],
             timeline.MERGED,
-            _("Merged with %(no)s (%(name)s): its records moved here")
-            % {"no": merged["member_no"], "name": merged["name"]},
+            timeline.message(
+                N_("Merged with %(no)s (%(name)s): its records moved here"),
+                no=merged["member_no"],
+                name=merged["name"],
+            ),
             actor,
             ref=ref,
         )
         await timeline.record_event(
             merged["id"],
             timeline.MERGED,
-            _("Merged into %(no)s (%(name)s)") % {"no": survivor["member_no"], "name": survivor["name"]},
+            timeline.message(N_("Merged into %(no)s (%(name)s)"), no=survivor["member_no"], name=survivor["name"]),
             actor,
             ref=ref,
         )
@@ -606,14 +609,14 @@ async def undo(merge_id: int, actor: StaffUser, member_no: str | None = None) ->
         await timeline.record_event(
             survivor_id,
             timeline.MERGED,
-            _("Merge with %(no)s undone: its records moved back") % {"no": merged["member_no"]},
+            timeline.message(N_("Merge with %(no)s undone: its records moved back"), no=merged["member_no"]),
             actor,
             ref=ref,
         )
         await timeline.record_event(
             merged_id,
             timeline.MERGED,
-            _("Merge into %(no)s undone: this record is in use again") % {"no": survivor["member_no"]},
+            timeline.message(N_("Merge into %(no)s undone: this record is in use again"), no=survivor["member_no"]),
             actor,
             ref=ref,
         )

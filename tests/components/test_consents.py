@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.components import audit, consents, members
+from app.components import audit, consents, members, timeline
 from app.components.errors import NotFound, ValidationFailed
 from app.db import fetch, is_sqlite
 from app.i18n import use_language
@@ -114,11 +114,15 @@ async def test_changes_are_audited_and_on_the_timeline() -> None:
         await consents.change_consent(member.member_no, consents.HEALTH_DATA, False, pharmacist)
     assert await audit.count(consents.CONSENT_GRANT) == 1
     assert await audit.count(consents.CONSENT_WITHDRAW) == 1
-    events = await fetch("SELECT kind, summary FROM member_event WHERE kind = 'consent' ORDER BY id")
-    assert [e["summary"] for e in events] == [
-        "Processing of health data: granted",
-        "Processing of health data: withdrawn",
-    ]
+    # Written by a pharmacist working in English, read by each reader in their own language.
+    with use_language("en"):
+        assert [e.summary for e in await timeline.events(member.id) if e.kind == "consent"] == [
+            "Processing of health data: withdrawn",
+            "Processing of health data: granted",
+        ]
+    with use_language("zh_CN"):
+        summaries = [e.summary for e in await timeline.events(member.id) if e.kind == "consent"]
+    assert summaries == ["处理健康数据：已撤回", "处理健康数据：已同意"]
     await consents.consents_for(member.member_no, pharmacist)
     assert await audit.count(consents.CONSENT_VIEW) == 1
 
