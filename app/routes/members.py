@@ -6,7 +6,7 @@ from litestar import Request, get
 from litestar.params import FromPath
 from litestar.response import Template
 
-from app.components import members, timeline
+from app.components import health, members
 from app.components.roles import COUNTER_ROLES
 from app.routes.guards import requires_role
 from app.routes.render import render
@@ -25,9 +25,8 @@ async def profile(request: Request, member_no: FromPath[str]) -> Template:
 
 @get("/members/{member_no:str}/timeline", guards=guard)
 async def timeline_section(request: Request, member_no: FromPath[str]) -> Template:
-    """The member's timeline, newest first."""
-    member_id = await members.member_id(member_no)
-    events = await timeline.events(member_id)
+    """The member's timeline, newest first (it names conditions and readings, so the view is audited)."""
+    events = await health.member_timeline(member_no, actor=request.user)
     return render(request, "members/_timeline.html", {"member_no": member_no, "events": events})
 
 

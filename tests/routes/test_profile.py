@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import barcode
 import segno
 
-from app.components import audit, members
+from app.components import audit, health, members
 from app.components.passwords import new_api_token
 from app.db import fetch
 from tests.conftest import actor, login
@@ -298,3 +298,14 @@ async def test_api_registration_accepts_the_new_fields(client, staff_ids) -> Non
     )
     assert body["missing"] == ["phone", "health", "consents"]
     assert "11010519491231002X" not in good.text and "浦东大道" not in good.text
+
+
+async def test_timeline_section_is_audited_and_in_the_readers_language(client) -> None:
+    view = await _member()
+    token = await login(client, "pharmacist")
+    await client.post("/language", data={"_csrf_token": token, "language": "en"}, follow_redirects=False)
+    before = await audit.count(health.TIMELINE_VIEW)
+    page = await client.get(f"/members/{view.member_no}/timeline", headers=HX)
+    assert page.status_code == 200
+    assert "Registered as Member" in page.text  # registered by a pharmacist working in Chinese
+    assert await audit.count(health.TIMELINE_VIEW) == before + 1
