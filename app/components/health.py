@@ -851,7 +851,7 @@ def _value_text(code: str) -> str:
     """A reading's `value_code` as a person writes it, in the current language."""
     kind, *numbers = code.split("|")
     if kind == "bp":
-        systolic, diastolic, pulse = (numbers + ["", "", ""])[:3]
+        systolic, diastolic, pulse = [*numbers, "", "", ""][:3]
         text = f"{systolic}/{diastolic} mmHg"
         return text + " · " + _("pulse %(n)s") % {"n": pulse} if pulse else text
     unit = {"glucose": "mmol/L", "weight": "kg", "height": "cm"}.get(kind, "")
