@@ -104,8 +104,8 @@ async def schema() -> AsyncIterator[dict[str, int]]:
         )
     ids["pharmacist2"] = await add_staff("pharmacist2", "刘药师", "pharmacist", "SH002", DEMO_PASSWORD, DEMO_PIN)
     yield ids
-    if not is_sqlite():
-        await engine().close_connection_pool()
+    # SQLite's pooled connections too: their threads must not outlive the event loop.
+    await engine().close_connection_pool()
 
 
 @pytest.fixture(autouse=True)

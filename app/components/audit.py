@@ -52,6 +52,16 @@ def action_label(action: str) -> str:
         "household.view": _("Viewed household"),
         "household.change": _("Changed household"),
         LOGIN_LOCKED: _("Login locked out"),
+        "sale.allergy_override": _("Overrode an allergy block"),
+        "product.upsert": _("Saved a product"),
+        "catalog.import": _("Imported the catalog"),
+        "stock.batch_status": _("Changed a batch's status"),
+        "stock.adjust": _("Corrected stock after a count"),
+        "loyalty.rules_change": _("Changed the loyalty rules"),
+        "loyalty.gift": _("Redeemed points for a gift"),
+        "coupon.template_create": _("Created a coupon template"),
+        "coupon.issue": _("Issued a coupon"),
+        "coupon.print": _("Printed coupon codes"),
     }.get(action, action)
 
 
@@ -84,6 +94,16 @@ FILTER_ACTIONS = (
     "member.export",
     "member.export_full",
     "member.import",
+    "sale.allergy_override",
+    "product.upsert",
+    "catalog.import",
+    "stock.batch_status",
+    "stock.adjust",
+    "loyalty.rules_change",
+    "loyalty.gift",
+    "coupon.template_create",
+    "coupon.issue",
+    "coupon.print",
     LOGIN,
     LOGOUT,
 )

@@ -599,19 +599,22 @@ def _may_see(actor: StaffUser, store_id: int | None) -> bool:
 
 
 async def get_job(job_key: str, actor: StaffUser) -> ImportJobView:
-    """One job the actor may see (their store's, or any for HQ); NotFound otherwise."""
-    rows = await fetch(_JOB_SQL + " WHERE j.job_key = {}", job_key)
+    """One member import the actor may see (their store's, or any for HQ); NotFound otherwise."""
+    rows = await fetch(_JOB_SQL + " WHERE j.job_key = {} AND j.kind = 'members'", job_key)
     if not rows or not _may_see(actor, rows[0]["store_id"]):
         raise NotFound(_("No import job %(key)s.") % {"key": job_key})
     return _view(rows[0])
 
 
 async def recent_jobs(actor: StaffUser, limit: int = 10) -> list[ImportJobView]:
-    """The latest jobs in the actor's scope, newest first."""
+    """The latest member imports in the actor's scope, newest first (catalog imports have their own list)."""
     if actor.role in HQ_ROLES:
-        rows = await fetch(_JOB_SQL + f" ORDER BY j.id DESC LIMIT {int(limit)}")
+        rows = await fetch(_JOB_SQL + f" WHERE j.kind = 'members' ORDER BY j.id DESC LIMIT {int(limit)}")
     else:
-        rows = await fetch(_JOB_SQL + f" WHERE j.store = {{}} ORDER BY j.id DESC LIMIT {int(limit)}", actor.store_id)
+        rows = await fetch(
+            _JOB_SQL + f" WHERE j.store = {{}} AND j.kind = 'members' ORDER BY j.id DESC LIMIT {int(limit)}",
+            actor.store_id,
+        )
     return [_view(r) for r in rows]
 
 
