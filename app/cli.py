@@ -72,12 +72,12 @@ def seed_demo() -> None:
         return await do_seed()
 
     report = _run(go())
-    if not report.staff:
-        click.echo("demo data: database already has staff, nothing added")
+    if not report.staff and not report.products:
+        click.echo("demo data: database already has staff and a catalog, nothing added")
     else:
         click.echo(
             f"demo data: {report.stores} stores, {report.staff} staff, {report.members} members, "
-            f"{report.allergies} allergies"
+            f"{report.allergies} allergies, {report.products} products, {report.batches} stock batches"
         )
 
 
@@ -207,7 +207,7 @@ def _child_env(redis_url: str | None) -> dict[str, str]:
 @click.option("--no-worker", is_flag=True, help="do not start the SAQ worker")
 def run(workers: int, no_worker: bool) -> None:
     """Everything: migrate, seed demo data on first start, Redis (embedded unless REDIS_URL), web and worker."""
-    from app.components.seed import DEMO_PASSWORD, DEMO_STAFF
+    from app.components.seed import DEMO_PASSWORD, DEMO_PIN, DEMO_STAFF
     from app.components.seed import seed_demo as do_seed
     from app.redis import start_embedded_redis
     from app.settings import get_settings
@@ -256,6 +256,7 @@ def run(workers: int, no_worker: bool) -> None:
     if report.staff:
         click.echo("  demo data loaded")
     click.echo(f"  demo logins (password {DEMO_PASSWORD}): " + ", ".join(f"{u} ({r})" for u, _, r, _ in DEMO_STAFF))
+    click.echo(f"  override PIN of the demo pharmacist and store managers: {DEMO_PIN}")
     _supervise(procs)
 
 

@@ -9,7 +9,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from typing import Any
 
 import aiosqlite
@@ -449,6 +449,12 @@ async def execute_many(sql: str, rows: Sequence[Sequence[Any]]) -> None:
         await conn.executemany(sql, rows)
     finally:
         await conn.close()
+
+
+def marks(values: Sized | int) -> str:
+    """`{}, {}, {}` for `fetch`: one per value (or `values` of them), e.g. for `IN (…)`."""
+    count = values if isinstance(values, int) else len(values)
+    return ", ".join(["{}"] * count)
 
 
 def placeholders(count: int, start: int = 1) -> str:

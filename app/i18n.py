@@ -88,9 +88,14 @@ def N_(message: str) -> str:
     return message
 
 
+def list_separator() -> str:
+    """What goes between the items of a list in running text: 、 in Chinese, a comma and space in English."""
+    return "、" if current_language.get() == "zh_CN" else ", "
+
+
 def join_list(items: Iterable[str]) -> str:
-    """A list in running text: 、 between Chinese items, a comma and space in English."""
-    return ("、" if current_language.get() == "zh_CN" else ", ").join(items)
+    """A list in running text, with the current language's separator."""
+    return list_separator().join(items)
 
 
 _ = gettext

@@ -28,15 +28,20 @@ from litestar.template.config import TemplateConfig
 
 from app.components.errors import NotFound, ValidationFailed
 from app.db import engine
-from app.i18n import LANGUAGES, _, current_language, gettext, ngettext
+from app.i18n import LANGUAGES, _, current_language, gettext, list_separator, ngettext
 from app.redis import close_redis
 from app.routes import api, auth, counter, kiosk, manager, members, profile, registration, system
+from app.routes import catalog as catalog_routes
 from app.routes import consents as consent_routes
 from app.routes import health as health_routes
 from app.routes import households as household_routes
 from app.routes import imports as import_routes
+from app.routes import loyalty as loyalty_routes
 from app.routes import member_list as member_list_routes
 from app.routes import merge as merge_routes
+from app.routes import sale as sale_routes
+from app.routes import sales_api as sales_api_routes
+from app.routes import stock as stock_routes
 from app.routes.middleware import IdentityMiddleware
 from app.routes.render import render
 from app.settings import ROOT, get_settings
@@ -135,6 +140,7 @@ def template_engine() -> JinjaTemplateEngine:
         htmx_version=HTMX_VERSION,
         languages=LANGUAGES,
         current_language=lambda: current_language.get(),
+        list_separator=list_separator,
     )
     register_filters(env)
     return JinjaTemplateEngine.from_environment(env)
@@ -161,6 +167,7 @@ def create_app() -> Litestar:
             *system.ROUTES,
             *auth.ROUTES,
             *counter.ROUTES,
+            *sale_routes.ROUTES,
             *registration.ROUTES,
             *profile.ROUTES,
             *import_routes.ROUTES,
@@ -172,7 +179,11 @@ def create_app() -> Litestar:
             *merge_routes.ROUTES,
             *kiosk.ROUTES,
             *manager.ROUTES,
+            *catalog_routes.ROUTES,
+            *loyalty_routes.ROUTES,
+            *stock_routes.ROUTES,
             *api.ROUTES,
+            *sales_api_routes.ROUTES,
             create_static_files_router(path="/static", directories=[ROOT / "static"], name="static"),
         ],
         middleware=[IdentityMiddleware()],

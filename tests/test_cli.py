@@ -80,3 +80,17 @@ async def test_user_add_with_pin_stores_a_verifiable_pin_and_refuses_a_bad_one()
     )
     assert result.returncode != 0
     assert result.stderr.strip() == "yaoshi: the PIN must be 4 to 6 digits"
+
+
+async def test_seed_demo_adds_the_catalog_and_stock_once() -> None:
+    result = yaoshi("seed", "demo")
+    assert result.returncode == 0, result.stderr
+    assert "63 products" in result.stdout
+    sellable = await fetch(
+        "SELECT COUNT(DISTINCT b.product) AS n FROM stock_batch b JOIN store s ON s.id = b.store"
+        " WHERE s.code = 'SH002' AND b.status = 'available' AND b.on_hand > 0"
+    )
+    assert sellable[0]["n"] == 63  # every demo product can be sold in every demo store
+    again = yaoshi("seed", "demo")
+    assert again.returncode == 0 and "nothing added" in again.stdout
+    assert (await fetch("SELECT COUNT(*) AS n FROM product"))[0]["n"] == 63

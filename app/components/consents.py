@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from app.components import audit, timeline
 from app.components.auth import StaffUser
 from app.components.errors import NotFound, ValidationFailed
-from app.db import fetch, transaction
+from app.db import fetch, marks, transaction
 from app.i18n import N_, _
 
 HEALTH_DATA = "health_data"
@@ -221,7 +221,7 @@ async def refresh_cache(member_ids: Iterable[int]) -> None:
     ids = sorted(set(member_ids))
     if not ids:
         return
-    marks = ", ".join("{}" for _ in ids)
+    in_list = marks(ids)
     sets, args = [], []
     for purpose, column in COLUMNS.items():
         sets.append(
@@ -229,7 +229,7 @@ async def refresh_cache(member_ids: Iterable[int]) -> None:
             " AND c.purpose = {} ORDER BY c.at DESC, c.id DESC LIMIT 1), {})"
         )
         args.extend([purpose, False])
-    await fetch(f"UPDATE member SET {', '.join(sets)} WHERE id IN ({marks})", *args, *ids)
+    await fetch(f"UPDATE member SET {', '.join(sets)} WHERE id IN ({in_list})", *args, *ids)
 
 
 timeline.register_labeller("consent_purpose", purpose_label)

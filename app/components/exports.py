@@ -24,7 +24,7 @@ from app.components.crypto import decrypt
 from app.components.errors import ValidationFailed
 from app.components.imports import COLUMN_BY_KEY, CONSENT_COLUMNS
 from app.components.roles import HQ_ROLES, Role
-from app.db import fetch
+from app.db import fetch, marks
 from app.i18n import _, pick
 
 FORMATS = ("csv", "xlsx")
@@ -162,16 +162,16 @@ async def pages(export: Export) -> AsyncIterator[list[list[str]]]:
         conditions: dict[int, list[str]] = {}
         if export.full:
             ids = [r["id"] for r in rows]
-            marks = ", ".join("{}" for _ in ids)
+            in_list = marks(ids)
             for a in await fetch(
-                f"SELECT member, allergen_class FROM allergy WHERE clinical_status = 'active' AND member IN ({marks})"
+                f"SELECT member, allergen_class FROM allergy WHERE clinical_status = 'active' AND member IN ({in_list})"
                 " ORDER BY id",
                 *ids,
             ):
                 allergies.setdefault(a["member"], []).append(a["allergen_class"])
             for c in await fetch(
                 "SELECT member, code FROM member_condition WHERE status = 'active'"
-                f" AND member IN ({marks}) ORDER BY id",
+                f" AND member IN ({in_list}) ORDER BY id",
                 *ids,
             ):
                 conditions.setdefault(c["member"], []).append(c["code"])

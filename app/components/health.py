@@ -21,7 +21,7 @@ from app.components.allergens import class_label, criticality_label, reaction_la
 from app.components.auth import StaffUser
 from app.components.errors import NotFound, ValidationFailed
 from app.components.roles import Role
-from app.db import fetch, transaction
+from app.db import fetch, marks, transaction
 from app.i18n import N_, _, pick
 from app.settings import get_settings
 
@@ -1011,8 +1011,8 @@ async def record_vital(
             await timeline.record_event(member["id"], timeline.VITAL, summary, actor, ref=f"vital:{rows[0]['id']}")
             if actor is not None:
                 await audit.record(actor, VITAL_RECORD, member_id=member["id"], detail=r["kind"])
-    marks = ", ".join("{}" for _id in ids)
-    rows = await fetch(_VITAL_SQL + f" WHERE v.id IN ({marks}) ORDER BY v.id", *ids)
+    in_list = marks(ids)
+    rows = await fetch(_VITAL_SQL + f" WHERE v.id IN ({in_list}) ORDER BY v.id", *ids)
     return [_vital_view(r) for r in rows]
 
 

@@ -45,7 +45,7 @@ from app.components.members import (
     validate_new_member,
 )
 from app.components.roles import HQ_ROLES
-from app.db import execute_many, fetch, is_sqlite, placeholders, transaction
+from app.db import execute_many, fetch, is_sqlite, marks, placeholders, transaction
 from app.i18n import _, current_language, pick, use_language
 from app.settings import get_settings
 
@@ -784,10 +784,6 @@ def _as_date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
-def _in(values: list[Any]) -> str:
-    return ", ".join("{}" for _ in values)
-
-
 _CANDIDATE_COLS = (
     "id, member_no, name, gender, birth_date, phone_index, id_number_index, address_enc, member_class, organisation,"
     " allergy_status, allergy_status_by, allergy_status_at, consent_health, consent_marketing_sms,"
@@ -808,9 +804,9 @@ async def _candidates(rows: list[Row]) -> list[Person]:
     pairs = sorted({(r.name, r.birth_date) for r in rows if r.birth_date})
     base = f"SELECT {_CANDIDATE_COLS} FROM member WHERE merged_into IS NULL AND "
     if phones:
-        by_id.update((m["id"], m) for m in await fetch(base + f"phone_index IN ({_in(phones)})", *phones))
+        by_id.update((m["id"], m) for m in await fetch(base + f"phone_index IN ({marks(phones)})", *phones))
     if ids:
-        by_id.update((m["id"], m) for m in await fetch(base + f"id_number_index IN ({_in(ids)})", *ids))
+        by_id.update((m["id"], m) for m in await fetch(base + f"id_number_index IN ({marks(ids)})", *ids))
     if pairs:
         # A row-value IN is one index probe per pair on both engines (separate INs on name and on birth date
         # make SQLite probe every name with every date).
@@ -843,12 +839,12 @@ async def _candidates(rows: list[Row]) -> list[Person]:
     }
     for a in await fetch(
         "SELECT member, allergen_class FROM allergy WHERE clinical_status = 'active'"
-        f" AND member IN ({_in(member_ids)})",
+        f" AND member IN ({marks(member_ids)})",
         *member_ids,
     ):
         people[a["member"]].allergies.add(a["allergen_class"])
     for c in await fetch(
-        f"SELECT member, code FROM member_condition WHERE status = 'active' AND member IN ({_in(member_ids)})",
+        f"SELECT member, code FROM member_condition WHERE status = 'active' AND member IN ({marks(member_ids)})",
         *member_ids,
     ):
         people[c["member"]].conditions.add(c["code"])

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from app.components import audit, consents, timeline
+from app.components import audit, consents, loyalty, timeline
 from app.components.allergens import class_label
 from app.components.auth import StaffUser
 from app.components.errors import NotFound, ValidationFailed
 from app.components.members import age_on, store_today
 from app.components.roles import Role
-from app.db import fetch, is_sqlite, transaction
+from app.db import fetch, is_sqlite, marks, transaction
 from app.i18n import N_, _
 
 # Who may merge and undo: a pharmacist's judgement that two records are one person.
@@ -46,6 +46,10 @@ MOVABLE: list[Movable] = [
     Movable("member_preference", unique=("kind", "value")),
     Movable("consent_event"),
     Movable("member_event"),
+    Movable("sale"),
+    Movable("medication"),
+    Movable("points_entry"),
+    Movable("coupon"),
 ]
 
 
@@ -58,6 +62,10 @@ def movable_label(table: str) -> str:
         "member_preference": _("preference tags"),
         "consent_event": _("consent records"),
         "member_event": _("timeline events"),
+        "sale": _("purchases"),
+        "medication": _("medication history entries"),
+        "points_entry": _("points ledger entries"),
+        "coupon": _("coupons"),
     }.get(table, table)
 
 
@@ -93,10 +101,6 @@ def _as_datetime(value: Any) -> datetime | None:
 
 def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date | datetime) else value
-
-
-def _marks(values: list) -> str:
-    return ", ".join("{}" for _ in values)
 
 
 # ---------------------------------------------------------------- following merges
@@ -364,7 +368,7 @@ async def _reassign(mov: Movable, ids: list[int], to_member: int, from_member: i
     """Point rows `ids` of a movable table at `to_member` (only those still at `from_member`, when given)."""
     for start in range(0, len(ids), ID_CHUNK):
         chunk = ids[start : start + ID_CHUNK]
-        where = f"id IN ({_marks(chunk)})"
+        where = f"id IN ({marks(chunk)})"
         args: list[Any] = [to_member, *chunk]
         if from_member is not None:
             where += f" AND {mov.column} = {{}}"
@@ -433,7 +437,7 @@ async def _merge_household(survivor: dict, merged: dict) -> dict[str, Any]:
     info["guardians"] = [w["id"] for w in wards]
     if info["guardians"]:
         await fetch(
-            f"UPDATE member SET guardian = {{}} WHERE id IN ({_marks(info['guardians'])})",
+            f"UPDATE member SET guardian = {{}} WHERE id IN ({marks(info['guardians'])})",
             survivor["id"],
             *info["guardians"],
         )
@@ -441,7 +445,7 @@ async def _merge_household(survivor: dict, merged: dict) -> dict[str, Any]:
     info["contact_households"] = [c["id"] for c in contact]
     if info["contact_households"]:
         await fetch(
-            f"UPDATE household SET contact = {{}} WHERE id IN ({_marks(info['contact_households'])})",
+            f"UPDATE household SET contact = {{}} WHERE id IN ({marks(info['contact_households'])})",
             survivor["id"],
             *info["contact_households"],
         )
@@ -516,6 +520,7 @@ async def merge(survivor_no: str, merged_no: str, actor: StaffUser) -> MergeReco
         status_changed = await _merge_allergy_status(survivor, merged, now)
         await fetch("UPDATE member SET updated_at = {} WHERE id = {}", now, survivor["id"])
         await consents.refresh_cache([survivor["id"], merged["id"]])
+        await loyalty.refresh_cache([survivor["id"], merged["id"]])
         record = {
             "rows": moved,
             "filled": filled,
@@ -605,6 +610,7 @@ async def undo(merge_id: int, actor: StaffUser, member_no: str | None = None) ->
         )
         await fetch("UPDATE member SET updated_at = {} WHERE id = {}", now, survivor_id)
         await consents.refresh_cache([survivor_id, merged_id])
+        await loyalty.refresh_cache([survivor_id, merged_id])
         ref = f"merge:{merge_id}"
         await timeline.record_event(
             survivor_id,
@@ -643,7 +649,7 @@ async def _undo_details(survivor: dict, merged: dict, info: dict, actor: StaffUs
     if m_before.get("household") and survivor["household"] == m_before["household"]:
         if info.get("guardians"):
             await fetch(
-                f"UPDATE member SET guardian = {{}} WHERE guardian = {{}} AND id IN ({_marks(info['guardians'])})",
+                f"UPDATE member SET guardian = {{}} WHERE guardian = {{}} AND id IN ({marks(info['guardians'])})",
                 m_id,
                 s_id,
                 *info["guardians"],
@@ -651,7 +657,7 @@ async def _undo_details(survivor: dict, merged: dict, info: dict, actor: StaffUs
         if info.get("contact_households"):
             await fetch(
                 "UPDATE household SET contact = {} WHERE contact = {}"
-                f" AND id IN ({_marks(info['contact_households'])})",
+                f" AND id IN ({marks(info['contact_households'])})",
                 m_id,
                 s_id,
                 *info["contact_households"],

@@ -131,13 +131,37 @@ class SeedReport:
     staff: int = 0
     members: int = 0
     allergies: int = 0
+    products: int = 0
+    batches: int = 0
 
 
 async def seed_demo() -> SeedReport:
-    """Demo stores, one login per role, three demo members and a few hundred synthetic ones (idempotent)."""
+    """Demo stores, one login per role, three demo members, a few hundred synthetic ones, the demo catalog and
+    stock in every store (idempotent: people only into an empty database, catalog and stock when missing)."""
     report = SeedReport()
-    if (await fetch("SELECT COUNT(*) AS n FROM staff"))[0]["n"]:
-        return report
+    if not (await fetch("SELECT COUNT(*) AS n FROM staff"))[0]["n"]:
+        await _demo_people(report)
+    await _demo_shop(report)
+    return report
+
+
+async def _demo_shop(report: SeedReport) -> None:
+    """The demo catalog, a few batches of each product in each store and the demo coupons, when there is no
+    catalog yet; the first demo member gets a welcome coupon in their wallet."""
+    from app.components import catalog, coupons, stock
+
+    if (await fetch("SELECT COUNT(*) AS n FROM product"))[0]["n"]:
+        return
+    report.products = await catalog.seed_demo_catalog()
+    report.batches = await stock.seed_demo_stock()
+    await coupons.seed_demo_coupons()
+    first = await fetch("SELECT id FROM member WHERE member_no = {}", member_no_for(1))
+    if first:
+        await coupons.issue("NEW10", first[0]["id"], "manual", f"demo:NEW10:{member_no_for(1)}", None)
+
+
+async def _demo_people(report: SeedReport) -> None:
+    """Stores, staff and demo members (first start only)."""
     for code, name in DEMO_STORES:
         await ensure_store(code, name)
         report.stores += 1
@@ -209,7 +233,6 @@ async def seed_demo() -> SeedReport:
     chain = await seed_chain(members=300, stores=0, seed=7)
     report.members += chain.members
     report.allergies += chain.allergies
-    return report
 
 
 async def _demo_vitals(member_no: str, pharmacist_id: int) -> None:

@@ -12,10 +12,10 @@ from litestar.response import Template
 from app.components import consents, members
 from app.components.allergens import CRITICALITIES, REACTIONS, allergen_classes
 from app.components.errors import NotFound, ValidationFailed
-from app.components.roles import COUNTER_ROLES
+from app.components.roles import COUNTER_ROLES, SALE_ROLES
 from app.db import transaction
 from app.routes.guards import requires_role
-from app.routes.render import FORM, render
+from app.routes.render import FORM, render, wants_partial
 
 PAGE = "counter/index.html"
 guard = [requires_role(COUNTER_ROLES)]
@@ -55,16 +55,34 @@ def member_ctx(member: members.MemberView | None, **extra: object) -> dict:
 
 @get("/counter", guards=guard)
 async def counter_page(request: Request) -> Template:
-    """The counter: one scan field, the member panel below it."""
+    """The counter: one scan field, the member panel and (for selling roles) the cart."""
+    if request.user.role in SALE_ROLES:
+        from app.routes import sale  # sale builds on this module
+
+        return render(request, PAGE, await sale.page_ctx(request))
     return render(request, PAGE, member_ctx(None))
 
 
 @post("/counter/lookup", guards=guard)
 async def lookup(request: Request, data: Annotated[LookupForm, FORM]) -> Template:
-    """Find the member for a scanned card, member number or phone number."""
+    """The scan field: a member card, member number or phone number shows the member (and puts them on the cart);
+    for selling roles any other code is a product for the cart (app.routes.sale)."""
     code = data.code.strip()
+    selling = request.user.role in SALE_ROLES
+    if selling:
+        from app.routes import sale  # sale builds on this module
+
+        if code and not sale.is_member_code(code):
+            return await sale.scan_product(request, code)
     found = await members.find_by_code(code, actor=request.user) if code else []
     if len(found) == 1:
+        if selling:
+            # The scanned member is the open cart's customer: the cart comes back out of band.
+            await sale.scan_member(request, found[0])
+            if wants_partial(request):
+                ctx = member_ctx(found[0], code=code, **await sale.cart_ctx(request), oob_cart=True)
+                return render(request, PAGE, ctx, block="member_panel")
+            return render(request, PAGE, await sale.page_ctx(request), status_code=200)
         return render(request, PAGE, member_ctx(found[0], code=code), block="member_panel")
     if len(found) > 1:
         return render(request, PAGE, member_ctx(None, candidates=found, code=code), block="member_panel")

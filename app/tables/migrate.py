@@ -47,6 +47,9 @@ async def _m0002_sales() -> None:
         "CREATE INDEX IF NOT EXISTS points_entry_expiry ON points_entry (expires_on) WHERE expires_on IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS coupon_member_status ON coupon (member, status)",
         "CREATE INDEX IF NOT EXISTS cart_staff_status ON cart (staff, status)",
+        "CREATE INDEX IF NOT EXISTS stock_move_ref ON stock_move (ref)",
+        # One unit, one sale: a traceability code is sold again only after it came back.
+        "CREATE UNIQUE INDEX IF NOT EXISTS sale_trace_code_unsold ON sale_trace_code (code) WHERE returned = 0",
         "INSERT INTO number_sequence (name, value) VALUES ('sale', 0) ON CONFLICT (name) DO NOTHING",
         "INSERT INTO number_sequence (name, value) VALUES ('return', 0) ON CONFLICT (name) DO NOTHING",
     ):

@@ -11,6 +11,7 @@ from app.db import engine
 from app.redis import close_redis, redis_url
 from app.settings import get_settings
 from app.tasks.imports import import_members
+from app.tasks.loyalty import expire_points, review_tiers
 
 QUEUE_NAME = "yaoshi"
 
@@ -43,12 +44,16 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await close_redis()
 
 
-FUNCTIONS = [purge_sessions, flag_unverified_profiles, import_members]
+FUNCTIONS = [purge_sessions, flag_unverified_profiles, import_members, expire_points, review_tiers]
 # Every job is idempotent, so a job swept from a dead worker (or raced by a starting worker's sweep) is retried.
 JOB_RETRIES = 3
 CRON_JOBS = [
     CronJob(purge_sessions, cron="*/10 * * * *", retries=JOB_RETRIES),
     CronJob(flag_unverified_profiles, cron="15 3 * * *", retries=JOB_RETRIES),
+    # Cron times are UTC: 16:20 / 16:40 UTC is just after midnight in the store zone (Asia/Shanghai), so the
+    # expiry sees the new store day. The review runs daily and acts only once the configured review date passed.
+    CronJob(expire_points, cron="20 16 * * *", retries=JOB_RETRIES),
+    CronJob(review_tiers, cron="40 16 * * *", retries=JOB_RETRIES),
 ]
 
 

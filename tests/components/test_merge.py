@@ -286,3 +286,31 @@ async def test_preview_shows_both_sides_and_is_audited() -> None:
     with use_language("en"):
         found = await merge.preview(keep.member_no, other.member_no, pharmacist)
     assert found.differences == ["name", "mobile phone"]
+
+
+async def test_merge_moves_purchases_points_and_coupons_and_undo_returns_them() -> None:
+    from app.components import coupons, loyalty, sales
+    from tests.components.sale_data import make_member, make_products, request, stock_in
+
+    await make_products()
+    await stock_in("YS90005", 10, "B1")
+    keep_no, dup_no = await make_member("孙梅"), await make_member("孙梅")
+    sale = await sales.record_sale(await request("m1", member_no=dup_no, lines=[("YS90005", 1)]), await actor())
+    keep_id, dup_id = await members.member_id(keep_no), await members.member_id(dup_no)
+    await coupons.seed_demo_coupons()
+    issued = await coupons.issue("NEW10", dup_id, "manual", "merge-test", None)
+    earned = sale.sale.points_earned
+    assert earned > 0 and await loyalty.balance(dup_id) == earned
+
+    record = await merge.merge(keep_no, dup_no, await actor())
+    assert record.moved["sale"] == 1 and record.moved["points_entry"] == 1 and record.moved["coupon"] == 1
+    assert record.moved["medication"] == 1
+    assert await loyalty.balance(keep_id) == earned and await loyalty.balance(dup_id) == 0
+    assert await loyalty.check_balances() == []  # the cached balances followed the ledger
+    assert [c.code for c in await coupons.wallet(keep_id, members.store_today())] == [issued.code]
+
+    await merge.undo(record.id, await actor())
+    assert await loyalty.balance(dup_id) == earned and await loyalty.balance(keep_id) == 0
+    assert await loyalty.check_balances() == []
+    owner = await fetch("SELECT member FROM sale WHERE sale_no = {}", sale.sale.sale_no)
+    assert owner[0]["member"] == dup_id

@@ -22,6 +22,11 @@ COUNTER = {"pharmacist", "clerk", "service", "store_manager"}
 MEMBER_WRITE = {"pharmacist", "clerk", "service", "store_manager", "hq_admin"}
 MANAGER = {"store_manager", "hq_admin", "hq_analyst"}
 AUDIT = {"hq_admin"}
+STOCK = {"store_manager", "hq_admin"}
+SALE = {"pharmacist", "clerk", "store_manager"}
+CATALOG_WRITE = {"hq_admin"}
+CATALOG_READ = {"hq_admin", "hq_analyst", "store_manager"}
+PHARMACISTS = {"pharmacist", "store_manager"}
 USERS = {
     "pharmacist": "pharmacist",
     "clerk": "clerk",
@@ -53,6 +58,29 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/counter/members/{member_no:str}/allergies"): COUNTER,
     ("POST", "/counter/members/{member_no:str}/no-known-allergies"): COUNTER,
     ("POST", "/counter/members/{member_no:str}/consent-health"): COUNTER,
+    ("GET", "/counter/cart"): SALE,
+    ("GET", "/counter/products/search"): SALE,
+    ("POST", "/counter/cart/lines"): SALE,
+    ("POST", "/counter/cart/lines/{product_id:int}/qty"): SALE,
+    ("POST", "/counter/cart/lines/{product_id:int}/remove"): SALE,
+    ("POST", "/counter/cart/lines/{product_id:int}/discount"): PHARMACISTS,
+    ("POST", "/counter/cart/member/remove"): SALE,
+    ("POST", "/counter/cart/coupons"): SALE,
+    ("POST", "/counter/cart/coupons/remove"): SALE,
+    ("POST", "/counter/cart/prescription"): SALE,
+    ("POST", "/counter/cart/prescription/verify"): SALE,
+    ("GET", "/counter/rx/{name:str}"): SALE,
+    ("POST", "/counter/cart/override"): SALE,
+    ("POST", "/counter/cart/oversell"): SALE,
+    ("POST", "/counter/cart/override/remove"): SALE,
+    ("POST", "/counter/cart/clear"): SALE,
+    ("GET", "/counter/checkout"): SALE,
+    ("POST", "/counter/checkout"): SALE,
+    ("GET", "/counter/sales"): SALE,
+    ("GET", "/counter/sales/{sale_no:str}"): SALE,
+    ("GET", "/counter/sales/{sale_no:str}/receipt"): SALE,
+    ("GET", "/counter/sales/{sale_no:str}/guidance"): SALE,
+    ("POST", "/counter/sales/{sale_no:str}/returns"): PHARMACISTS,
     ("GET", "/counter/members/{member_no:str}/allergy-form"): COUNTER,
     ("GET", "/counter/register"): COUNTER,
     ("POST", "/counter/register"): COUNTER,
@@ -67,6 +95,8 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/members/{member_no:str}/card"): COUNTER,
     ("GET", "/members/{member_no:str}"): COUNTER,
     ("GET", "/members/{member_no:str}/timeline"): COUNTER,
+    ("GET", "/members/{member_no:str}/purchases"): COUNTER,
+    ("GET", "/members/{member_no:str}/points"): COUNTER,
     ("GET", "/members"): COUNTER | MANAGER,
     ("GET", "/members/{member_no:str}/consents"): COUNTER,
     ("POST", "/members/{member_no:str}/consents"): COUNTER,
@@ -92,6 +122,34 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/api/v1/jobs/{job_id:str}/rejected"): MEMBER_WRITE,
     ("GET", "/manager"): MANAGER,
     ("GET", "/manager/audit"): AUDIT,
+    ("GET", "/manager/stock"): MANAGER,
+    ("GET", "/manager/stock/products/{sku:str}"): MANAGER,
+    ("GET", "/manager/stock/expiring"): MANAGER,
+    ("GET", "/manager/stock/receive"): STOCK,
+    ("POST", "/manager/stock/receive"): STOCK,
+    ("POST", "/manager/stock/batches/{batch_id:int}/status"): STOCK,
+    ("POST", "/manager/stock/batches/{batch_id:int}/count"): STOCK,
+    ("POST", "/api/v1/stock/receipts"): STOCK,
+    ("GET", "/manager/catalog"): CATALOG_READ,
+    ("GET", "/manager/catalog/new"): CATALOG_WRITE,
+    ("POST", "/manager/catalog/new"): CATALOG_WRITE,
+    ("GET", "/manager/catalog/{sku:str}"): CATALOG_READ,
+    ("POST", "/manager/catalog/{sku:str}"): CATALOG_WRITE,
+    ("GET", "/manager/catalog/import"): CATALOG_WRITE,
+    ("POST", "/manager/catalog/import"): CATALOG_WRITE,
+    ("GET", "/manager/catalog/import/template"): CATALOG_WRITE,
+    ("GET", "/manager/catalog/export.csv"): CATALOG_READ,
+    ("GET", "/manager/catalog/import/{job_key:str}"): CATALOG_WRITE,
+    ("GET", "/manager/catalog/import/{job_key:str}/rejected.csv"): CATALOG_WRITE,
+    ("GET", "/api/v1/products"): set(USERS),
+    ("POST", "/api/v1/products"): CATALOG_WRITE,
+    ("GET", "/manager/loyalty"): CATALOG_READ,
+    ("POST", "/manager/loyalty"): CATALOG_WRITE,
+    ("GET", "/manager/coupons"): CATALOG_READ,
+    ("POST", "/manager/coupons"): CATALOG_WRITE,
+    ("POST", "/manager/coupons/{code:str}/issue"): CATALOG_WRITE,
+    ("POST", "/manager/coupons/{code:str}/print"): CATALOG_WRITE,
+    ("GET", "/api/v1/members/{member_no:str}/points"): MEMBER_WRITE,
     ("GET", "/api/v1/members"): MEMBER_WRITE,
     ("POST", "/api/v1/members"): MEMBER_WRITE,
     ("GET", "/api/v1/members/{member_no:str}"): MEMBER_WRITE,
@@ -100,6 +158,9 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/api/v1/members/{member_no:str}/vitals"): MEMBER_WRITE,
     ("POST", "/api/v1/members/{member_no:str}/conditions"): MEMBER_WRITE,
     ("GET", "/api/v1/members/{member_no:str}/timeline"): MEMBER_WRITE,
+    ("POST", "/api/v1/sales"): SALE,
+    ("GET", "/api/v1/sales/{sale_no:str}"): SALE | MANAGER,
+    ("POST", "/api/v1/sales/{sale_no:str}/returns"): PHARMACISTS,
     ("GET", "/members/{member_no:str}/health"): COUNTER,
     ("POST", "/members/{member_no:str}/health/allergies"): COUNTER,
     ("POST", "/members/{member_no:str}/health/no-known-allergies"): COUNTER,
@@ -141,8 +202,14 @@ def _concrete(path: str, member_no: str) -> str:
     return (
         path.replace("{member_no:str}", member_no)
         .replace("{merge_id:int}", "1")
+        .replace("{batch_id:int}", "1")
         .replace("{file_path:path}", "css/yaoshi.css")
         .replace("{path:str}", "nothing-here")
+        .replace("{sku:str}", "YS00001")
+        .replace("{code:str}", "NOCOUPON")
+        .replace("{product_id:int}", "1")
+        .replace("{sale_no:str}", "S00000000")
+        .replace("{name:str}", "0" * 32 + ".jpg")
     )
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import barcode
 import segno
 
-from app.components import audit, health, members
+from app.components import audit, health, members, purchases
 from app.components.passwords import new_api_token
 from app.db import fetch
 from tests.conftest import actor, login
@@ -309,3 +309,31 @@ async def test_timeline_section_is_audited_and_in_the_readers_language(client) -
     assert page.status_code == 200
     assert "Registered as Member" in page.text  # registered by a pharmacist working in Chinese
     assert await audit.count(health.TIMELINE_VIEW) == before + 1
+
+
+async def test_purchases_and_points_sections_show_what_the_member_bought(client) -> None:
+    from app.components import sales
+    from tests.components.sale_data import make_member, make_products, request, stock_in
+
+    await make_products()
+    await stock_in("YS90005", 10, "B1")
+    member_no = await make_member("钱芳")
+    await stock_in("YS90007", 10, "B1")
+    lines = [("YS90005", 2), ("YS90007", 1)]
+    sale = await sales.record_sale(await request("p1", member_no=member_no, lines=lines), await actor())
+    await login(client, "clerk")
+    before = await audit.count(purchases.PURCHASES_VIEW)
+    page = await client.get(f"/members/{member_no}/purchases", headers=HX)
+    assert page.status_code == 200
+    assert f'data-sale-no="{sale.sale.sale_no}"' in page.text and "氨氯地平片" in page.text
+    assert "氨氯地平片 ×2、维生素C片 ×1" in page.text  # a list in Chinese
+    # 2 packs × 28 tablets at 1 a day: a supply of 56 days, so the medicine is in use.
+    assert 'data-testid="medicine"' in page.text and "C08CA01" in page.text
+    assert await audit.count(purchases.PURCHASES_VIEW) == before + 1  # medicines are health data
+    points = await client.get(f"/members/{member_no}/points", headers=HX)
+    assert points.status_code == 200
+    assert f'data-testid="points-balance">{sale.sale.points_earned}<' in points.text
+    assert 'data-kind="earn"' in points.text
+    assert (await client.get("/members/8000009995/purchases", headers=HX)).status_code == 404
+    page = await client.get(f"/members/{member_no}")
+    assert 'hx-get="/members/' + member_no + '/purchases"' in page.text

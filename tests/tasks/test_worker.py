@@ -54,4 +54,4 @@ async def test_session_purge_job_removes_sessions_past_their_lifetime(client) ->
 
 def test_the_schedule_names_both_jobs() -> None:
     names = {job.function.__name__ for job in tasks.CRON_JOBS}
-    assert names == {"purge_sessions", "flag_unverified_profiles"}
+    assert names == {"purge_sessions", "flag_unverified_profiles", "expire_points", "review_tiers"}

@@ -1,0 +1,535 @@
+"""The counter cart: the sale a staff member is building at their store, kept in the `cart` table until checkout."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from app.components import coupons
+from app.components.auth import StaffUser
+from app.components.barcodes import Scan
+from app.components.errors import NotFound, ValidationFailed
+from app.db import fetch, is_sqlite, transaction
+from app.i18n import _
+from app.settings import get_settings
+
+MAX_QTY = 999
+MAX_COUPONS = 10
+
+
+@dataclass(frozen=True)
+class CartLine:
+    """One product in the cart; `codes` are GS1 batch/serial scans, `trace_codes` 20-digit traceability codes."""
+
+    product_id: int
+    qty: int = 1
+    line_discount: int = 0
+    codes: tuple[str, ...] = ()
+    trace_codes: tuple[str, ...] = ()
+
+    def as_json(self) -> dict:
+        return {
+            "product_id": self.product_id,
+            "qty": self.qty,
+            "line_discount": self.line_discount,
+            "codes": list(self.codes),
+            "trace_codes": list(self.trace_codes),
+        }
+
+
+@dataclass(frozen=True)
+class CartView:
+    """The open cart of one staff member at one store."""
+
+    id: int
+    key: str
+    store_id: int
+    staff_id: int
+    member_id: int | None
+    member_no: str | None
+    lines: tuple[CartLine, ...] = ()
+    coupon_codes: tuple[str, ...] = ()
+    prescription: dict = field(default_factory=dict)
+    override: dict = field(default_factory=dict)
+    status: str = "open"
+    sale_id: int | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.lines
+
+    def line(self, product_id: int) -> CartLine | None:
+        return next((line for line in self.lines if line.product_id == product_id), None)
+
+
+def _loads(value: Any, default: Any) -> Any:
+    if value is None or value == "":
+        return default
+    if isinstance(value, (list, dict)):
+        return value
+    return json.loads(value)
+
+
+def _view(row: dict) -> CartView:
+    lines = tuple(
+        CartLine(
+            product_id=int(item["product_id"]),
+            qty=int(item.get("qty", 1)),
+            line_discount=int(item.get("line_discount", 0)),
+            codes=tuple(item.get("codes") or ()),
+            trace_codes=tuple(item.get("trace_codes") or ()),
+        )
+        for item in _loads(row["lines"], [])
+    )
+    return CartView(
+        id=row["id"],
+        key=row["key"],
+        store_id=row["store"],
+        staff_id=row["staff"],
+        member_id=row["member"],
+        member_no=row.get("member_no"),
+        lines=lines,
+        coupon_codes=tuple(_loads(row["coupon_codes"], [])),
+        prescription=_loads(row["prescription"], {}),
+        override=_loads(row["override"], {}),
+        status=row["status"],
+        sale_id=row["sale"],
+    )
+
+
+_CART_SQL = (
+    "SELECT c.id, c.key, c.store, c.staff, c.member, c.lines, c.coupon_codes, c.prescription, c.override,"
+    " c.status, c.sale, m.member_no FROM cart c LEFT JOIN member m ON m.id = c.member"
+)
+
+
+def _store_of(actor: StaffUser) -> int:
+    if actor.store_id is None:
+        raise ValidationFailed({"store": _("Only staff of a store can sell at its counter.")})
+    return actor.store_id
+
+
+async def _open_row(actor: StaffUser) -> dict | None:
+    rows = await fetch(
+        _CART_SQL + " WHERE c.staff = {} AND c.store = {} AND c.status = 'open' ORDER BY c.id DESC LIMIT 1",
+        actor.id,
+        _store_of(actor),
+    )
+    return rows[0] if rows else None
+
+
+async def _create(actor: StaffUser) -> dict:
+    now = datetime.now(UTC)
+    await fetch(
+        "INSERT INTO cart (key, store, staff, member, lines, coupon_codes, prescription, override, status, sale,"
+        " created_at, updated_at) VALUES ({}, {}, {}, NULL, {}, {}, {}, {}, 'open', NULL, {}, {})",
+        uuid.uuid4().hex,
+        _store_of(actor),
+        actor.id,
+        "[]",
+        "[]",
+        "{}",
+        "{}",
+        now,
+        now,
+    )
+    row = await _open_row(actor)
+    assert row is not None
+    return row
+
+
+async def _sold(key: str) -> bool:
+    return bool(await fetch("SELECT id FROM sale WHERE idempotency_key = {}", key))
+
+
+async def current(actor: StaffUser) -> CartView:
+    """The actor's open cart at their store, created when there is none."""
+    row = await _open_row(actor)
+    if row is not None and not await _sold(row["key"]):
+        return _view(row)
+    return await _mutate(actor, lambda cart: cart)
+
+
+async def sale_no_of(cart: CartView) -> str | None:
+    """The number of the sale this cart's key made, if it made one (a replayed checkout shows that receipt)."""
+    rows = await fetch("SELECT sale_no FROM sale WHERE idempotency_key = {}", cart.key)
+    return rows[0]["sale_no"] if rows else None
+
+
+async def _mutate(actor: StaffUser, change: Any) -> CartView:
+    """Apply `change(cart) -> cart` to the open cart under a lock, so back-to-back scans never lose a line."""
+    async with transaction():
+        if not is_sqlite():
+            # One writer per staff member: concurrent scans queue here instead of overwriting each other's lines.
+            await fetch("SELECT id FROM staff WHERE id = {} FOR UPDATE", actor.id)
+        row = await _open_row(actor)
+        if row is not None and await _sold(row["key"]):
+            # The sale went through but the cart was never closed (a crash in between): close it now.
+            await fetch("UPDATE cart SET status = 'done' WHERE id = {}", row["id"])
+            row = None
+        before = _view(row or await _create(actor))
+        after = change(before)
+        if after != before:
+            await fetch(
+                "UPDATE cart SET member = {}, lines = {}, coupon_codes = {}, prescription = {}, override = {},"
+                " updated_at = {} WHERE id = {}",
+                after.member_id,
+                json.dumps([line.as_json() for line in after.lines]),
+                json.dumps(list(after.coupon_codes)),
+                json.dumps(after.prescription, ensure_ascii=False),
+                json.dumps(after.override, ensure_ascii=False),
+                datetime.now(UTC),
+                before.id,
+            )
+    if after.member_id != before.member_id:
+        rows = await fetch("SELECT member_no FROM member WHERE id = {}", after.member_id) if after.member_id else []
+        after = replace(after, member_no=rows[0]["member_no"] if rows else None)
+    return after
+
+
+def _codes_of(scan: Scan | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What a scan adds to a line: the GS1 element string (batch/serial/expiry) or the traceability code."""
+    if scan is None:
+        return (), ()
+    if scan.kind == "traceability" and scan.traceability_code:
+        return (), (scan.traceability_code,)
+    if scan.kind == "gs1" and (scan.batch or scan.serial):
+        parts = [f"(01){scan.gtin}"]
+        if scan.expiry:
+            parts.append(f"(17){scan.expiry:%y%m%d}")
+        if scan.batch:
+            parts.append(f"(10){scan.batch}")
+        if scan.serial:
+            parts.append(f"(21){scan.serial}")
+        return ("".join(parts),), ()
+    return (), ()
+
+
+_VERIFICATION = ("verified_by", "verified_by_name", "products")
+
+
+def _with_line(cart: CartView, new: CartLine | None, product_id: int) -> CartView:
+    lines = [line for line in cart.lines if line.product_id != product_id]
+    if new is not None:
+        index = next((i for i, line in enumerate(cart.lines) if line.product_id == product_id), len(cart.lines))
+        lines.insert(index, new)
+    # A pharmacist's verification or allergy override covers the products they saw: a product added after it
+    # (a cross-reacting antibiotic scanned later, say) needs their look again; a quantity change or removal does not.
+    ids = {line.product_id for line in lines}
+    prescription = cart.prescription
+    if not ids <= set(prescription.get("products", ())):
+        prescription = {k: v for k, v in prescription.items() if k not in _VERIFICATION}
+    override = cart.override if ids <= set(cart.override.get("products", ())) else {}
+    # A manager's approval to sell beyond stock was for these exact quantities: any change needs it again.
+    override = {k: v for k, v in override.items() if k != "oversell"}
+    return replace(cart, lines=tuple(lines), prescription=prescription, override=override)
+
+
+def _product_ids(cart: CartView) -> list[int]:
+    return [line.product_id for line in cart.lines]
+
+
+async def add_product(actor: StaffUser, product_id: int, scan: Scan | None = None) -> CartView:
+    """Add one unit of a product (same product again: qty + 1); a traceability code scanned twice counts once."""
+    codes, trace = _codes_of(scan)
+
+    def change(cart: CartView) -> CartView:
+        line = cart.line(product_id)
+        if line is None:
+            return _with_line(cart, CartLine(product_id=product_id, codes=codes, trace_codes=trace), product_id)
+        if trace and trace[0] in line.trace_codes:
+            return cart  # the same unit scanned again
+        new = replace(
+            line,
+            qty=min(line.qty + 1, MAX_QTY),
+            codes=line.codes + tuple(c for c in codes if c not in line.codes),
+            trace_codes=line.trace_codes + trace,
+        )
+        return _with_line(cart, new, product_id)
+
+    return await _mutate(actor, change)
+
+
+def _need_line(cart: CartView, product_id: int) -> CartLine:
+    line = cart.line(product_id)
+    if line is None:
+        raise NotFound(_("That product is no longer in the cart."))
+    return line
+
+
+async def set_qty(actor: StaffUser, product_id: int, qty: int) -> CartView:
+    """Set a line's quantity (1–999); 0 removes the line."""
+    if qty < 0 or qty > MAX_QTY:
+        raise ValidationFailed({"qty": _("Quantity must be between 1 and %(max)s.") % {"max": MAX_QTY}})
+
+    def change(cart: CartView) -> CartView:
+        line = _need_line(cart, product_id)
+        if qty == 0:
+            return _with_line(cart, None, product_id)
+        # Traceability codes are per unit: keep no more of them than units sold.
+        return _with_line(cart, replace(line, qty=qty, trace_codes=line.trace_codes[:qty]), product_id)
+
+    return await _mutate(actor, change)
+
+
+async def change_qty(actor: StaffUser, product_id: int, delta: int) -> CartView:
+    """The +/− buttons: add `delta` to a line's quantity, never below 1."""
+
+    def change(cart: CartView) -> CartView:
+        line = _need_line(cart, product_id)
+        qty = max(1, min(MAX_QTY, line.qty + delta))
+        return _with_line(cart, replace(line, qty=qty, trace_codes=line.trace_codes[:qty]), product_id)
+
+    return await _mutate(actor, change)
+
+
+async def remove_line(actor: StaffUser, product_id: int) -> CartView:
+    """Take a product out of the cart."""
+    return await _mutate(actor, lambda cart: _with_line(cart, None, product_id) if cart.line(product_id) else cart)
+
+
+async def set_line_discount(actor: StaffUser, product_id: int, discount_fen: int) -> CartView:
+    """A line discount in fen (the route admits DISCOUNT_ROLES only; the sale checks it against the line)."""
+    if discount_fen < 0:
+        raise ValidationFailed({"line_discount": _("A discount cannot be negative.")})
+
+    def change(cart: CartView) -> CartView:
+        line = _need_line(cart, product_id)
+        return _with_line(cart, replace(line, line_discount=discount_fen), product_id)
+
+    return await _mutate(actor, change)
+
+
+async def attach_member(actor: StaffUser, member_id: int | None) -> CartView:
+    """Sell to this member (None: a walk-in sale). Changing the member drops an allergy override given for another."""
+
+    def change(cart: CartView) -> CartView:
+        if cart.member_id == member_id:
+            return cart
+        return replace(cart, member_id=member_id, override={})
+
+    return await _mutate(actor, change)
+
+
+async def add_coupon(actor: StaffUser, code: str) -> CartView:
+    """Put a coupon code on the cart (the sale component says whether it applies)."""
+    code = coupons.normalize_code(code)
+    if not code:
+        raise ValidationFailed({"coupon": _("Type or scan a coupon code.")})
+
+    def change(cart: CartView) -> CartView:
+        if code in cart.coupon_codes:
+            return cart
+        if len(cart.coupon_codes) >= MAX_COUPONS:
+            raise ValidationFailed({"coupon": _("No more than %(n)s coupons on one sale.") % {"n": MAX_COUPONS}})
+        return replace(cart, coupon_codes=(*cart.coupon_codes, code))
+
+    return await _mutate(actor, change)
+
+
+async def remove_coupon(actor: StaffUser, code: str) -> CartView:
+    """Take a coupon code off the cart."""
+    code = coupons.normalize_code(code)
+    return await _mutate(
+        actor, lambda cart: replace(cart, coupon_codes=tuple(c for c in cart.coupon_codes if c != code))
+    )
+
+
+async def set_prescription(actor: StaffUser, number: str, hospital: str, image: str | None = None) -> CartView:
+    """The prescription reference for the Rx lines; a new reference needs a new verification."""
+    errors = prescription_errors(number, hospital)
+    if errors:
+        raise ValidationFailed(errors)
+    number, hospital = number.strip(), hospital.strip()
+
+    def change(cart: CartView) -> CartView:
+        kept = image if image is not None else cart.prescription.get("image", "")
+        return replace(cart, prescription={"number": number, "hospital": hospital, "image": kept})
+
+    return await _mutate(actor, change)
+
+
+def prescription_errors(number: str, hospital: str) -> dict[str, str]:
+    """What is wrong with a typed prescription reference (empty when nothing)."""
+    number, hospital = number.strip(), hospital.strip()
+    errors = {}
+    if not number:
+        errors["rx_number"] = _("Enter the prescription number.")
+    elif len(number) > 40:
+        errors["rx_number"] = _("At most %(n)s characters.") % {"n": 40}
+    if not hospital:
+        errors["rx_hospital"] = _("Enter the issuing hospital.")
+    elif len(hospital) > 100:
+        errors["rx_hospital"] = _("At most %(n)s characters.") % {"n": 100}
+    return errors
+
+
+async def verify_prescription(actor: StaffUser, pharmacist_id: int, pharmacist_name: str) -> CartView:
+    """Record which pharmacist checked the prescription against the Rx lines."""
+
+    def change(cart: CartView) -> CartView:
+        if not cart.prescription.get("number"):
+            raise ValidationFailed({"rx_number": _("Enter the prescription before it is verified.")})
+        verified = {"verified_by": pharmacist_id, "verified_by_name": pharmacist_name, "products": _product_ids(cart)}
+        return replace(cart, prescription={**cart.prescription, **verified})
+
+    return await _mutate(actor, change)
+
+
+async def set_override(actor: StaffUser, reason: str, by_staff_id: int, by_name: str) -> CartView:
+    """A pharmacist's override of the high allergy alerts, with the reason (audited when the sale is made)."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed({"reason": _("Say why the sale may go ahead despite the allergy.")})
+    if len(reason) > 500:
+        raise ValidationFailed({"reason": _("At most %(n)s characters.") % {"n": 500}})
+
+    def change(cart: CartView) -> CartView:
+        override = {"reason": reason, "by": by_staff_id, "by_name": by_name, "products": _product_ids(cart)}
+        return replace(cart, override={**_oversell_of(cart), **override})
+
+    return await _mutate(actor, change)
+
+
+def _oversell_of(cart: CartView) -> dict:
+    return {"oversell": cart.override["oversell"]} if "oversell" in cart.override else {}
+
+
+async def clear_override(actor: StaffUser) -> CartView:
+    """Withdraw an allergy override."""
+    return await _mutate(actor, lambda cart: replace(cart, override=_oversell_of(cart)))
+
+
+async def approve_oversell(actor: StaffUser, manager_id: int, manager_name: str) -> CartView:
+    """A store manager allows this cart, as it is now, to sell beyond recorded stock (when the chain allows it)."""
+
+    def change(cart: CartView) -> CartView:
+        if cart.is_empty:
+            raise ValidationFailed({"oversell": _("The cart is empty.")})
+        approval = {"by": manager_id, "by_name": manager_name}
+        return replace(cart, override={**cart.override, "oversell": approval})
+
+    return await _mutate(actor, change)
+
+
+async def abandon(actor: StaffUser) -> CartView:
+    """Give up the open cart (nothing sold) and start a fresh one."""
+    async with transaction():
+        await fetch(
+            "UPDATE cart SET status = 'abandoned', updated_at = {} WHERE staff = {} AND store = {} AND status = 'open'",
+            datetime.now(UTC),
+            actor.id,
+            _store_of(actor),
+        )
+    return await current(actor)
+
+
+async def by_key(key: str, actor: StaffUser) -> CartView:
+    """A cart of this staff member by its key (open or checked out), for a replayed checkout."""
+    rows = await fetch(_CART_SQL + " WHERE c.key = {} AND c.staff = {}", key, actor.id)
+    if not rows:
+        raise NotFound(_("This sale form is not yours or has expired. Reload the counter."))
+    return _view(rows[0])
+
+
+async def close(cart: CartView) -> None:
+    """The cart became a sale (made with its key): the next scan starts a fresh cart."""
+    await fetch(
+        "UPDATE cart SET status = 'done', sale = (SELECT id FROM sale WHERE idempotency_key = {}), updated_at = {}"
+        " WHERE id = {} AND status = 'open'",
+        cart.key,
+        datetime.now(UTC),
+        cart.id,
+    )
+
+
+def to_sale_request(cart: CartView, tenders: Sequence[Any] = ()) -> Any:
+    """The sales.SaleRequest the sale component quotes and records; the cart's key is the idempotency key."""
+    from app.components import sales
+
+    lines = [
+        sales.LineRequest(
+            # A GS1 scan names its batch/serial: pass it on so the sale line records what was scanned.
+            code=line.codes[0] if line.codes else "",
+            product_id=line.product_id,
+            qty=line.qty,
+            line_discount=line.line_discount,
+            trace_codes=tuple(line.trace_codes),
+        )
+        for line in cart.lines
+    ]
+    override = (
+        sales.Override(reason=cart.override["reason"], approved_by=int(cart.override["by"]))
+        if cart.override.get("reason") and cart.override.get("by")
+        else None
+    )
+    oversell = cart.override.get("oversell") or {}
+    rx = cart.prescription
+    prescription = (
+        sales.Prescription(
+            number=rx.get("number", ""),
+            hospital=rx.get("hospital", ""),
+            image=rx.get("image", ""),
+            verified_by=rx.get("verified_by"),
+        )
+        if rx.get("number")
+        else None
+    )
+    return sales.SaleRequest(
+        idempotency_key=cart.key,
+        store_id=cart.store_id,
+        member_no=cart.member_no,
+        lines=lines,
+        coupon_codes=list(cart.coupon_codes),
+        tenders=list(tenders),
+        override=override,
+        prescription=prescription,
+        oversell_approved_by=oversell.get("by"),
+    )
+
+
+# ---------------------------------------------------------------- prescription images
+
+RX_IMAGE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+RX_IMAGE_MAX_BYTES = 8 * 1024 * 1024
+_RX_NAME = re.compile(r"[0-9a-f]{32}\.(jpg|png|webp)")
+
+
+def _rx_dir(store_id: int) -> Path:
+    return get_settings().data_dir / "uploads" / "rx" / str(store_id)
+
+
+def check_rx_image(data: bytes, content_type: str) -> str:
+    """The file suffix for an acceptable prescription photo, else ValidationFailed on "rx_image"."""
+    suffix = RX_IMAGE_TYPES.get((content_type or "").split(";")[0].strip().lower())
+    if suffix is None:
+        raise ValidationFailed({"rx_image": _("The prescription image must be a JPEG, PNG or WebP photo.")})
+    if not data:
+        raise ValidationFailed({"rx_image": _("The prescription image is empty.")})
+    if len(data) > RX_IMAGE_MAX_BYTES:
+        raise ValidationFailed({"rx_image": _("The prescription image is larger than 8 MB.")})
+    return suffix
+
+
+def save_rx_image(actor: StaffUser, data: bytes, content_type: str) -> str:
+    """Store a photo of a prescription under the data directory; returns its name (served to the store only)."""
+    suffix = check_rx_image(data, content_type)
+    folder = _rx_dir(_store_of(actor))
+    folder.mkdir(parents=True, exist_ok=True)
+    name = uuid.uuid4().hex + suffix
+    (folder / name).write_bytes(data)
+    return name
+
+
+def rx_image_path(actor: StaffUser, name: str) -> Path:
+    """The file of a prescription image of the actor's own store, or NotFound."""
+    path = _rx_dir(_store_of(actor)) / name
+    if not _RX_NAME.fullmatch(name) or not path.is_file():
+        raise NotFound(_("No prescription image %(name)s in this store.") % {"name": name})
+    return path

@@ -1,0 +1,791 @@
+"""Stock by batch: receipts, first-expiry-first-out allocation to sales, returns, batch status and counts.
+
+The ledger is `stock_move` (append-only, one unique `key` per move so a retried operation moves nothing twice);
+`stock_batch.on_hand` caches the sum of a batch's moves and is only ever changed in the same transaction as the
+move that explains it, so `on_hand == SUM(stock_move.qty)` per batch always holds.
+
+Selling beyond stock: `allocate_sale` refuses with `OutOfStock` (a 422 on field "qty" naming the product and what is
+available). When `oversell_allowed()` is on (setting `allow_oversell`, environment `YAOSHI_ALLOW_OVERSELL=1`), the
+sale may go ahead only after a store manager has entered their PIN at the counter: the sale component checks the
+PIN and then calls `allocate_sale(..., allow_oversell=True)`; the shortfall is recorded as one move without a
+batch (nothing is taken from a batch that does not have it, so no batch goes below zero).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from app.components import audit, barcodes, catalog
+from app.components.auth import StaffUser
+from app.components.errors import NotFound, ValidationFailed
+from app.components.members import store_today
+from app.db import fetch, is_sqlite, transaction
+from app.i18n import _, pick
+from app.settings import get_settings
+
+AVAILABLE, QUARANTINED, RECALLED = "available", "quarantined", "recalled"
+STATUSES = (AVAILABLE, QUARANTINED, RECALLED)
+STATUS_ACTION = "stock.batch_status"
+ADJUST_ACTION = "stock.adjust"
+MAX_QTY = 1_000_000
+MAX_KEY = 80
+BATCH_NO_MAX = 20
+PER_PAGE = 50
+# Advisory-lock class of a store's sales and returns (two-key form: apart from the migration lock's key space).
+STORE_LOCK_CLASS = 727275
+
+
+def oversell_allowed() -> bool:
+    """Whether a sale beyond recorded stock may go ahead with a store manager's PIN (setting `allow_oversell`)."""
+    return bool(getattr(get_settings(), "allow_oversell", False))
+
+
+def status_label(status: str) -> str:
+    """A batch status in the current language."""
+    return {
+        AVAILABLE: _("Available"),
+        QUARANTINED: _("Quarantined"),
+        RECALLED: _("Recalled"),
+    }.get(status, status)
+
+
+class OutOfStock(ValidationFailed):
+    """Not enough sellable stock for a sale line (field "qty")."""
+
+    def __init__(self, product_id: int, product_name: str, requested: int, available: int) -> None:
+        super().__init__(
+            {
+                "qty": _("Only %(available)s of %(product)s can be sold now (%(requested)s asked for).")
+                % {"available": available, "product": product_name, "requested": requested}
+            }
+        )
+        self.product_id = product_id
+        self.requested = requested
+        self.available = available
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A delivery into a store. `product` is a SKU, an alias or any scannable code; a GS1 code also fills an
+    empty batch and expiry. `expiry` is a date or YYYY-MM-DD. Without a `key` every call is a new receipt; with
+    one, a replay returns the first result and adds nothing."""
+
+    store_code: str
+    product: str
+    batch_no: str = ""
+    expiry: date | str | None = None
+    qty: int | str = 0
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class BatchView:
+    """One batch as shown and returned by the API. `replayed` is True when a receipt key had been seen before."""
+
+    id: int
+    store_id: int
+    store_code: str
+    product_id: int
+    sku: str
+    product_name: str
+    batch_no: str
+    expiry: date
+    status: str
+    on_hand: int
+    received_at: datetime | None = None
+    replayed: bool = False
+
+    @property
+    def expired(self) -> bool:
+        return self.expiry < store_today()
+
+    @property
+    def sellable(self) -> bool:
+        return self.status == AVAILABLE and not self.expired and self.on_hand > 0
+
+    def as_json(self) -> dict:
+        """The API's body for a batch."""
+        return {
+            "batch_id": self.id,
+            "store": self.store_code,
+            "product": self.sku,
+            "product_name": self.product_name,
+            "batch": self.batch_no,
+            "expiry": self.expiry.isoformat(),
+            "status": self.status,
+            "on_hand": self.on_hand,
+        }
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Units of a sale line taken from one batch; `batch_id` None is a shortfall a manager allowed."""
+
+    batch_id: int | None
+    batch_no: str | None
+    expiry: date | None
+    qty: int
+
+
+@dataclass(frozen=True)
+class ProductStock:
+    """One product's stock in a store: what may be sold, what is held back, the nearest sellable expiry."""
+
+    product_id: int
+    sku: str
+    name: str
+    sellable: int
+    blocked: int
+    nearest_expiry: date | None
+    batches: int
+
+
+@dataclass(frozen=True)
+class StockPage:
+    """One page of a store's stock, by SKU."""
+
+    rows: list[ProductStock]
+    page: int
+    per_page: int
+    has_next: bool
+    q: str = ""
+    store_id: int | None = None
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _as_date(value: date | str | None) -> date | None:
+    """A date from the database (SQLite returns aggregates of dates as text)."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _parse_expiry(value: date | str | None) -> date | None:
+    if isinstance(value, date):
+        return value
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _parse_qty(value: int | str) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() or (text.startswith("-") and text[1:].isdigit()) else None
+
+
+def _typed(sql_type: str) -> str:
+    """A placeholder PostgreSQL can type inside a SELECT list (SQLite would turn a CAST to DATE into a number)."""
+    return "{}" if is_sqlite() else f"CAST({{}} AS {sql_type})"
+
+
+def _product_name(row: dict) -> str:
+    return pick(row["name_zh"], row["name_en"] or row["name_zh"])
+
+
+async def _store(code: str) -> dict | None:
+    rows = await fetch("SELECT id, code, name FROM store WHERE code = {}", (code or "").strip())
+    return rows[0] if rows else None
+
+
+_BATCH_SQL = (
+    "SELECT b.id, b.store AS store_id, st.code AS store_code, b.product AS product_id, p.sku, p.name_zh, p.name_en,"
+    " b.batch_no, b.expiry, b.status, b.on_hand, b.received_at"
+    " FROM stock_batch b JOIN store st ON st.id = b.store JOIN product p ON p.id = b.product"
+)
+
+
+def _batch_view(row: dict, replayed: bool = False) -> BatchView:
+    return BatchView(
+        id=row["id"],
+        store_id=row["store_id"],
+        store_code=row["store_code"],
+        product_id=row["product_id"],
+        sku=row["sku"],
+        product_name=_product_name(row),
+        batch_no=row["batch_no"],
+        expiry=_as_date(row["expiry"]),  # type: ignore[arg-type]
+        status=row["status"],
+        on_hand=row["on_hand"],
+        received_at=row["received_at"],
+        replayed=replayed,
+    )
+
+
+async def get_batch(batch_id: int, store_id: int | None = None) -> BatchView:
+    """One batch; NotFound when it does not exist or (with `store_id`) belongs to another store."""
+    rows = await fetch(_BATCH_SQL + " WHERE b.id = {}", batch_id)
+    if not rows or (store_id is not None and rows[0]["store_id"] != store_id):
+        raise NotFound(_("No stock batch %(id)s in this store.") % {"id": batch_id})
+    return _batch_view(rows[0])
+
+
+async def product_batches(store_id: int, product_id: int) -> list[BatchView]:
+    """Every batch of one product in one store, first expiry first."""
+    rows = await fetch(
+        _BATCH_SQL + " WHERE b.store = {} AND b.product = {} ORDER BY b.expiry, b.id", store_id, product_id
+    )
+    return [_batch_view(r) for r in rows]
+
+
+# ---------------------------------------------------------------- receipts
+
+
+@dataclass(frozen=True)
+class _CheckedReceipt:
+    store_id: int
+    product_id: int
+    batch_no: str
+    expiry: date
+    qty: int
+    key: str
+
+
+async def _check_receipt(data: Receipt, actor: StaffUser) -> _CheckedReceipt:
+    """Validate every field at once so the form can show all messages together."""
+    errors: dict[str, str] = {}
+    store = await _store(data.store_code) if (data.store_code or "").strip() else None
+    if not (data.store_code or "").strip():
+        errors["store"] = _("Choose the store that received the delivery.")
+    elif store is None:
+        errors["store"] = _("No store with code %(code)s.") % {"code": data.store_code.strip()}
+    elif actor.store_id is not None and store["id"] != actor.store_id:
+        errors["store"] = _("You may receive stock only into your own store (%(code)s).") % {"code": actor.store_code}
+    product: catalog.ProductView | None = None
+    scan: barcodes.Scan | None = None
+    if not (data.product or "").strip():
+        errors["product"] = _("Scan or type the product's barcode or SKU.")
+    else:
+        try:
+            resolved = await catalog.resolve_code(data.product)
+        except (barcodes.BadScan, NotFound) as exc:
+            errors["product"] = exc.message
+        else:
+            product, scan = resolved.product, resolved.scan
+    batch_no = (data.batch_no or "").strip() or (scan.batch if scan and scan.batch else "")
+    if not batch_no:
+        errors["batch"] = _("Enter the batch number printed on the carton.")
+    elif len(batch_no) > BATCH_NO_MAX:
+        errors["batch"] = _("A batch number has at most %(n)s characters.") % {"n": BATCH_NO_MAX}
+    expiry = _parse_expiry(data.expiry)
+    if expiry is None and scan is not None and scan.expiry is not None and not str(data.expiry or "").strip():
+        expiry = scan.expiry
+    if expiry is None:
+        errors["expiry"] = (
+            _("Enter the expiry date as YYYY-MM-DD.")
+            if str(data.expiry or "").strip()
+            else _("Enter the expiry date printed on the carton.")
+        )
+    elif expiry < store_today():
+        errors["expiry"] = _("This batch expired on %(date)s: expired stock cannot be received.") % {
+            "date": expiry.isoformat()
+        }
+    qty = _parse_qty(data.qty)
+    if qty is None or qty <= 0:
+        errors["qty"] = _("Enter how many packs arrived (a whole number above zero).")
+    elif qty > MAX_QTY:
+        errors["qty"] = _("At most %(n)s packs per receipt.") % {"n": MAX_QTY}
+    key = (data.key or "").strip()
+    if len(key) > MAX_KEY:
+        errors["key"] = _("The idempotency key has at most %(n)s characters.") % {"n": MAX_KEY}
+    if errors:
+        raise ValidationFailed(errors)
+    assert store is not None and product is not None and expiry is not None and qty is not None
+    return _CheckedReceipt(store["id"], product.id, batch_no, expiry, qty, key or uuid.uuid4().hex)
+
+
+async def _replay(move_key: str, checked: _CheckedReceipt) -> BatchView | None:
+    """The batch of an earlier receipt with this key, or None; a key reused for another receipt is an error."""
+    rows = await fetch("SELECT batch, store, product, qty FROM stock_move WHERE key = {}", move_key)
+    if not rows:
+        return None
+    row = rows[0]
+    view = await get_batch(row["batch"])
+    if (row["store"], row["product"], view.batch_no, row["qty"]) != (
+        checked.store_id,
+        checked.product_id,
+        checked.batch_no,
+        checked.qty,
+    ):
+        raise ValidationFailed({"key": _("This key was already used for a different receipt.")})
+    return BatchView(**{**view.__dict__, "replayed": True})
+
+
+async def receive(data: Receipt, actor: StaffUser) -> BatchView:
+    """Record a delivery: the batch (created on first receipt) gains `qty`. Idempotent by `data.key`.
+
+    Raises ValidationFailed with fields store, product, batch, expiry, qty, key.
+    """
+    checked = await _check_receipt(data, actor)
+    move_key = f"receipt:{checked.key}"
+    async with transaction():
+        found = await _replay(move_key, checked)
+        if found is not None:
+            return found
+        now = datetime.now(UTC)
+        await fetch(
+            "INSERT INTO stock_batch (store, product, batch_no, expiry, status, on_hand, received_at)"
+            " VALUES ({}, {}, {}, {}, {}, 0, {}) ON CONFLICT (store, product, batch_no) DO NOTHING",
+            checked.store_id,
+            checked.product_id,
+            checked.batch_no,
+            checked.expiry,
+            AVAILABLE,
+            now,
+        )
+        batch = (
+            await fetch(
+                "SELECT id, expiry, status FROM stock_batch WHERE store = {} AND product = {} AND batch_no = {}"
+                + ("" if is_sqlite() else " FOR UPDATE"),
+                checked.store_id,
+                checked.product_id,
+                checked.batch_no,
+            )
+        )[0]
+        if _as_date(batch["expiry"]) != checked.expiry:
+            raise ValidationFailed(
+                {
+                    "expiry": _("Batch %(batch)s of this product is recorded with expiry %(date)s: check the carton.")
+                    % {"batch": checked.batch_no, "date": _as_date(batch["expiry"])}
+                }
+            )
+        if batch["status"] == RECALLED:
+            raise ValidationFailed(
+                {"batch": _("Batch %(batch)s is recalled and cannot be received.") % {"batch": checked.batch_no}}
+            )
+        inserted = await fetch(
+            "INSERT INTO stock_move (batch, store, product, qty, kind, ref, key, staff, at)"
+            " VALUES ({}, {}, {}, {}, 'receipt', {}, {}, {}, {}) ON CONFLICT (key) DO NOTHING RETURNING id",
+            batch["id"],
+            checked.store_id,
+            checked.product_id,
+            checked.qty,
+            checked.key[:40],
+            move_key,
+            actor.id,
+            now,
+        )
+        if not inserted:  # the same key committed by a concurrent request while this one waited
+            found = await _replay(move_key, checked)
+            assert found is not None
+            return found
+        await fetch("UPDATE stock_batch SET on_hand = on_hand + {} WHERE id = {}", checked.qty, batch["id"])
+        return await get_batch(batch["id"])
+
+
+# ---------------------------------------------------------------- sales and returns
+
+
+def _sale_key(sale_no: str, line_no: int, batch_id: int | None) -> str:
+    return f"sale:{sale_no}:{line_no}:{'none' if batch_id is None else batch_id}"
+
+
+async def _line_moves(sale_no: str, line_no: int) -> list[dict]:
+    """The sale and return moves of one sale line (found by the sale number in `ref`)."""
+    rows = await fetch(
+        "SELECT m.id, m.batch, m.product, m.qty, m.kind, m.key, b.batch_no, b.expiry"
+        " FROM stock_move m LEFT JOIN stock_batch b ON b.id = m.batch"
+        " WHERE m.ref = {} AND m.kind IN ('sale', 'return') ORDER BY b.expiry, m.batch, m.id",
+        sale_no,
+    )
+    sale_prefix = f"sale:{sale_no}:{line_no}:"
+    # Return keys are return:{return_no}:{line_no}:{batch}; the line number is the second field from the end.
+    return [
+        r
+        for r in rows
+        if r["key"].startswith(sale_prefix) or (r["kind"] == "return" and r["key"].rsplit(":", 2)[1] == str(line_no))
+    ]
+
+
+async def _lock_store(store_id: int) -> None:
+    """On PostgreSQL, serialise the sales and returns of one store until the transaction ends.
+
+    A sale of products A then B and a concurrent one of B then A (or a two-line return) would each hold one
+    product's batch rows and wait for the other's: a deadlock. Taking this lock first gives every transaction the
+    same order. Receipts, counts and status changes touch a single batch and need not take it. On SQLite the
+    IMMEDIATE transaction already serialises writers.
+    """
+    if not is_sqlite():
+        await fetch("SELECT pg_advisory_xact_lock({}, {})", STORE_LOCK_CLASS, store_id)
+
+
+async def _product_label(product_id: int) -> str:
+    rows = await fetch("SELECT name_zh, name_en, sku FROM product WHERE id = {}", product_id)
+    return _product_name(rows[0]) if rows else str(product_id)
+
+
+async def allocate_sale(
+    store_id: int,
+    product_id: int,
+    qty: int,
+    sale_no: str,
+    line_no: int,
+    actor: StaffUser,
+    allow_oversell: bool = False,
+) -> list[Allocation]:
+    """Take `qty` units of a product for one sale line, first expiry first (call inside `transaction()`).
+
+    Only batches that are available, not expired (store date) and have stock are used. A second call for the
+    same sale line returns the first allocations and moves nothing. Short and not allowed: `OutOfStock`.
+    """
+    if qty <= 0:
+        raise ValidationFailed({"qty": _("The quantity must be at least 1.")})
+    await _lock_store(store_id)
+    # Lock every batch of the product in this store (PostgreSQL) so a concurrent sale waits and then sees what is
+    # left; on SQLite the IMMEDIATE transaction already serialises writers.
+    batches = await fetch(
+        "SELECT id, batch_no, expiry, status, on_hand FROM stock_batch WHERE store = {} AND product = {}"
+        " ORDER BY expiry, id" + ("" if is_sqlite() else " FOR UPDATE"),
+        store_id,
+        product_id,
+    )
+    keys = [_sale_key(sale_no, line_no, b["id"]) for b in batches] + [_sale_key(sale_no, line_no, None)]
+    existing = await fetch(
+        "SELECT m.batch, m.qty, b.batch_no, b.expiry FROM stock_move m LEFT JOIN stock_batch b ON b.id = m.batch"
+        f" WHERE m.key IN ({', '.join('{}' for _ in keys)}) ORDER BY b.expiry IS NULL, b.expiry, m.batch",
+        *keys,
+    )
+    if existing:
+        return [Allocation(r["batch"], r["batch_no"], _as_date(r["expiry"]), -r["qty"]) for r in existing]
+    today = store_today()
+    plan: list[tuple[dict | None, int]] = []
+    remaining = qty
+    for batch in batches:
+        if remaining == 0:
+            break
+        if batch["status"] != AVAILABLE or _as_date(batch["expiry"]) < today or batch["on_hand"] <= 0:
+            continue
+        take = min(remaining, batch["on_hand"])
+        plan.append((batch, take))
+        remaining -= take
+    if remaining:
+        if not allow_oversell:
+            raise OutOfStock(product_id, await _product_label(product_id), qty, qty - remaining)
+        plan.append((None, remaining))
+    now = datetime.now(UTC)
+    allocations = []
+    for batch, take in plan:
+        batch_id = batch["id"] if batch else None
+        if batch is not None:
+            # Conditional: never below zero, whatever a concurrent writer did (the lock makes this always true).
+            updated = await fetch(
+                "UPDATE stock_batch SET on_hand = on_hand - {} WHERE id = {} AND on_hand >= {} RETURNING on_hand",
+                take,
+                batch_id,
+                take,
+            )
+            if not updated:
+                raise OutOfStock(product_id, await _product_label(product_id), qty, 0)
+        inserted = await fetch(
+            "INSERT INTO stock_move (batch, store, product, qty, kind, ref, key, staff, at)"
+            " VALUES ({}, {}, {}, {}, 'sale', {}, {}, {}, {}) ON CONFLICT (key) DO NOTHING RETURNING id",
+            batch_id,
+            store_id,
+            product_id,
+            -take,
+            sale_no,
+            _sale_key(sale_no, line_no, batch_id),
+            actor.id,
+            now,
+        )
+        if not inserted:
+            # A concurrent call for the same line got there first; undo this one's decrement by failing the
+            # transaction rather than leaving the cache out of step with the ledger.
+            raise ValidationFailed({"qty": _("This sale line is already being recorded; try again.")})
+        allocations.append(
+            Allocation(
+                batch_id, batch["batch_no"] if batch else None, _as_date(batch["expiry"]) if batch else None, take
+            )
+        )
+    return allocations
+
+
+async def restock_return(store_id: int, sale_no: str, line_no: int, qty: int, return_no: str, actor: StaffUser) -> None:
+    """Put `qty` returned units back into the batches the sale line took them from (call inside `transaction()`).
+
+    First expiry first, never more into a batch than the line took from it less earlier returns; a shortfall the
+    line sold without stock is recorded against no batch. A retry with the same return_no and line moves nothing.
+    The return moves carry the sale number in `ref` (the return number is in the key) so a line's moves are found
+    together.
+    """
+    if qty <= 0:
+        return
+    await _lock_store(store_id)
+    moves = await _line_moves(sale_no, line_no)
+    if any(m["kind"] == "return" and m["key"].startswith(f"return:{return_no}:{line_no}:") for m in moves):
+        return
+    open_qty: dict[int | None, int] = {}
+    product_id = None
+    for m in moves:
+        if m["kind"] == "sale":
+            open_qty[m["batch"]] = open_qty.get(m["batch"], 0) - m["qty"]
+            product_id = m["product"]
+    for m in moves:
+        if m["kind"] == "return":
+            open_qty[m["batch"]] = open_qty.get(m["batch"], 0) - m["qty"]
+    if product_id is None:
+        raise NotFound(_("Sale %(sale)s line %(line)s took nothing from stock.") % {"sale": sale_no, "line": line_no})
+    if qty > sum(open_qty.values()):
+        raise ValidationFailed(
+            {"qty": _("At most %(n)s of this line can still be returned.") % {"n": sum(open_qty.values())}}
+        )
+    now = datetime.now(UTC)
+    remaining = qty
+    # Batches in the order the sale took them; the shortfall (no batch) last.
+    for batch_id in [b for b in open_qty if b is not None] + ([None] if None in open_qty else []):
+        put = min(remaining, open_qty[batch_id])
+        if put <= 0:
+            continue
+        inserted = await fetch(
+            "INSERT INTO stock_move (batch, store, product, qty, kind, ref, key, staff, at)"
+            " VALUES ({}, {}, {}, {}, 'return', {}, {}, {}, {}) ON CONFLICT (key) DO NOTHING RETURNING id",
+            batch_id,
+            store_id,
+            product_id,
+            put,
+            sale_no,
+            f"return:{return_no}:{line_no}:{'none' if batch_id is None else batch_id}",
+            actor.id,
+            now,
+        )
+        if inserted and batch_id is not None:
+            await fetch("UPDATE stock_batch SET on_hand = on_hand + {} WHERE id = {}", put, batch_id)
+        remaining -= put
+        if remaining == 0:
+            break
+
+
+async def sellable(store_id: int, product_ids: list[int] | tuple[int, ...] | set[int]) -> dict[int, int]:
+    """Units of each product that may be sold now in the store (available, unexpired batches); 0 when none."""
+    ids = list(product_ids)
+    if not ids:
+        return {}
+    rows = await fetch(
+        "SELECT product, SUM(on_hand) AS qty FROM stock_batch WHERE store = {} AND status = {} AND expiry >= {}"
+        f" AND on_hand > 0 AND product IN ({', '.join('{}' for _ in ids)}) GROUP BY product",
+        store_id,
+        AVAILABLE,
+        store_today(),
+        *ids,
+    )
+    found = {r["product"]: int(r["qty"]) for r in rows}
+    return {pid: found.get(pid, 0) for pid in ids}
+
+
+# ---------------------------------------------------------------- status, counts, views
+
+
+async def set_batch_status(batch_id: int, status: str, reason: str, actor: StaffUser) -> BatchView:
+    """Quarantine, recall or release a batch, with a reason (audited). A recalled batch stays recalled.
+
+    A store's staff may change only their own store's batches (others are NotFound).
+    """
+    errors = {}
+    if status not in STATUSES:
+        errors["status"] = _("Choose available, quarantined or recalled.")
+    if not (reason or "").strip():
+        errors["reason"] = _("Say why the batch status changes.")
+    if errors:
+        raise ValidationFailed(errors)
+    async with transaction():
+        view = await get_batch(batch_id, actor.store_id)
+        if view.status == status:
+            return view
+        if view.status == RECALLED:
+            raise ValidationFailed({"status": _("A recalled batch stays recalled.")})
+        await fetch("UPDATE stock_batch SET status = {} WHERE id = {}", status, batch_id)
+        await audit.record(
+            actor,
+            STATUS_ACTION,
+            None,
+            f"{view.store_code} {view.sku} batch {view.batch_no} (#{view.id}): {view.status} → {status}; "
+            f"{reason.strip()}"[:500],
+        )
+        return await get_batch(batch_id)
+
+
+async def adjust(batch_id: int, counted: int | str, reason: str, actor: StaffUser, key: str = "") -> BatchView:
+    """Correct a batch to a physical count: one "adjust" move of the difference, with a reason (audited).
+
+    Idempotent by `key` (a fresh one when empty).
+    """
+    errors = {}
+    count = _parse_qty(counted)
+    if count is None or count < 0:
+        errors["counted"] = _("Enter the counted quantity (a whole number, zero or more).")
+    elif count > MAX_QTY:
+        errors["counted"] = _("At most %(n)s packs per receipt.") % {"n": MAX_QTY}
+    if not (reason or "").strip():
+        errors["reason"] = _("Say why the count differs.")
+    if len(key or "") > MAX_KEY:
+        errors["key"] = _("The idempotency key has at most %(n)s characters.") % {"n": MAX_KEY}
+    if errors:
+        raise ValidationFailed(errors)
+    assert count is not None
+    move_key = f"adjust:{key or uuid.uuid4().hex}"
+    async with transaction():
+        view = await get_batch(batch_id, actor.store_id)
+        if await fetch("SELECT id FROM stock_move WHERE key = {}", move_key):
+            return view
+        delta = count - view.on_hand
+        if delta == 0:
+            return view
+        await fetch(
+            "INSERT INTO stock_move (batch, store, product, qty, kind, ref, key, staff, at)"
+            " VALUES ({}, {}, {}, {}, 'adjust', {}, {}, {}, {})",
+            batch_id,
+            view.store_id,
+            view.product_id,
+            delta,
+            reason.strip()[:40],
+            move_key,
+            actor.id,
+            datetime.now(UTC),
+        )
+        await fetch("UPDATE stock_batch SET on_hand = on_hand + {} WHERE id = {}", delta, batch_id)
+        await audit.record(
+            actor,
+            ADJUST_ACTION,
+            None,
+            f"{view.store_code} {view.sku} batch {view.batch_no} (#{view.id}): {view.on_hand} → {count}; "
+            f"{reason.strip()}"[:500],
+        )
+        return await get_batch(batch_id)
+
+
+async def store_stock(store_id: int, q: str = "", page: int = 1, per_page: int = PER_PAGE) -> StockPage:
+    """Per product in a store: sellable units, units held back (quarantined, recalled or expired), the nearest
+    sellable expiry and the number of batches; filtered by SKU or name, by SKU, one page at a time."""
+    page = max(1, page)
+    today = store_today()
+    args: list = [AVAILABLE, today, AVAILABLE, today, AVAILABLE, today, store_id]
+    where = ""
+    text = (q or "").strip()
+    if text:
+        # LOWER on both sides: PostgreSQL's LIKE is case-sensitive, SQLite's is not.
+        where = " AND (LOWER(p.sku) LIKE {} OR p.name_zh LIKE {} OR LOWER(p.name_en) LIKE {})"
+        like = "%" + text.replace("%", "").replace("_", "") + "%"
+        args += [like.lower(), like, like.lower()]
+    rows = await fetch(
+        "SELECT p.id, p.sku, p.name_zh, p.name_en,"
+        " SUM(CASE WHEN b.status = {} AND b.expiry >= {} THEN b.on_hand ELSE 0 END) AS sellable,"
+        " SUM(CASE WHEN b.status = {} AND b.expiry >= {} THEN 0 ELSE b.on_hand END) AS blocked,"
+        " MIN(CASE WHEN b.status = {} AND b.expiry >= {} AND b.on_hand > 0 THEN b.expiry END) AS nearest_expiry,"
+        " COUNT(*) AS batches"
+        " FROM stock_batch b JOIN product p ON p.id = b.product"
+        f" WHERE b.store = {{}}{where}"
+        f" GROUP BY p.id, p.sku, p.name_zh, p.name_en ORDER BY p.sku LIMIT {per_page + 1}"
+        f" OFFSET {(page - 1) * per_page}",
+        *args,
+    )
+    items = [
+        ProductStock(
+            product_id=r["id"],
+            sku=r["sku"],
+            name=_product_name(r),
+            sellable=int(r["sellable"] or 0),
+            blocked=int(r["blocked"] or 0),
+            nearest_expiry=_as_date(r["nearest_expiry"]),
+            batches=int(r["batches"]),
+        )
+        for r in rows[:per_page]
+    ]
+    return StockPage(items, page, per_page, len(rows) > per_page, text, store_id)
+
+
+async def expiring(store_id: int | None, within_days: int = 90) -> list[BatchView]:
+    """Batches with stock that expire within `within_days` of the store date (already expired ones too),
+    first expiry first; every store when `store_id` is None. Recalled batches are left out; at most 500 rows."""
+    horizon = store_today() + timedelta(days=max(0, within_days))
+    args: list = [horizon, RECALLED]
+    where = ""
+    if store_id is not None:
+        where = " AND b.store = {}"
+        args.append(store_id)
+    rows = await fetch(
+        _BATCH_SQL
+        + " WHERE b.on_hand > 0 AND b.expiry <= {} AND b.status <> {}"
+        + where
+        + " ORDER BY b.expiry, st.code, p.sku LIMIT 500",
+        *args,
+    )
+    return [_batch_view(r) for r in rows]
+
+
+# ---------------------------------------------------------------- demo data
+
+
+async def seed_demo_stock() -> int:
+    """Stock every active product in every store: 2–3 batches with different expiries, plus one expired and one
+    quarantined batch in the first store for demos. Set-based and idempotent; returns the batches created."""
+    today = store_today()
+    now = datetime.now(UTC)
+    early = [today + timedelta(days=d) for d in (45, 75, 120, 160)]
+    late = today + timedelta(days=540)
+    short = today + timedelta(days=20)
+    at_sql = _typed("TIMESTAMPTZ")
+    async with transaction():
+        before = (await fetch("SELECT COUNT(*) AS n FROM stock_batch"))[0]["n"]
+        # Deterministic batch numbers: D + the product id + A/B/C, so a second run conflicts and inserts nothing.
+        for suffix, expiry_sql, qty_sql, only in (
+            ("A", "CASE p.id % 4 WHEN 0 THEN {d} WHEN 1 THEN {d} WHEN 2 THEN {d} ELSE {d} END", "10 + p.id % 20", ""),
+            ("B", "{d}", "30 + p.id % 25", ""),
+            ("C", "{d}", "3 + p.id % 5", " AND p.id % 3 = 0"),
+        ):
+            expiry_sql = expiry_sql.replace("{d}", _typed("DATE"))
+            dates = early if suffix == "A" else [late] if suffix == "B" else [short]
+            await fetch(
+                "INSERT INTO stock_batch (store, product, batch_no, expiry, status, on_hand, received_at)"
+                f" SELECT s.id, p.id, 'D' || p.id || '{suffix}', {expiry_sql}, 'available', {qty_sql}, {at_sql}"
+                f" FROM store s CROSS JOIN product p WHERE s.active = {{}} AND p.active = {{}}{only}"
+                " ON CONFLICT (store, product, batch_no) DO NOTHING",
+                *dates,
+                now,
+                True,
+                True,
+            )
+        first_store = await fetch("SELECT id FROM store WHERE active = {} ORDER BY code LIMIT 1", True)
+        demo_products = await fetch("SELECT id FROM product WHERE active = {} ORDER BY sku LIMIT 2", True)
+        if first_store and len(demo_products) == 2:
+            store_id = first_store[0]["id"]
+            for product, batch_no, expiry, status in (
+                (demo_products[0]["id"], "DEMO-EXPIRED", today - timedelta(days=10), AVAILABLE),
+                (demo_products[1]["id"], "DEMO-QUARANTINE", today + timedelta(days=200), QUARANTINED),
+            ):
+                await fetch(
+                    "INSERT INTO stock_batch (store, product, batch_no, expiry, status, on_hand, received_at)"
+                    " VALUES ({}, {}, {}, {}, {}, 6, {}) ON CONFLICT (store, product, batch_no) DO NOTHING",
+                    store_id,
+                    product,
+                    batch_no,
+                    expiry,
+                    status,
+                    now,
+                )
+        # The ledger rows that explain the seeded quantities (one per batch still without its seed move).
+        await fetch(
+            "INSERT INTO stock_move (batch, store, product, qty, kind, ref, key, staff, at)"
+            f" SELECT b.id, b.store, b.product, b.on_hand, 'receipt', 'demo', 'seed:' || b.id, NULL, {at_sql}"
+            " FROM stock_batch b WHERE (b.batch_no LIKE 'D%' OR b.batch_no LIKE 'DEMO-%')"
+            " AND NOT EXISTS (SELECT 1 FROM stock_move m WHERE m.batch = b.id)"
+            " ON CONFLICT (key) DO NOTHING",
+            now,
+        )
+        after = (await fetch("SELECT COUNT(*) AS n FROM stock_batch"))[0]["n"]
+    return int(after) - int(before)
+
+
+async def stores() -> list[dict]:
+    """Active stores (id, code, name) for HQ to pick from."""
+    return await fetch("SELECT id, code, name FROM store WHERE active = {} ORDER BY code", True)

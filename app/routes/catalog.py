@@ -1,0 +1,327 @@
+"""The catalog: HQ pages (list, product card and edit, new product) and the product API for ERPs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery, JSONBody
+from litestar.response import Redirect, Template
+
+from app.components import catalog, catalog_import, imports
+from app.components.allergens import allergen_classes, class_label
+from app.components.errors import ValidationFailed
+from app.components.roles import ALL_ROLES, CATALOG_READ_ROLES, CATALOG_WRITE_ROLES
+from app.i18n import _
+from app.routes.guards import requires_role
+from app.routes.render import FORM, render
+
+SECURITY = [{"bearer": []}]
+read_guard = [requires_role(CATALOG_READ_ROLES)]
+write_guard = [requires_role(CATALOG_WRITE_ROLES)]
+
+
+# ---------------------------------------------------------------- JSON API
+
+
+@get("/api/v1/products", guards=[requires_role(ALL_ROLES)], security=SECURITY, tags=["catalog"])
+async def api_search_products(request: Request, q: FromQuery[str] = "", limit: FromQuery[int] = 20) -> dict:
+    """Active products matching `q`: name, generic name, ATC prefix, SKU or any code (a whole scanned code
+    first); at most `limit` (≤ 200). An empty `q` gives an empty list."""
+    found = await catalog.search(q, limit=limit)
+    return {"q": q, "products": [p.as_json() for p in found]}
+
+
+@dataclass
+class ProductIn:
+    """A product by `sku`: created when new (then `name_zh`, `rx_class` Rx|OTC|device, `category_l1` and
+    `price` in fen are required), else the fields given are updated. `gtins`, `trace_prefixes` and `aliases`
+    (lists or space-separated) replace that kind of code when given. `knowledge` may override the reference card:
+    {"counselling": {"zh": …, "en": …}, …}."""
+
+    sku: str = ""
+    name_zh: str | None = None
+    name_en: str | None = None
+    generic_zh: str | None = None
+    generic_en: str | None = None
+    atc: str | None = None
+    allergen_classes: str | list[str] | None = None
+    substance: str | None = None
+    rx_class: str | None = None
+    category_l1: str | None = None
+    category_l2: str | None = None
+    form: str | None = None
+    price: int | str | None = None
+    pack_units: int | str | None = None
+    units_per_day: float | str | None = None
+    cold_chain: bool | str | None = None
+    dtp: bool | str | None = None
+    points_excluded: bool | str | None = None
+    active: bool | str | None = None
+    gtins: str | list[str] | None = None
+    trace_prefixes: str | list[str] | None = None
+    aliases: str | list[str] | None = None
+    knowledge: dict[str, Any] | None = None
+
+
+@post("/api/v1/products", guards=[requires_role(CATALOG_WRITE_ROLES)], security=SECURITY, tags=["catalog"])
+async def api_upsert_product(request: Request, data: JSONBody[ProductIn]) -> Response:
+    """Create (201) or update (200) a product by SKU so an ERP keeps the catalog in step; 422 with field errors."""
+    product, created = await catalog.upsert_product(catalog.ProductInput(**asdict(data)), actor=request.user)
+    return Response({**product.as_json(), "created": created}, status_code=201 if created else 200)
+
+
+# ---------------------------------------------------------------- HQ pages
+
+
+@get("/manager/catalog", guards=read_guard)
+async def catalog_page(
+    request: Request, q: FromQuery[str] = "", category: FromQuery[str] = "", page: FromQuery[int] = 1
+) -> Template:
+    """The catalog: search by name, code or ATC prefix, filter by level-1 category, page through."""
+    result = await catalog.list_products(q, category, page=page)
+    ctx = {
+        "result": result,
+        "q": q,
+        "category": category,
+        "categories": [(c, catalog.category_l1_label(c), n) for c, n in await catalog.category_counts()],
+        "can_edit": request.user.role in CATALOG_WRITE_ROLES,
+    }
+    return render(request, "manager/catalog.html", ctx, block="catalog_results")
+
+
+@dataclass
+class ProductForm:
+    """The edit form: every field as typed; an unticked box is absent, so it means "no"."""
+
+    sku: str = ""
+    name_zh: str = ""
+    name_en: str = ""
+    generic_zh: str = ""
+    generic_en: str = ""
+    atc: str = ""
+    allergen_classes: str = ""
+    substance: str = ""
+    rx_class: str = ""
+    category_l1: str = ""
+    category_l2: str = ""
+    form: str = ""
+    price_yuan: str = ""
+    pack_units: str = ""
+    units_per_day: str = ""
+    cold_chain: str = ""
+    dtp: str = ""
+    points_excluded: str = ""
+    active: str = ""
+    gtins: str = ""
+    trace_prefixes: str = ""
+    aliases: str = ""
+    counselling_zh: str = ""
+    counselling_en: str = ""
+
+
+def _form_from(product: catalog.ProductView) -> ProductForm:
+    kinds: dict[str, list[str]] = {"gtin": [], "trace": [], "alias": []}
+    for kind, code in product.code_kinds:
+        # GTIN-14s with a leading zero are shown as the EAN-13 printed on the pack.
+        kinds.setdefault(kind, []).append(code.removeprefix("0") if kind == "gtin" and len(code) == 14 else code)
+    own = product.knowledge.get("counselling")
+    own = own if isinstance(own, dict) else {}
+    return ProductForm(
+        sku=product.sku,
+        name_zh=product.name_zh,
+        name_en=product.name_en,
+        generic_zh=product.generic_zh,
+        generic_en=product.generic_en,
+        atc=product.atc,
+        allergen_classes=" ".join(product.allergen_classes),
+        substance=product.substance,
+        rx_class=product.rx_class,
+        category_l1=product.category_l1,
+        category_l2=product.category_l2,
+        form=product.form,
+        price_yuan=f"{product.price // 100}.{product.price % 100:02d}",
+        pack_units=str(product.pack_units),
+        units_per_day=f"{product.units_per_day:g}",
+        cold_chain="on" if product.cold_chain else "",
+        dtp="on" if product.dtp else "",
+        points_excluded="on" if product.points_excluded else "",
+        active="on" if product.active else "",
+        gtins=" ".join(kinds["gtin"]),
+        trace_prefixes=" ".join(kinds["trace"]),
+        aliases=" ".join(kinds["alias"]),
+        counselling_zh=str(own.get("zh", "")),
+        counselling_en=str(own.get("en", "")),
+    )
+
+
+def _input_from(form: ProductForm, product: catalog.ProductView | None) -> catalog.ProductInput:
+    values = {k: v for k, v in asdict(form).items() if k not in ("counselling_zh", "counselling_en")}
+    knowledge = dict(product.knowledge) if product else {}
+    if form.counselling_zh.strip() or form.counselling_en.strip():
+        knowledge["counselling"] = {"zh": form.counselling_zh.strip(), "en": form.counselling_en.strip()}
+    else:
+        knowledge.pop("counselling", None)
+    return catalog.ProductInput(**values, knowledge=knowledge)
+
+
+def _choices() -> dict[str, Any]:
+    return {
+        "rx_classes_opts": [("Rx", _("Rx (prescription only)")), ("OTC", _("OTC")), ("device", _("Device"))],
+        "allergen_label": class_label,
+        "categories_l1": [(c, catalog.category_l1_label(c)) for c in catalog.CATEGORIES_L1],
+        "categories_l2": [(c, catalog.category_l2_label(c)) for c in catalog.CATEGORIES_L2],
+        "allergen_choices": [(c.code, c.label) for c in allergen_classes().values() if c.category == "medication"],
+    }
+
+
+def _product_ctx(
+    request: Request,
+    product: catalog.ProductView | None,
+    form: ProductForm | None = None,
+    errors: dict[str, str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    can_edit = request.user.role in CATALOG_WRITE_ROLES
+    return {
+        "product": product,
+        "card": catalog.knowledge_card(product) if product else None,
+        "can_edit": can_edit,
+        "form": form or (_form_from(product) if product else ProductForm(active="on")),
+        "errors": errors or {},
+        **_choices(),
+        **extra,
+    }
+
+
+@get("/manager/catalog/new", guards=write_guard)
+async def product_new(request: Request) -> Template:
+    """An empty product form."""
+    return render(request, "manager/catalog_product.html", _product_ctx(request, None))
+
+
+@post("/manager/catalog/new", guards=write_guard)
+async def product_create(request: Request, data: Annotated[ProductForm, FORM]) -> Template | Redirect:
+    """Create a product; a SKU that exists already is refused here (edit it on its own page)."""
+    try:
+        product, _created = await catalog.upsert_product(_input_from(data, None), actor=request.user, create_only=True)
+    except ValidationFailed as exc:
+        ctx = _product_ctx(request, None, data, exc.errors)
+        return render(request, "manager/catalog_product.html", ctx, status_code=422)
+    return Redirect(f"/manager/catalog/{product.sku}?saved=1", status_code=303)
+
+
+@get("/manager/catalog/{sku:str}", guards=read_guard)
+async def product_page(request: Request, sku: FromPath[str], saved: FromQuery[str] = "") -> Template:
+    """A product: its data, codes and knowledge card; HQ admins edit it here."""
+    product = await catalog.get_product(sku)
+    return render(request, "manager/catalog_product.html", _product_ctx(request, product, saved=bool(saved)))
+
+
+@post("/manager/catalog/{sku:str}", guards=write_guard)
+async def product_save(request: Request, sku: FromPath[str], data: Annotated[ProductForm, FORM]) -> Template:
+    """Save the edit form; field errors come back on the form with everything typed kept."""
+    product = await catalog.get_product(sku)
+    data.sku = product.sku  # the SKU names the product; it is not edited here
+    try:
+        product, _created = await catalog.upsert_product(_input_from(data, product), actor=request.user)
+    except ValidationFailed as exc:
+        ctx = _product_ctx(request, product, data, exc.errors)
+        return render(request, "manager/catalog_product.html", ctx, block="product_form", status_code=422)
+    ctx = _product_ctx(request, product, saved=True)
+    return render(request, "manager/catalog_product.html", ctx, block="product_form")
+
+
+# ---------------------------------------------------------------- import
+
+MULTIPART = Body(media_type=RequestEncodingType.MULTI_PART)
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"}
+
+
+async def _import_ctx(**extra: Any) -> dict[str, Any]:
+    return {
+        "jobs": await catalog_import.recent_jobs(),
+        "columns": [(catalog_import.COLUMN_BY_KEY[k], text) for k, text in catalog_import.column_help()],
+        "errors": {},
+        **extra,
+    }
+
+
+@get("/manager/catalog/import", guards=write_guard)
+async def import_page(request: Request) -> Template:
+    """Upload a product file; the accepted columns and recent catalog imports."""
+    return render(request, "manager/catalog_import.html", await _import_ctx())
+
+
+@post("/manager/catalog/import", guards=write_guard, request_max_body_size=imports.MAX_UPLOAD_BYTES + 1024 * 1024)
+async def import_upload(request: Request, data: Annotated[dict[str, Any], MULTIPART]) -> Response | Template:
+    """Import the file at once and show its report; errors come back on the form."""
+    upload = data.get("file") if isinstance(data, dict) else None
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise ValidationFailed({"file": _("Choose a .xlsx or .csv file to upload.")})
+
+        async def chunks() -> Any:
+            while chunk := await upload.read(1024 * 1024):
+                yield chunk
+
+        try:
+            job = await catalog_import.import_file(request.user, upload.filename, chunks())
+        finally:
+            await upload.close()
+    except ValidationFailed as exc:
+        return render(request, "manager/catalog_import.html", await _import_ctx(errors=exc.errors), status_code=422)
+    return Redirect(f"/manager/catalog/import/{job.key}", status_code=303)
+
+
+@get("/manager/catalog/import/template", guards=write_guard)
+async def import_template(request: Request) -> Response:
+    """The empty template (.csv) with the header row in the current language."""
+    return Response(
+        catalog_import.template_csv(),
+        media_type="text/csv; charset=utf-8",
+        headers=_attachment("yaoshi-catalog-template.csv"),
+    )
+
+
+@get("/manager/catalog/export.csv", guards=read_guard)
+async def export_catalog(request: Request) -> Response:
+    """The whole catalog as CSV in the import's columns: edit it in Excel and import it again."""
+    return Response(
+        await catalog_import.export_csv(),
+        media_type="text/csv; charset=utf-8",
+        headers=_attachment("yaoshi-catalog.csv"),
+    )
+
+
+@get("/manager/catalog/import/{job_key:str}", guards=write_guard)
+async def import_job(request: Request, job_key: FromPath[str]) -> Template:
+    """What an import did: created, updated, unchanged and rejected rows."""
+    job = await catalog_import.get_job(job_key)
+    return render(request, "manager/catalog_import_job.html", {"job": job})
+
+
+@get("/manager/catalog/import/{job_key:str}/rejected.csv", guards=write_guard)
+async def import_rejected(request: Request, job_key: FromPath[str]) -> Response:
+    """The rejected rows with a reason column, to fix and import again."""
+    body = await catalog_import.rejected_csv(job_key)
+    return Response(body, media_type="text/csv; charset=utf-8", headers=_attachment(f"rejected-{job_key[:8]}.csv"))
+
+
+ROUTES = [api_search_products, api_upsert_product, catalog_page, product_new, product_create]
+ROUTES += [
+    import_page,
+    import_upload,
+    import_template,
+    export_catalog,
+    import_job,
+    import_rejected,
+    product_page,
+    product_save,
+]

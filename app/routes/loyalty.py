@@ -1,0 +1,201 @@
+"""Loyalty pages for managers (rules, coupon templates, issuing and printing codes) and the points API."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass
+from typing import Annotated
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from app.components import coupons, loyalty, members
+from app.components.errors import NotFound, ValidationFailed
+from app.components.roles import CATALOG_READ_ROLES, CATALOG_WRITE_ROLES, MEMBER_READ_ROLES
+from app.i18n import _
+from app.routes.api import SECURITY
+from app.routes.guards import requires_role
+from app.routes.render import FORM, render, wants_partial
+
+read_guard = [requires_role(CATALOG_READ_ROLES)]
+write_guard = [requires_role(CATALOG_WRITE_ROLES)]
+
+
+# ---------------------------------------------------------------- rules
+
+
+@dataclass
+class RulesForm:
+    """The rules form as typed (yuan, ×multipliers)."""
+
+    points_per_yuan: str = ""
+    exclude_rx: str = ""
+    member_day: str = ""
+    member_day_multiplier: str = ""
+    redeem_points_per_yuan: str = ""
+    silver_yuan: str = ""
+    gold_yuan: str = ""
+    diamond_yuan: str = ""
+    silver_multiplier: str = ""
+    gold_multiplier: str = ""
+    diamond_multiplier: str = ""
+    review_month: str = ""
+    review_day: str = ""
+
+
+def _can_edit(request: Request) -> bool:
+    return request.user.role in CATALOG_WRITE_ROLES
+
+
+def _rules_page(
+    request: Request, form: dict, errors: dict | None = None, saved: list[str] | None = None, status_code: int = 200
+) -> Template:
+    ctx = {"form": form, "errors": errors or {}, "saved": saved, "can_edit": _can_edit(request)}
+    return render(request, "manager/loyalty.html", ctx, block="rules_form", status_code=status_code)
+
+
+@get("/manager/loyalty", guards=read_guard)
+async def loyalty_rules(request: Request) -> Template:
+    """The earning, member-day, redemption and tier rules (HQ admins edit, managers and analysts read)."""
+    return _rules_page(request, loyalty.rules_form(await loyalty.rules()))
+
+
+@post("/manager/loyalty", guards=write_guard)
+async def save_loyalty_rules(request: Request, data: Annotated[RulesForm, FORM]) -> Response:
+    """Save the rules (audited); 422 with a message next to each bad field, everything typed kept."""
+    form = asdict(data)
+    try:
+        new = loyalty.parse_rules(form)
+    except ValidationFailed as exc:
+        return _rules_page(request, form, exc.errors, status_code=422)
+    changed = await loyalty.save_rules(new, request.user)
+    if not wants_partial(request):
+        return Redirect("/manager/loyalty", status_code=303)
+    return _rules_page(request, loyalty.rules_form(new), saved=changed)
+
+
+# ---------------------------------------------------------------- coupons
+
+
+@dataclass
+class IssueForm:
+    """Issue one coupon to a member; `request_key` makes a double submit issue once."""
+
+    member_no: str = ""
+    request_key: str = ""
+
+
+@dataclass
+class PrintForm:
+    """Print `count` codes; `batch_key` makes a double submit print once."""
+
+    count: str = ""
+    batch_key: str = ""
+
+
+async def _coupons_page(
+    request: Request,
+    form: dict | None = None,
+    errors: dict | None = None,
+    target: str = "",
+    notice: str = "",
+    issue_form: dict | None = None,
+    status_code: int = 200,
+) -> Template:
+    ctx = {
+        "templates": await coupons.templates(),
+        "form": form or asdict(coupons.NewTemplate()),
+        "errors": errors or {},
+        "target": target,  # which template's issue/print form the errors belong to
+        "notice": notice,
+        "issue_form": issue_form or {},
+        "can_edit": _can_edit(request),
+        "new_key": secrets.token_urlsafe(12),
+        "kinds": [("amount", _("Amount off (¥)")), ("percent", _("Percent off (%)"))],
+        "scopes": [("all", _("All products")), ("category", _("A category")), ("product", _("One product (SKU)"))],
+    }
+    return render(request, "manager/coupons.html", ctx, block="coupons_body", status_code=status_code)
+
+
+@get("/manager/coupons", guards=read_guard)
+async def coupon_templates(request: Request) -> Template:
+    """Coupon templates with issued/redeemed counts; for HQ admins the create, issue and print forms."""
+    return await _coupons_page(request)
+
+
+@post("/manager/coupons", guards=write_guard)
+async def create_coupon_template(request: Request, data: Annotated[coupons.NewTemplate, FORM]) -> Response:
+    """Create a template; 422 with field errors and the form as typed."""
+    try:
+        made = await coupons.create_template(data, request.user)
+    except ValidationFailed as exc:
+        return await _coupons_page(request, asdict(data), exc.errors, target="new", status_code=422)
+    if not wants_partial(request):
+        return Redirect("/manager/coupons", status_code=303)
+    return await _coupons_page(request, notice=_("Template %(code)s created.") % {"code": made.code})
+
+
+@post("/manager/coupons/{code:str}/issue", guards=write_guard)
+async def issue_coupon(request: Request, code: FromPath[str], data: Annotated[IssueForm, FORM]) -> Response:
+    """Issue a coupon of template `code` to the member numbered `member_no`."""
+    template = await coupons.get_template(code)
+    member_no = data.member_no.strip()
+    try:
+        try:
+            member_id = await members.member_id(member_no)
+        except NotFound as exc:
+            raise ValidationFailed({"member_no": exc.message}) from None
+        key = f"manual:{data.request_key}" if data.request_key else None
+        issued = await coupons.issue(template.code, member_id, "manual", key, request.user)
+    except ValidationFailed as exc:
+        errors = {"member_no": next(iter(exc.errors.values()))}
+        return await _coupons_page(
+            request, errors=errors, target=template.code, issue_form=asdict(data), status_code=422
+        )
+    if not wants_partial(request):
+        return Redirect("/manager/coupons", status_code=303)
+    notice = _("Coupon %(coupon)s issued to member %(no)s.") % {"coupon": issued.code, "no": member_no}
+    return await _coupons_page(request, notice=notice)
+
+
+@post("/manager/coupons/{code:str}/print", guards=write_guard)
+async def print_coupons(request: Request, code: FromPath[str], data: Annotated[PrintForm, FORM]) -> Response:
+    """A printable page of `count` new codes (the same codes again for the same `batch_key`)."""
+    template = await coupons.get_template(code)
+    text = data.count.strip()
+    try:
+        if not text.isdigit():
+            raise ValidationFailed({"count": _("Enter how many codes to print.")})
+        issued = await coupons.print_codes(template.code, int(text), request.user, batch_key=data.batch_key)
+    except ValidationFailed as exc:
+        return await _coupons_page(
+            request, errors=exc.errors, target=template.code, issue_form=asdict(data), status_code=422
+        )
+    barcodes = {c.code: members.barcode_svg(c.code) for c in issued}
+    ctx = {"template": template, "issued": issued, "barcodes": barcodes}
+    # Always the whole page: the form posts to a new tab, which is printed.
+    return render(request, "manager/coupons_print.html", ctx)
+
+
+# ---------------------------------------------------------------- API
+
+
+@get(
+    "/api/v1/members/{member_no:str}/points",
+    guards=[requires_role(MEMBER_READ_ROLES)],
+    security=SECURITY,
+    tags=["loyalty"],
+)
+async def member_points(
+    request: Request, member_no: FromPath[str], page: FromQuery[int] = 1, per_page: FromQuery[int] = 50
+) -> dict:
+    """The member's points: `balance`, `tier`, `entries` (newest first, paged: `page`, `per_page` ≤ 200,
+    `has_next`) and `expiring` ([{date, points}], soonest first); 404 when the member is unknown."""
+    member_id = await members.member_id(member_no)
+    statement = await loyalty.statement(member_id, page=page, per_page=per_page)
+    return {"member_no": member_no, **statement.as_json()}
+
+
+ROUTES = [loyalty_rules, save_loyalty_rules, coupon_templates, create_coupon_template, issue_coupon, print_coupons]
+ROUTES += [member_points]

@@ -1,0 +1,185 @@
+"""JSON API v1 for sales and returns (bearer token): record a sale once per key, read it, refund it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, JSONBody
+
+from app.components import sales
+from app.components.errors import ValidationFailed
+from app.components.roles import MANAGER_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES
+from app.db import fetch
+from app.i18n import _
+from app.routes.guards import requires_role
+
+SECURITY = [{"bearer": []}]
+
+
+@dataclass
+class SaleLineIn:
+    """A product by any scannable code or SKU; `trace_codes` are 20-digit traceability codes of its units."""
+
+    code: str = ""
+    qty: int = 1
+    trace_codes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TenderIn:
+    """kind: cash | bank_card | wechat | alipay | insurance | points; amount in fen (points: fen paid with points)."""
+
+    kind: str = ""
+    amount: int = 0
+    reference: str = ""
+
+
+@dataclass
+class OverrideIn:
+    """The pharmacist's reason for selling despite a high allergy alert (the token user must be a pharmacist)."""
+
+    reason: str = ""
+
+
+@dataclass
+class PrescriptionIn:
+    """The prescription of Rx lines; verified by the token user, who must be a pharmacist."""
+
+    number: str = ""
+    hospital: str = ""
+
+
+@dataclass
+class SaleIn:
+    """A sale. `store` is a store code (a store role's token sells in its own store only); money in fen."""
+
+    idempotency_key: str = ""
+    store: str = ""
+    member_no: str | None = None
+    lines: list[SaleLineIn] = field(default_factory=list)
+    coupon_codes: list[str] = field(default_factory=list)
+    tenders: list[TenderIn] = field(default_factory=list)
+    allergy_override: OverrideIn | None = None
+    prescription: PrescriptionIn | None = None
+
+
+@dataclass
+class ReturnLineIn:
+    line_no: int = 0
+    qty: int = 0
+
+
+@dataclass
+class ReturnIn:
+    """A refund; without `lines`, everything not yet returned."""
+
+    idempotency_key: str = ""
+    reason: str = ""
+    lines: list[ReturnLineIn] | None = None
+
+
+def _forbidden(message: str) -> Response:
+    return Response({"errors": [{"field": None, "message": message}]}, status_code=403)
+
+
+async def _store_id(request: Request, code: str) -> int:
+    """The store a token sells in: its own for store roles (another store's code is refused), else the named one."""
+    user = request.user
+    code = (code or "").strip().upper()
+    if not code:
+        if user.store_id is None:
+            raise ValidationFailed({"store": _("Name the store (its code).")})
+        return user.store_id
+    rows = await fetch("SELECT id FROM store WHERE code = {}", code)
+    if not rows:
+        raise ValidationFailed({"store": _("No store with code %(code)s.") % {"code": code}})
+    if user.store_id is not None and rows[0]["id"] != user.store_id:
+        raise sales.NotPermitted(_("A store's token may only sell in its own store."))
+    return rows[0]["id"]
+
+
+def _renamed(exc: ValidationFailed) -> ValidationFailed:
+    """The component's field names as the API's body names them."""
+    names = {"override": "allergy_override"}
+    return ValidationFailed({names.get(k, k): v for k, v in exc.errors.items()})
+
+
+@post("/api/v1/sales", guards=[requires_role(SALE_ROLES)], security=SECURITY, tags=["sales"])
+async def create_sale(request: Request, data: JSONBody[SaleIn]) -> Response:
+    """Record a sale: 201 with `sale_no`, `totals`, `points_earned` and `warnings`; the same `idempotency_key`
+    again → 200 with the same sale; 409 with `conflicts` for a high allergy alert without `allergy_override`;
+    422 with field errors (unknown code, stock short, unpaid, Rx without prescription …); 403 for another store."""
+    user = request.user
+    try:
+        store_id = await _store_id(request, data.store)
+        override = None
+        if data.allergy_override is not None and (data.allergy_override.reason or "").strip():
+            if user.role not in PHARMACIST_ROLES:
+                raise ValidationFailed(
+                    {"allergy_override": _("Only a pharmacist or store manager may override an allergy.")}
+                )
+            override = sales.Override(reason=data.allergy_override.reason.strip(), approved_by=user.id)
+        prescription = None
+        if data.prescription is not None:
+            prescription = sales.Prescription(
+                number=data.prescription.number,
+                hospital=data.prescription.hospital,
+                verified_by=user.id if user.role in PHARMACIST_ROLES else None,
+            )
+        req = sales.SaleRequest(
+            idempotency_key=data.idempotency_key,
+            store_id=store_id,
+            member_no=(data.member_no or "").strip() or None,
+            lines=[
+                sales.LineRequest(code=line.code, qty=line.qty, trace_codes=tuple(line.trace_codes))
+                for line in data.lines
+            ],
+            coupon_codes=list(data.coupon_codes),
+            tenders=[sales.TenderRequest(t.kind, t.amount, t.reference) for t in data.tenders],
+            override=override,
+            prescription=prescription,
+        )
+        result = await sales.record_sale(req, user)
+    except sales.AllergyBlocked as blocked:
+        return Response(
+            {
+                "conflicts": blocked.conflicts,
+                "errors": [{"field": "allergy_override", "message": c["message"]} for c in blocked.conflicts],
+            },
+            status_code=409,
+        )
+    except sales.NotPermitted as exc:
+        return _forbidden(exc.message)
+    except ValidationFailed as exc:
+        raise _renamed(exc) from None
+    return Response(result.sale.as_json(), status_code=201 if result.created else 200)
+
+
+@get(
+    "/api/v1/sales/{sale_no:str}", guards=[requires_role(SALE_ROLES | MANAGER_ROLES)], security=SECURITY, tags=["sales"]
+)
+async def read_sale(request: Request, sale_no: FromPath[str]) -> dict:
+    """A sale with lines, tenders, points and returns; 404 when unknown (or in another store, for store roles)."""
+    return (await sales.get_sale(sale_no, request.user)).as_json()
+
+
+@post("/api/v1/sales/{sale_no:str}/returns", guards=[requires_role(RETURN_ROLES)], security=SECURITY, tags=["sales"])
+async def create_return(request: Request, sale_no: FromPath[str], data: JSONBody[ReturnIn]) -> Response:
+    """Refund lines (`[{line_no, qty}]`) or the whole rest of a sale: 201 with the return and the sale; the same key
+    again → 200; 422 (no reason, more than is left); 404 when the sale is unknown."""
+    req = sales.ReturnRequest(
+        idempotency_key=data.idempotency_key,
+        sale_no=sale_no,
+        lines=[(line.line_no, line.qty) for line in data.lines] if data.lines is not None else None,
+        reason=data.reason,
+    )
+    try:
+        result = await sales.return_sale(req, request.user)
+    except sales.NotPermitted as exc:
+        return _forbidden(exc.message)
+    body = {**result.ret.as_json(), "sale": result.sale.as_json()}
+    return Response(body, status_code=201 if result.created else 200)
+
+
+ROUTES = [create_sale, read_sale, create_return]

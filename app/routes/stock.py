@@ -1,0 +1,310 @@
+"""Stock pages for managers (phone) and the receipts API: a store's stock, deliveries, batch status, expiry."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.response import Template
+
+from app.components import barcodes, catalog, stock
+from app.components.auth import StaffUser
+from app.components.errors import NotFound, ValidationFailed
+from app.components.roles import HQ_ROLES, MANAGER_ROLES, STOCK_ROLES
+from app.i18n import _
+from app.routes.guards import requires_role
+from app.routes.render import FORM, render
+
+SECURITY = [{"bearer": []}]
+read_guard = [requires_role(MANAGER_ROLES)]
+write_guard = [requires_role(STOCK_ROLES)]
+EXPIRING_DAYS = (30, 60, 90, 180)
+
+
+# ---------------------------------------------------------------- API
+
+
+@dataclass
+class ReceiptIn:
+    """A delivery: `product` is a SKU or any scannable code (GTIN, GS1 string — which may also carry batch and
+    expiry), `store` a store code (a store manager's token may leave it empty: their own store), `expiry`
+    YYYY-MM-DD, `qty` packs > 0, `key` makes a retry return the first result (200) instead of adding again."""
+
+    product: str = ""
+    store: str = ""
+    batch: str = ""
+    expiry: str = ""
+    qty: int | str | None = None
+    key: str = ""
+
+
+@post("/api/v1/stock/receipts", guards=write_guard, security=SECURITY, tags=["stock"])
+async def api_receive(request: Request, data: JSONBody[ReceiptIn]) -> Response:
+    """Receive stock into a store: 201 with the batch and its `on_hand`; the same `key` again → 200, same body;
+    422 with field errors (unknown store or product, expired, qty ≤ 0, another store than the token's own)."""
+    view = await stock.receive(
+        stock.Receipt(
+            store_code=data.store or (request.user.store_code or ""),
+            product=data.product,
+            batch_no=data.batch,
+            expiry=data.expiry,
+            qty="" if data.qty is None else data.qty,
+            key=data.key,
+        ),
+        actor=request.user,
+    )
+    return Response(view.as_json(), status_code=200 if view.replayed else 201)
+
+
+# ---------------------------------------------------------------- scope
+
+
+async def _scope(user: StaffUser, store_code: str) -> tuple[dict | None, list[dict]]:
+    """(the store the page shows, the stores HQ may pick from). A store's staff always get their own store."""
+    all_stores = await stock.stores()
+    if user.role not in HQ_ROLES:
+        own = [s for s in all_stores if s["id"] == user.store_id]
+        return (own[0] if own else None), []
+    chosen = [s for s in all_stores if s["code"] == store_code.strip()]
+    if store_code.strip() and not chosen:
+        raise NotFound(_("No store with code %(code)s.") % {"code": store_code.strip()})
+    return (chosen[0] if chosen else (all_stores[0] if all_stores else None)), all_stores
+
+
+def _may_write(user: StaffUser) -> bool:
+    return user.role in STOCK_ROLES
+
+
+# ---------------------------------------------------------------- stock list
+
+
+@get("/manager/stock", guards=read_guard)
+async def stock_page(
+    request: Request, store: FromQuery[str] = "", q: FromQuery[str] = "", page: FromQuery[int] = 1
+) -> Template:
+    """The store's stock per product (sellable, held back, nearest expiry); HQ picks the store."""
+    current, stores = await _scope(request.user, store)
+    result = await stock.store_stock(current["id"], q, page) if current else None
+    ctx = {"store": current, "stores": stores, "result": result, "q": q, "may_write": _may_write(request.user)}
+    return render(request, "manager/stock.html", ctx, block="stock_results")
+
+
+@get("/manager/stock/products/{sku:str}", guards=read_guard)
+async def product_page(request: Request, sku: FromPath[str], store: FromQuery[str] = "") -> Template:
+    """Every batch of one product in the store, with status changes and counts for those who may."""
+    current, stores = await _scope(request.user, store)
+    product = await catalog.get_product(sku)
+    return render(request, "manager/stock_product.html", await _product_ctx(request, current, stores, product))
+
+
+async def _product_ctx(
+    request: Request, current: dict | None, stores: list[dict], product: Any, **extra: Any
+) -> dict[str, Any]:
+    batches = await stock.product_batches(current["id"], product.id) if current else []
+    return {
+        "store": current,
+        "stores": stores,
+        "product": product,
+        "batches": batches,
+        "may_write": _may_write(request.user),
+        "status_label": stock.status_label,
+        "errors": {},
+        "failed_batch": None,
+        "failed_form": None,
+        "form": {},
+        "changed": None,
+        "count_key": uuid.uuid4().hex,
+        **extra,
+    }
+
+
+@dataclass
+class StatusForm:
+    """A batch status change: `status` available (release) | quarantined | recalled, with a reason."""
+
+    status: str = ""
+    reason: str = ""
+
+
+@dataclass
+class CountForm:
+    """A counted correction of one batch; `key` makes a double tap count once."""
+
+    counted: str = ""
+    reason: str = ""
+    key: str = ""
+
+
+async def _batch_in_scope(request: Request, batch_id: int) -> stock.BatchView:
+    return await stock.get_batch(batch_id, None if request.user.role in HQ_ROLES else request.user.store_id)
+
+
+async def _after_batch_change(
+    request: Request,
+    batch: stock.BatchView,
+    errors: dict[str, str] | None = None,
+    form: dict | None = None,
+    failed_form: str | None = None,
+) -> Template:
+    current = {"id": batch.store_id, "code": batch.store_code}
+    product = await catalog.get_product(batch.sku)
+    ctx = await _product_ctx(
+        request,
+        current,
+        [],
+        product,
+        errors=errors or {},
+        failed_batch=batch.id if errors else None,
+        failed_form=failed_form,
+        form=form or {},
+        changed=None if errors else batch.id,
+    )
+    return render(request, "manager/stock_product.html", ctx, block="batches", status_code=422 if errors else 200)
+
+
+@post("/manager/stock/batches/{batch_id:int}/status", guards=write_guard)
+async def change_status(request: Request, batch_id: FromPath[int], data: Annotated[StatusForm, FORM]) -> Template:
+    """Quarantine, recall or release a batch (with a reason, audited); a recalled batch stays recalled."""
+    batch = await _batch_in_scope(request, batch_id)
+    try:
+        batch = await stock.set_batch_status(batch_id, data.status, data.reason, request.user)
+    except ValidationFailed as exc:
+        return await _after_batch_change(request, batch, exc.errors, data.__dict__, "status")
+    return await _after_batch_change(request, batch)
+
+
+@post("/manager/stock/batches/{batch_id:int}/count", guards=write_guard)
+async def count_batch(request: Request, batch_id: FromPath[int], data: Annotated[CountForm, FORM]) -> Template:
+    """Correct a batch to what was counted on the shelf (with a reason, audited)."""
+    batch = await _batch_in_scope(request, batch_id)
+    try:
+        batch = await stock.adjust(batch_id, data.counted, data.reason, request.user, key=data.key)
+    except ValidationFailed as exc:
+        return await _after_batch_change(request, batch, exc.errors, data.__dict__, "count")
+    return await _after_batch_change(request, batch)
+
+
+# ---------------------------------------------------------------- receiving a delivery
+
+
+@dataclass
+class ReceiveForm:
+    """The delivery form as typed; `key` is minted with the form so a double tap receives once."""
+
+    product: str = ""
+    store: str = ""
+    batch: str = ""
+    expiry: str = ""
+    qty: str = ""
+    key: str = ""
+
+
+async def _receive_ctx(request: Request, form: ReceiveForm, **extra: Any) -> dict[str, Any]:
+    current, stores = await _scope(request.user, form.store)
+    if current and not form.store:
+        form.store = current["code"]
+    return {
+        "form": form,
+        "store": current,
+        "stores": stores,
+        "errors": {},
+        "received": None,
+        "found": None,
+        **extra,
+    }
+
+
+async def _fill_from_scan(form: ReceiveForm) -> tuple[ReceiveForm, Any, dict[str, str]]:
+    """A scanned carton code fills product, batch and expiry at once; the product field then shows the SKU."""
+    if not form.product.strip():
+        return form, None, {}
+    try:
+        resolved = await catalog.resolve_code(form.product)
+    except (barcodes.BadScan, NotFound) as exc:
+        return form, None, {"product": exc.message}
+    scan = resolved.scan
+    if scan is not None:
+        if scan.batch and not form.batch:
+            form.batch = scan.batch
+        if scan.expiry and not form.expiry:
+            form.expiry = scan.expiry.isoformat()
+    form.product = resolved.product.sku
+    return form, resolved.product, {}
+
+
+@get("/manager/stock/receive", guards=write_guard)
+async def receive_page(
+    request: Request,
+    product: FromQuery[str] = "",
+    store: FromQuery[str] = "",
+    batch: FromQuery[str] = "",
+    expiry: FromQuery[str] = "",
+    qty: FromQuery[str] = "",
+    key: FromQuery[str] = "",
+) -> Template:
+    """The delivery form. With a scanned `product` (htmx on change) it comes back filled from the code."""
+    form = ReceiveForm(product, store, batch, expiry, qty, key or uuid.uuid4().hex)
+    form, found, errors = await _fill_from_scan(form)
+    ctx = await _receive_ctx(request, form, found=found, errors=errors)
+    return render(request, "manager/stock_receive.html", ctx, block="receive_form", status_code=422 if errors else 200)
+
+
+@post("/manager/stock/receive", guards=write_guard)
+async def receive_submit(request: Request, data: Annotated[ReceiveForm, FORM]) -> Template:
+    """Receive the delivery; then an empty form (new key) under a notice naming the batch and its stock.
+    Errors come back next to the fields (422) with everything typed kept."""
+    key = data.key or uuid.uuid4().hex
+    try:
+        view = await stock.receive(
+            stock.Receipt(
+                store_code=data.store or (request.user.store_code or ""),
+                product=data.product,
+                batch_no=data.batch,
+                expiry=data.expiry,
+                qty=data.qty,
+                key=key,
+            ),
+            actor=request.user,
+        )
+    except ValidationFailed as exc:
+        data.key = key
+        ctx = await _receive_ctx(request, data, errors=exc.errors)
+        return render(request, "manager/stock_receive.html", ctx, block="receive_form", status_code=422)
+    fresh = ReceiveForm(store=view.store_code, key=uuid.uuid4().hex)
+    ctx = await _receive_ctx(request, fresh, received=view)
+    return render(request, "manager/stock_receive.html", ctx, block="receive_form", status_code=200)
+
+
+# ---------------------------------------------------------------- expiring soon
+
+
+@get("/manager/stock/expiring", guards=read_guard)
+async def expiring_page(request: Request, store: FromQuery[str] = "", days: FromQuery[int] = 90) -> Template:
+    """Batches with stock expiring within `days` (expired ones first), for the store or, for HQ, every store."""
+    user = request.user
+    days = days if days in EXPIRING_DAYS else 90
+    stores: list[dict] = []
+    current = None
+    if user.role in HQ_ROLES:
+        stores = await stock.stores()
+        if store.strip():
+            current, _ignored = await _scope(user, store)
+    else:
+        current, _ignored = await _scope(user, "")
+    batches = await stock.expiring(current["id"] if current else None, days) if (current or stores) else []
+    ctx = {
+        "store": current,
+        "stores": stores,
+        "batches": batches,
+        "days": days,
+        "choices": EXPIRING_DAYS,
+        "status_label": stock.status_label,
+    }
+    return render(request, "manager/stock_expiring.html", ctx, block="expiring_results")
+
+
+ROUTES = [api_receive, stock_page, product_page, change_status, count_batch, receive_page, receive_submit]
+ROUTES += [expiring_page]

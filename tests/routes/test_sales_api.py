@@ -1,0 +1,165 @@
+"""JSON API v1 for sales: 201 / 200 replay / 409 allergy conflict / 422 / 403 / 404, and returns."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from app.db import fetch
+from tests.components.sale_data import count, gtin, make_member, make_products, on_hand, stock_in
+from tests.routes.test_api import _token
+
+
+@pytest.fixture
+async def stocked() -> None:
+    await make_products()
+    for sku in ("YS90002", "YS90004", "YS90005", "YS90007"):
+        await stock_in(sku, 20, "B1")
+
+
+def _sale(key: str = "pos-1", member_no: str | None = None, **extra: object) -> dict:
+    body: dict = {
+        "idempotency_key": key,
+        "store": "SH001",
+        "lines": [{"code": gtin("YS90007"), "qty": 2}, {"code": "YS90005", "qty": 1}],
+        "tenders": [{"kind": "cash", "amount": 5000}],
+    }
+    if member_no:
+        body["member_no"] = member_no
+    body.update(extra)
+    return body
+
+
+async def test_a_sale_is_created_once_and_replayed_with_the_same_body(client, stocked) -> None:
+    member_no = await make_member(status="none")
+    headers = await _token("clerk")
+    created = await client.post("/api/v1/sales", json=_sale(member_no=member_no), headers=headers)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["sale_no"] == "SSH00100000001"
+    assert body["totals"]["total"] == 2 * 990 + 3000
+    assert body["totals"]["change"] == 5000 - 4980
+    assert body["points_earned"] > 0 and body["member_no"] == member_no
+    assert body["warnings"] == []
+    again = await client.post("/api/v1/sales", json=_sale(member_no=member_no), headers=headers)
+    assert again.status_code == 200 and again.json() == body
+    assert await count("sale") == 1 and await on_hand("YS90007") == 18
+    read = await client.get(f"/api/v1/sales/{body['sale_no']}", headers=headers)
+    assert read.status_code == 200 and read.json()["lines"][0]["qty"] == 2
+
+
+async def test_concurrent_posts_of_one_key_make_one_sale(client, stocked) -> None:
+    headers = await _token("clerk")
+    responses = await asyncio.gather(*(client.post("/api/v1/sales", json=_sale(), headers=headers) for _ in range(5)))
+    assert sorted(r.status_code for r in responses) == [200, 200, 200, 200, 201]
+    assert len({r.json()["sale_no"] for r in responses}) == 1
+    assert await count("sale") == 1 and await on_hand("YS90005") == 19
+
+
+async def test_a_high_allergy_conflict_is_409_until_a_pharmacist_overrides(client, stocked) -> None:
+    member_no = await make_member(allergies=("nsaids",))
+    body = _sale("pos-2", member_no, lines=[{"code": "YS90004", "qty": 1}], tenders=[{"kind": "cash", "amount": 1500}])
+    conflict = await client.post("/api/v1/sales", json=body, headers=await _token("clerk"))
+    assert conflict.status_code == 409
+    assert conflict.json()["conflicts"][0]["sku"] == "YS90004"
+    assert conflict.json()["conflicts"][0]["level"] == "high"
+    by_clerk = await client.post(
+        "/api/v1/sales", json={**body, "allergy_override": {"reason": "tolerated"}}, headers=await _token("clerk")
+    )
+    assert by_clerk.status_code == 422 and by_clerk.json()["errors"][0]["field"] == "allergy_override"
+    ok = await client.post(
+        "/api/v1/sales",
+        json={**body, "allergy_override": {"reason": "low-dose aspirin taken for years"}},
+        headers=await _token("pharmacist"),
+    )
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["allergy_override"]["reason"] == "low-dose aspirin taken for years"
+    assert await count("audit_event WHERE action = 'sale.allergy_override'") == 1
+
+
+async def test_rx_through_the_api_is_verified_by_the_pharmacist_token(client, stocked) -> None:
+    body = _sale("pos-rx", lines=[{"code": "YS90002", "qty": 1}], tenders=[{"kind": "wechat", "amount": 2200}])
+    missing = await client.post("/api/v1/sales", json=body, headers=await _token("pharmacist"))
+    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "prescription"
+    rx = {**body, "prescription": {"number": "RX-77", "hospital": "仁济医院"}}
+    by_clerk = await client.post("/api/v1/sales", json=rx, headers=await _token("clerk"))
+    assert by_clerk.status_code == 422
+    ok = await client.post("/api/v1/sales", json=rx, headers=await _token("pharmacist"))
+    assert ok.status_code == 201 and ok.json()["prescription"] == {"number": "RX-77", "hospital": "仁济医院"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"lines": [{"code": "6900000000000", "qty": 1}]}, "lines.0.code"),
+        ({"lines": [{"code": "YS90005", "qty": 99}]}, "qty"),
+        ({"tenders": [{"kind": "cash", "amount": 100}]}, "tenders"),
+        ({"tenders": [{"kind": "cheque", "amount": 5000}]}, "tenders.0.kind"),
+        ({"member_no": "80000000"}, "member_no"),
+        ({"store": "XX999"}, "store"),
+        ({"idempotency_key": ""}, "idempotency_key"),
+    ],
+)
+async def test_bad_input_is_422_naming_the_field(client, stocked, change: dict, field: str) -> None:
+    response = await client.post("/api/v1/sales", json={**_sale(), **change}, headers=await _token("clerk"))
+    assert response.status_code == 422, response.text
+    assert field in [e["field"] for e in response.json()["errors"]]
+    assert await count("sale") == 0
+
+
+async def test_a_malformed_body_is_422_not_500(client, stocked) -> None:
+    response = await client.post(
+        "/api/v1/sales", json={**_sale(), "lines": [{"code": "YS90005", "qty": "many"}]}, headers=await _token()
+    )
+    assert response.status_code in (400, 422)
+
+
+async def test_a_store_token_sells_only_in_its_store_and_reads_only_its_sales(client, stocked) -> None:
+    other = await client.post("/api/v1/sales", json={**_sale(), "store": "SH002"}, headers=await _token("clerk"))
+    assert other.status_code == 403
+    created = await client.post("/api/v1/sales", json=_sale(), headers=await _token("clerk"))
+    sale_no = created.json()["sale_no"]
+    assert (await client.get(f"/api/v1/sales/{sale_no}", headers=await _token("pharmacist2"))).status_code == 404
+    assert (await client.get(f"/api/v1/sales/{sale_no}", headers=await _token("admin"))).status_code == 200
+    missing = await client.get("/api/v1/sales/SNOPE", headers=await _token("clerk"))
+    assert missing.status_code == 404 and "SNOPE" in missing.json()["errors"][0]["message"]
+    assert (await client.post("/api/v1/sales", json=_sale(), headers=await _token("service"))).status_code == 403
+
+
+async def test_returns_201_then_200_replay_422_and_404(client, stocked) -> None:
+    member_no = await make_member(status="none")
+    created = await client.post("/api/v1/sales", json=_sale(member_no=member_no), headers=await _token("clerk"))
+    sale_no = created.json()["sale_no"]
+    headers = await _token("pharmacist")
+    url = f"/api/v1/sales/{sale_no}/returns"
+    first = await client.post(
+        url,
+        json={"idempotency_key": "ret-1", "reason": "damaged", "lines": [{"line_no": 1, "qty": 1}]},
+        headers=headers,
+    )
+    assert first.status_code == 201, first.text
+    assert first.json()["amount"] == 990 and first.json()["sale"]["status"] == "part_returned"
+    replay = await client.post(
+        url,
+        json={"idempotency_key": "ret-1", "reason": "damaged", "lines": [{"line_no": 1, "qty": 1}]},
+        headers=headers,
+    )
+    assert replay.status_code == 200 and replay.json()["return_no"] == first.json()["return_no"]
+    over = await client.post(
+        url, json={"idempotency_key": "ret-2", "reason": "x", "lines": [{"line_no": 1, "qty": 5}]}, headers=headers
+    )
+    assert over.status_code == 422 and over.json()["errors"][0]["field"] == "lines.1"
+    no_reason = await client.post(url, json={"idempotency_key": "ret-3", "reason": ""}, headers=headers)
+    assert no_reason.status_code == 422 and no_reason.json()["errors"][0]["field"] == "reason"
+    rest = await client.post(url, json={"idempotency_key": "ret-4", "reason": "all back"}, headers=headers)
+    assert rest.status_code == 201 and rest.json()["sale"]["status"] == "returned"
+    assert first.json()["amount"] + rest.json()["amount"] == created.json()["totals"]["total"]
+    assert (
+        await client.post(url, json={"idempotency_key": "k", "reason": "x"}, headers=await _token("clerk"))
+    ).status_code == 403
+    missing = await client.post(
+        "/api/v1/sales/SNOPE/returns", json={"idempotency_key": "k", "reason": "x"}, headers=headers
+    )
+    assert missing.status_code == 404
+    assert (await fetch("SELECT COUNT(*) AS n FROM sale_return"))[0]["n"] == 2
