@@ -391,6 +391,9 @@ async def redeem(member_id: int, points: int, sale_no: str, store_id: int | None
 
 async def redeem_gift(member_id: int, points: int, gift_name: str, key: str, actor: StaffUser | None) -> int:
     """Exchange points for a gift (idempotent by `key`); returns the points taken."""
+    gift_name = (gift_name or "").strip()
+    if not gift_name or len(gift_name) > 40:
+        raise ValidationFailed({"gift": _("Name the gift (at most 40 characters).")})
     async with transaction():
         await _spend(member_id, points, "gift", gift_name, f"gift:{key}", actor.store_id if actor else None, actor)
         if actor is not None:

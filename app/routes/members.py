@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from litestar import Request, get
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
 from app.components import coupons, health, loyalty, members, purchases
-from app.components.roles import COUNTER_ROLES
+from app.components.errors import ValidationFailed
+from app.components.roles import COUNTER_ROLES, SALE_ROLES
+from app.i18n import _
 from app.routes.guards import requires_role
-from app.routes.render import render
+from app.routes.render import FORM, render
 
 guard = [requires_role(COUNTER_ROLES)]
 # Each name is served at GET /members/{member_no}/{name} by the module that owns it.
@@ -37,14 +43,51 @@ async def purchases_section(request: Request, member_no: FromPath[str]) -> Templ
     return render(request, "members/_purchases.html", {"member_no": member_no, "history": found})
 
 
+async def _points_ctx(request: Request, member_no: str, **extra: object) -> dict:
+    member_id = await members.member_id(member_no)
+    return {
+        "member_no": member_no,
+        "statement": await loyalty.statement(member_id, per_page=20),
+        "coupons": await coupons.wallet(member_id, members.store_today()),
+        "may_redeem_gift": request.user.role in SALE_ROLES,
+        "gift_form": {"key": uuid.uuid4().hex, "gift": "", "points": ""},
+        "gift_errors": {},
+        **extra,
+    }
+
+
 @get("/members/{member_no:str}/points", guards=guard)
 async def points_section(request: Request, member_no: FromPath[str]) -> Template:
-    """Points balance, tier, what expires when, the ledger and the member's coupons."""
+    """Points balance, tier, what expires when, the ledger, the member's coupons and the gift exchange."""
+    return render(request, "members/_points.html", await _points_ctx(request, member_no))
+
+
+@dataclass
+class GiftForm:
+    """Points exchanged for a gift at the counter; `key` makes a double tap one exchange."""
+
+    key: str = ""
+    gift: str = ""
+    points: str = ""
+
+
+@post("/members/{member_no:str}/points/gifts", guards=[requires_role(SALE_ROLES)])
+async def redeem_gift(request: Request, member_no: FromPath[str], data: Annotated[GiftForm, FORM]) -> Template:
+    """Exchange the member's points for a gift; errors come back next to the fields with what was typed."""
     member_id = await members.member_id(member_no)
-    statement = await loyalty.statement(member_id, per_page=20)
-    wallet = await coupons.wallet(member_id, members.store_today())
-    ctx = {"member_no": member_no, "statement": statement, "coupons": wallet, "kind_label": loyalty.kind_label}
-    return render(request, "members/_points.html", ctx)
+    try:
+        points = int(data.points.strip())
+    except ValueError:
+        points = 0
+    try:
+        if not data.key.strip():
+            raise ValidationFailed({"gift": _("This form has expired. Reload the section and try again.")})
+        taken = await loyalty.redeem_gift(member_id, points, data.gift, f"{member_id}:{data.key.strip()}", request.user)
+    except ValidationFailed as exc:
+        ctx = await _points_ctx(request, member_no, gift_form=vars(data), gift_errors=exc.errors)
+        return render(request, "members/_points.html", ctx, status_code=422)
+    done = {"gift": data.gift.strip(), "points": taken}
+    return render(request, "members/_points.html", await _points_ctx(request, member_no, gift_done=done))
 
 
-ROUTES = [profile, timeline_section, purchases_section, points_section]
+ROUTES = [profile, timeline_section, purchases_section, points_section, redeem_gift]

@@ -97,6 +97,7 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/members/{member_no:str}/timeline"): COUNTER,
     ("GET", "/members/{member_no:str}/purchases"): COUNTER,
     ("GET", "/members/{member_no:str}/points"): COUNTER,
+    ("POST", "/members/{member_no:str}/points/gifts"): SALE,
     ("GET", "/members"): COUNTER | MANAGER,
     ("GET", "/members/{member_no:str}/consents"): COUNTER,
     ("POST", "/members/{member_no:str}/consents"): COUNTER,

@@ -337,3 +337,32 @@ async def test_purchases_and_points_sections_show_what_the_member_bought(client)
     assert (await client.get("/members/8000009995/purchases", headers=HX)).status_code == 404
     page = await client.get(f"/members/{member_no}")
     assert 'hx-get="/members/' + member_no + '/purchases"' in page.text
+
+
+async def test_points_buy_a_gift_once_and_errors_keep_what_was_typed(client) -> None:
+    from app.components import loyalty, sales
+    from tests.components.sale_data import make_member, make_products, request, stock_in
+
+    await make_products()
+    await stock_in("YS90005", 10, "B1")
+    member_no = await make_member("郑洁")
+    sale = await sales.record_sale(await request("g1", member_no=member_no, lines=[("YS90005", 2)]), await actor())
+    earned = sale.sale.points_earned
+    token = await login(client, "clerk")
+    headers = {**HX, "x-csrftoken": token}
+    url = f"/members/{member_no}/points/gifts"
+    too_many = await client.post(url, data={"key": "k1", "gift": "保温杯", "points": str(earned + 1)}, headers=headers)
+    assert too_many.status_code == 422 and 'data-testid="error-points"' in too_many.text
+    assert 'value="保温杯"' in too_many.text  # nothing typed is lost
+    no_name = await client.post(url, data={"key": "k1", "gift": " ", "points": "10"}, headers=headers)
+    assert no_name.status_code == 422 and 'data-testid="error-gift"' in no_name.text
+    for _ in range(2):  # a double tap
+        done = await client.post(url, data={"key": "k2", "gift": "保温杯", "points": "10"}, headers=headers)
+        assert done.status_code == 200 and 'data-testid="gift-done"' in done.text
+    member_id = await members.member_id(member_no)
+    assert await loyalty.balance(member_id) == earned - 10
+    service = await login(client, "service")
+    refused = await client.post(
+        url, data={"key": "k3", "gift": "杯", "points": "1"}, headers={**HX, "x-csrftoken": service}
+    )
+    assert refused.status_code == 403
