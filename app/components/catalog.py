@@ -25,7 +25,7 @@ from app.components.barcodes import (
 )
 from app.components.errors import NotFound, ValidationFailed
 from app.db import execute_many, fetch, marks, placeholders, transaction
-from app.i18n import _, pick
+from app.i18n import _, join_list, pick
 
 RX_CLASSES = ("Rx", "OTC", "device")
 CODE_KINDS = ("gtin", "trace", "alias")
@@ -174,6 +174,11 @@ class Resolved:
 
     product: ProductView
     scan: Scan | None
+
+
+def rx_class_label(code: str) -> str:
+    """Rx, OTC or device in the current language."""
+    return {"Rx": _("Rx (prescription only)"), "OTC": _("OTC"), "device": _("Device")}.get(code, code)
 
 
 def category_l1_label(code: str) -> str:
@@ -706,7 +711,7 @@ def _validate(data: ProductInput) -> tuple[str, dict[str, Any], dict[str, list[s
         classes = _words(data.allergen_classes)
         unknown = [c for c in classes if c not in allergen_classes()]
         if unknown:
-            errors["allergen_classes"] = _("Unknown allergen class: %(codes)s.") % {"codes": ", ".join(unknown)}
+            errors["allergen_classes"] = _("Unknown allergen class: %(codes)s.") % {"codes": join_list(unknown)}
         values["allergen_classes"] = " ".join(classes)
     if data.substance is not None:
         values["substance"] = str(data.substance).strip().lower()
@@ -721,7 +726,7 @@ def _validate(data: ProductInput) -> tuple[str, dict[str, Any], dict[str, list[s
             continue
         code = _choice(str(value), choices) if str(value).strip() else ""
         if code is None or (name == "category_l1" and not code):
-            errors[name] = _("Choose one of: %(choices)s.") % {"choices": ", ".join(choices)}
+            errors[name] = _("Choose one of: %(choices)s.") % {"choices": join_list(choices)}
         values[name] = code
     price: Any = data.price
     price_field = "price"
@@ -804,7 +809,7 @@ def _validate(data: ProductInput) -> tuple[str, dict[str, Any], dict[str, list[s
 _REQUIRED = {
     "name_zh": lambda: _("Enter the product's Chinese name."),
     "rx_class": lambda: _("Choose Rx, OTC or device."),
-    "category_l1": lambda: _("Choose one of: %(choices)s.") % {"choices": ", ".join(CATEGORIES_L1)},
+    "category_l1": lambda: _("Choose one of: %(choices)s.") % {"choices": join_list(CATEGORIES_L1)},
     "price": lambda: _("The price is a whole number of fen, 0 or more."),
 }
 

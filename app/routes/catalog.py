@@ -170,8 +170,9 @@ def _input_from(form: ProductForm, product: catalog.ProductView | None) -> catal
 
 def _choices() -> dict[str, Any]:
     return {
-        "rx_classes_opts": [("Rx", _("Rx (prescription only)")), ("OTC", _("OTC")), ("device", _("Device"))],
+        "rx_classes_opts": [(code, catalog.rx_class_label(code)) for code in catalog.RX_CLASSES],
         "allergen_label": class_label,
+        "rx_class_label": catalog.rx_class_label,
         "categories_l1": [(c, catalog.category_l1_label(c)) for c in catalog.CATEGORIES_L1],
         "categories_l2": [(c, catalog.category_l2_label(c)) for c in catalog.CATEGORIES_L2],
         "allergen_choices": [(c.code, c.label) for c in allergen_classes().values() if c.category == "medication"],

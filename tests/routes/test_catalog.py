@@ -107,6 +107,7 @@ async def test_product_page_shows_the_knowledge_card_and_only_admins_edit(client
     page = await client.get("/manager/catalog/YS00001")
     assert page.status_code == 200
     assert 'data-testid="knowledge-card"' in page.text and "青霉素" in page.text
+    assert "<dd>处方药（Rx）</dd>" in page.text  # the class in words, not the code
     assert 'data-testid="product-form"' not in page.text
     missing = await client.get("/manager/catalog/YS99999")
     assert missing.status_code == 404 and "YS99999" in missing.text
