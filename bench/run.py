@@ -1,10 +1,11 @@
-"""`make bench`: seed a scratch chain, start `yaoshi run`, time the counter lookup against the no-op route.
+"""`make bench`: seed a scratch chain, start `yaoshi run`, time the counter lookup (and a sale) against the no-op.
 
 Everything happens on 127.0.0.1 in a scratch data directory (and, for PostgreSQL, a scratch database that is
 dropped afterwards); the run is bounded by fixed request counts. See bench/README.md for how to read the table.
 
 Environment: BENCH_MEMBERS (100000), BENCH_REQUESTS per route (6000), BENCH_CONCURRENCY (16), BENCH_CLIENTS
-(client processes, 2), BENCH_WARMUP per route (400), BENCH_PHONE_SHARE (0.2), DATABASE_URL, REDIS_URL.
+(client processes, 2), BENCH_WARMUP per route (400), BENCH_PHONE_SHARE (0.2), BENCH_SALE_LINES (past sale lines
+seeded before the sale row, 1000000; 0 seeds none), BENCH_SALES (0 leaves the sale row out), DATABASE_URL, REDIS_URL.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ RESULTS = ROOT / "bench" / "results"
 HOST = "127.0.0.1"
 TARGET_P95_MS = 15.0
 TARGET_RATIO = 0.35
+TARGET_SALE_P95_MS = 40.0
+SALE_LINES = 3
 
 
 def _env_int(name: str, default: int) -> int:
@@ -53,6 +56,13 @@ class Config:
     warmup: int = field(default_factory=lambda: _env_int("BENCH_WARMUP", 400))
     phone_share: float = field(default_factory=lambda: float(os.environ.get("BENCH_PHONE_SHARE") or 0.2))
     codes: int = 2000
+    # The sale row needs the sales API (issue 4); without it the bench measures the lookup only.
+    sales: bool = field(
+        default_factory=lambda: (
+            os.environ.get("BENCH_SALES", "1") != "0" and (ROOT / "app" / "routes" / "sales_api.py").exists()
+        )
+    )
+    sale_lines: int = field(default_factory=lambda: _env_int("BENCH_SALE_LINES", 1_000_000))
 
 
 # ---------------------------------------------------------------- the load generator (one per client process)
@@ -105,9 +115,13 @@ class _Conn(asyncio.Protocol):
         return await self.waiter
 
 
-async def _drive(port: int, payloads: list[bytes], quota: int, conns: int, start_at: float, seed: int) -> dict:
+async def _drive(
+    port: int, payloads: list[bytes], quota: int, conns: int, start_at: float, seed: int, once: bool = False
+) -> dict:
+    """Send `quota` requests; payloads are picked at random, or each used once in order when `once`."""
     loop = asyncio.get_running_loop()
     rng = random.Random(seed)
+    unused = iter(payloads)
     conn_list = []
     for _ in range(conns):
         _, proto = await loop.create_connection(_Conn, HOST, port)
@@ -124,7 +138,7 @@ async def _drive(port: int, payloads: list[bytes], quota: int, conns: int, start
         nonlocal remaining, errors
         while remaining > 0:
             remaining -= 1
-            payload = payloads[rng.randrange(len(payloads))]
+            payload = next(unused) if once else payloads[rng.randrange(len(payloads))]
             started = time.perf_counter()
             try:
                 status = await conn.request(payload)
@@ -394,6 +408,106 @@ def pick_codes(scratch: Scratch, cfg: Config) -> list[str]:
     return codes
 
 
+# ---------------------------------------------------------------- the sale row: catalog, stock, sales history
+
+# Run in the scratch environment before the server starts (so `yaoshi run` finds the demo staff and stores in
+# place): demo catalog and stock, a large delivery of the products the bench sells into the pharmacist's store
+# (through the stock ledger, like a real receipt), and `lines` past sale lines. Prints one JSON line.
+_SALES_SEED = """
+import asyncio, json, sys
+from datetime import timedelta
+
+
+async def main(lines: int, store: str) -> None:
+    from app.components import catalog, stock
+    from app.components.auth import StaffUser
+    from app.components.members import store_today
+    from app.components.seed import seed_demo
+    from app.components.seed_sales import seed_sales_history
+    from app.db import fetch
+    from app.tables.migrate import migrate
+
+    await migrate()
+    await seed_demo()
+    await catalog.seed_demo_catalog()
+    await stock.seed_demo_stock()
+    row = (await fetch(
+        "SELECT s.id, s.username, s.display_name, s.role, s.store, st.code FROM staff s"
+        " JOIN store st ON st.id = s.store WHERE s.username = 'pharmacist'"
+    ))[0]
+    actor = StaffUser(row["id"], row["username"], row["display_name"], row["role"], row["store"], row["code"], None,
+                      client_addr="127.0.0.1", channel="bench")
+    # OTC products with no allergen class, so no allergy alert or prescription can block the bench's sales.
+    products = await fetch(
+        "SELECT sku, price FROM product WHERE active = {} AND rx_class = 'OTC' AND allergen_classes = ''"
+        " AND cold_chain = {} AND dtp = {} AND price > 0 ORDER BY sku LIMIT 30", True, False, False
+    )
+    expiry = store_today() + timedelta(days=400)
+    for p in products:
+        await stock.receive(stock.Receipt(store_code=store, product=p["sku"], batch_no="BENCH", expiry=expiry,
+                                          qty=1_000_000, key="bench:" + p["sku"]), actor)
+    done = await seed_sales_history(lines)
+    members = await fetch(
+        "SELECT member_no FROM member WHERE merged_into IS NULL AND allergy_status <> 'has_allergies'"
+        " ORDER BY random() LIMIT 2000"
+    )
+    print(json.dumps({"lines": done, "products": [[p["sku"], p["price"]] for p in products],
+                      "members": [m["member_no"] for m in members]}))
+
+
+asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
+"""
+SALE_STORE = "SH001"  # the demo pharmacist's store
+
+
+def seed_sales(scratch: Scratch, cfg: Config) -> dict:
+    """Catalog, stock and sales history for the sale row; returns products (sku, price) and member numbers."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SALES_SEED, str(cfg.sale_lines), SALE_STORE],
+        cwd=ROOT,
+        env=scratch.env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(found["products"]) >= SALE_LINES and found["members"], f"nothing to sell: {done.stdout[-500:]}"
+    return found
+
+
+def api_token(scratch: Scratch) -> str:
+    """A bearer token for the demo pharmacist (`yaoshi token add`)."""
+    done = subprocess.run(
+        [*_yaoshi(), "token", "add", "pharmacist", "--label", "bench"],
+        cwd=ROOT,
+        env=scratch.env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip().splitlines()[-1].strip()
+
+
+def sale_payloads(port: int, token: str, stock: dict, count: int) -> list[bytes]:
+    """`count` sale requests, each with its own idempotency key: a member, 3 different products, paid in cash."""
+    rng = random.Random(11)
+    run = f"{os.getpid()}-{int(time.time())}"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    out = []
+    for i in range(count):
+        picked = rng.sample(stock["products"], SALE_LINES)
+        body = {
+            "idempotency_key": f"bench-{run}-{i}",
+            "store": SALE_STORE,
+            "member_no": rng.choice(stock["members"]),
+            "lines": [{"code": sku, "qty": 1} for sku, _ in picked],
+            # List prices cover any discount; the rest is change.
+            "tenders": [{"kind": "cash", "amount": sum(price for _, price in picked)}],
+        }
+        out.append(_request("POST", "/api/v1/sales", port, headers, json.dumps(body)))
+    return out
+
+
 # ---------------------------------------------------------------- measuring
 
 
@@ -425,15 +539,30 @@ def _pct(sorted_values: list[float], pct: float) -> float:
     return sorted_values[min(rank, len(sorted_values)) - 1] * 1000
 
 
-def measure(name: str, server: Server, payloads: list[bytes], total: int, cfg: Config, pool: mp.pool.Pool) -> Result:
-    """Send `total` requests from `cfg.clients` processes over `cfg.concurrency` connections; gather the figures."""
+def measure(
+    name: str,
+    server: Server,
+    payloads: list[bytes],
+    total: int,
+    cfg: Config,
+    pool: mp.pool.Pool,
+    once: bool = False,
+) -> Result:
+    """Send `total` requests from `cfg.clients` processes over `cfg.concurrency` connections; gather the figures.
+
+    With `once`, every payload is sent exactly once (each carries its own idempotency key): `payloads` must hold at
+    least `total` and each client process gets its own slice.
+    """
     procs = min(cfg.clients, cfg.concurrency)
     start_at = time.time() + 0.5
     jobs = []
+    offset = 0
     for i in range(procs):
         conns = cfg.concurrency // procs + (1 if i < cfg.concurrency % procs else 0)
         quota = total // procs + (1 if i < total % procs else 0)
-        jobs.append((server.scratch.port, payloads, quota, conns, start_at, 1000 + i))
+        mine = payloads[offset : offset + quota] if once else payloads
+        offset += quota
+        jobs.append((server.scratch.port, mine, quota, conns, start_at, 1000 + i, once))
     cpu0 = server.cpu()
     parts = pool.map(_client_process, jobs)
     cpu1 = server.cpu()
@@ -472,14 +601,22 @@ def _request(method: str, path: str, port: int, headers: dict[str, str], body: s
 
 
 def report(
-    cfg: Config, scratch: Scratch, seed_s: float, noop: Result, session: Result, lookup: Result, load: list[float]
+    cfg: Config,
+    scratch: Scratch,
+    seed_s: float,
+    noop: Result,
+    session: Result,
+    lookup: Result,
+    load: list[float],
+    sale: Result | None = None,
 ) -> dict:
     """Print the table and return the JSON document."""
     ratio = lookup.rps / noop.rps if noop.rps else 0.0
     p95_ok = lookup.p95_ms <= TARGET_P95_MS
     ratio_ok = ratio >= TARGET_RATIO
     ok_200 = lookup.non_2xx == 0 and lookup.connection_errors == 0 and noop.non_2xx == 0
-    passed = p95_ok and ratio_ok and ok_200
+    sale_ok = sale is None or (sale.p95_ms <= TARGET_SALE_P95_MS and sale.non_2xx == 0 and not sale.connection_errors)
+    passed = p95_ok and ratio_ok and ok_200 and sale_ok
     title = (
         f"yaoshi bench: {scratch.tier} + redis {'embedded' if scratch.redis == 'embedded' else 'external'}, "
         f"{cfg.members:,} members, {cfg.concurrency} connections, {cfg.requests:,} requests per route, "
@@ -500,6 +637,15 @@ def report(
             + ("" if ok_200 else ", FAIL: non-2xx responses"),
         ),
     ]
+    if sale is not None:
+        rows.append(
+            (
+                sale,
+                f"{sale.rps / noop.rps if noop.rps else 0:.2f}",
+                f"p95 {'PASS' if sale.p95_ms <= TARGET_SALE_P95_MS else 'FAIL'} (≤{TARGET_SALE_P95_MS:.0f})"
+                + ("" if sale.non_2xx == 0 else f", FAIL: non-2xx {sale.statuses}"),
+            )
+        )
     print()
     print(title)
     print(header)
@@ -525,9 +671,15 @@ def report(
         "seed_seconds": round(seed_s, 2),
         "load_average": {"before": load[0], "after": load[1]},
         "targets": {"lookup_p95_ms": TARGET_P95_MS, "lookup_over_noop_rps": TARGET_RATIO},
-        "results": {"noop": asdict(noop), "noop_with_session": asdict(session), "lookup": asdict(lookup)},
+        "results": {
+            "noop": asdict(noop),
+            "noop_with_session": asdict(session),
+            "lookup": asdict(lookup),
+            **({"sale": asdict(sale)} if sale else {}),
+        },
         "ratio": round(ratio, 4),
-        "pass": {"p95": p95_ok, "ratio": ratio_ok, "all_200": ok_200, "overall": passed},
+        "sale_lines_seeded": cfg.sale_lines if sale else 0,
+        "pass": {"p95": p95_ok, "ratio": ratio_ok, "all_200": ok_200, "sale": sale_ok, "overall": passed},
     }
 
 
@@ -549,7 +701,13 @@ def main() -> int:
             check=True,
         )
         seed_s = time.perf_counter() - t
-        print(f"bench: seeded in {seed_s:.1f} s; starting yaoshi run")
+        print(f"bench: seeded the chain in {seed_s:.1f} s")
+        stock = None
+        if cfg.sales:
+            t = time.perf_counter()
+            stock = seed_sales(scratch, cfg)
+            print(f"bench: catalog, stock and {stock['lines']:,} past sale lines in {time.perf_counter() - t:.1f} s")
+        print("bench: starting yaoshi run")
         server = Server(scratch)
         server.wait_ready()
         cookie, token = login(scratch.port)
@@ -568,18 +726,44 @@ def main() -> int:
         noops = [_request("GET", "/noop", scratch.port, {"Cookie": csrf_cookie})]
         # For reading the table only: the same no-op paying for the session look-up every logged-in request makes.
         sessions = [_request("GET", "/noop", scratch.port, {"Cookie": cookie})]
+        sales = []
+        if stock is not None:
+            token_value = api_token(scratch)
+            sales = sale_payloads(scratch.port, token_value, stock, cfg.warmup + cfg.requests + 1)
+            check = _http(
+                scratch.port,
+                "POST",
+                "/api/v1/sales",
+                body=sales[0].split(b"\r\n\r\n", 1)[1].decode(),
+                headers={"Authorization": f"Bearer {token_value}", "Content-Type": "application/json"},
+            )
+            assert check[0] == 201, f"a sale answered {check[0]}: {check[2][:500]}"
+            sales = sales[1:]
         ctx = mp.get_context("fork")
         load = [os.getloadavg()[0]]
         with ctx.Pool(min(cfg.clients, cfg.concurrency)) as pool:
             print(f"bench: warming up ({cfg.warmup} requests per route)")
             measure("warmup", server, noops, cfg.warmup, cfg, pool)
             measure("warmup", server, lookups, cfg.warmup, cfg, pool)
+            if sales:
+                measure("warmup", server, sales[: cfg.warmup], cfg.warmup, cfg, pool, once=True)
             print(f"bench: {cfg.requests} requests per route, {cfg.concurrency} connections")
             noop = measure("GET /noop", server, noops, cfg.requests, cfg, pool)
             session = measure("GET /noop + session", server, sessions, cfg.requests, cfg, pool)
             lookup = measure("POST /counter/lookup", server, lookups, cfg.requests, cfg, pool)
+            sale = None
+            if sales:
+                sale = measure(
+                    f"POST /api/v1/sales ({SALE_LINES})",
+                    server,
+                    sales[cfg.warmup :],
+                    cfg.requests,
+                    cfg,
+                    pool,
+                    once=True,
+                )
         load.append(os.getloadavg()[0])
-        doc = report(cfg, scratch, seed_s, noop, session, lookup, load)
+        doc = report(cfg, scratch, seed_s, noop, session, lookup, load, sale)
         RESULTS.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = RESULTS / f"{stamp}-{scratch.tier}.json"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from http.cookies import SimpleCookie
-
+from litestar._parsers import parse_cookie_string
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -15,11 +14,11 @@ LANG_COOKIE = "ys_lang"
 
 
 def _cookies(scope: Scope) -> dict[str, str]:
+    # Litestar's own parser (the one `request.cookies` uses), memoised per header value: a browser sends the same
+    # Cookie header on every request, and SimpleCookie's regex parse was a noticeable share of a request.
     for name, value in scope.get("headers", ()):
         if name == b"cookie":
-            jar: SimpleCookie = SimpleCookie()
-            jar.load(value.decode("latin-1"))
-            return {k: m.value for k, m in jar.items()}
+            return parse_cookie_string(value.decode("latin-1"))
     return {}
 
 
@@ -42,19 +41,22 @@ class IdentityMiddleware(ASGIMiddleware):
         client_addr = client[0] if client else ""
         cookies = _cookies(scope)
         user = None
+        asked = None
         if path.startswith("/api/"):
+            # An integration says which language its error messages should be in; pages follow the switch instead.
+            asked = (_header(scope, b"accept-language") or "").split(",")[0].split(";")[0].strip() or None
             auth = _header(scope, b"authorization") or ""
             if auth.lower().startswith("bearer "):
                 user = await authenticate_token(auth[7:].strip())
             if user:
                 user = user.with_request(client_addr, "api")
         elif session_id := cookies.get(SESSION_COOKIE):
-            user = await load_session(session_id)
-            if user:
-                user = user.with_request(client_addr, "web")
+            user = await load_session(session_id, client_addr)
         scope["user"] = user
         scope["auth"] = None
-        language = normalize_language((user.language if user else None) or cookies.get(LANG_COOKIE))
+        # The switch sets the cookie and the session alike; the cookie first, because another web process may still
+        # hold the session as it was before the switch (for up to auth.SESSION_CACHE_SECONDS).
+        language = normalize_language(cookies.get(LANG_COOKIE) or asked or (user.language if user else None))
         token = current_language.set(language)
         try:
             await next_app(scope, receive, send)

@@ -6,7 +6,7 @@ from typing import Any
 
 from jinja2_fragments.litestar import HTMXBlockTemplate
 from litestar import Request
-from litestar.enums import RequestEncodingType
+from litestar.enums import MediaType, RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
 
@@ -27,6 +27,8 @@ def render(
 ) -> Template:
     """The full `template`, or only `block` of it for an htmx swap; always `Vary: HX-Request`."""
     all_headers = {"Vary": "HX-Request", **(headers or {})}
+    # Named, so Litestar need not guess it from the file name (pathlib + mimetypes) on every response.
+    media_type = MediaType.HTML if template.endswith(".html") else None
     if block and wants_partial(request):
         return HTMXBlockTemplate(
             template_name=template,
@@ -34,8 +36,15 @@ def render(
             context=context or {},
             status_code=status_code,
             headers=all_headers,
+            media_type=media_type,
         )
-    return Template(template_name=template, context=context or {}, status_code=status_code, headers=all_headers)
+    return Template(
+        template_name=template,
+        context=context or {},
+        status_code=status_code,
+        headers=all_headers,
+        media_type=media_type,
+    )
 
 
 # Use as `data: Annotated[SomeForm, FORM]` for an HTML form post.

@@ -3,10 +3,36 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
 
+import pytest
+
+from app.components import auth
 from app.db import fetch
 from app.redis import get_redis
 from tests.conftest import csrf_token, login
+
+
+@pytest.fixture
+def later(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[float], None]]:
+    """Move the clocks of the session code forward by some seconds (time travel instead of sleeping)."""
+    offset = 0.0
+    real_monotonic, real_now = auth._monotonic, auth._now
+    monkeypatch.setattr(auth, "_monotonic", lambda: real_monotonic() + offset)
+    monkeypatch.setattr(auth, "_now", lambda: real_now() + offset)
+
+    def advance(seconds: float) -> None:
+        nonlocal offset
+        offset += seconds
+
+    yield advance
+    auth.forget_cached_sessions()  # entries stamped with the moved clock must not outlive it
+
+
+async def _is_logged_in(client) -> bool:
+    response = await client.get("/counter", follow_redirects=False)
+    assert response.status_code in (200, 303)
+    return response.status_code == 200
 
 
 def _session_key(client) -> str:
@@ -68,32 +94,88 @@ async def test_session_id_is_rotated_at_login(client) -> None:
 async def test_logout_ends_the_session(client) -> None:
     token = await login(client, "pharmacist")
     old = client.cookies["ys_session"]
+    assert await _is_logged_in(client)  # the session is now in this process's cache too
     response = await client.post("/logout", headers={"x-csrftoken": token}, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/login"
     client.cookies.set("ys_session", old)
+    # At once, with no clock moved: logout drops the cached session of the process that handled it.
     assert (await client.get("/counter", follow_redirects=False)).status_code == 303
 
 
-async def test_idle_timeout_slides_with_activity_and_expires(client) -> None:
+async def test_idle_timeout_slides_with_activity_and_expires(client, later) -> None:
     await login(client, "pharmacist")
     key = _session_key(client)
     redis = get_redis()
     await redis.expire(key, 30)
+    later(auth.SESSION_CACHE_SECONDS)  # past what this process remembers, so the request reads Redis
     assert (await client.get("/counter")).status_code == 200
     assert 890 < await redis.ttl(key) <= 900  # 15 minutes again after activity
     await redis.delete(key)  # what the idle TTL does when it runs out
+    later(auth.SESSION_CACHE_SECONDS)
     response = await client.get("/counter", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/login?next=/counter"
 
 
-async def test_absolute_lifetime_of_twelve_hours(client) -> None:
+async def test_a_busy_session_slides_its_idle_expiry_only_once_a_minute(client, later) -> None:
+    await login(client, "pharmacist")
+    key = _session_key(client)
+    redis = get_redis()
+    await redis.expire(key, 900 - auth.SLIDE_AFTER_SECONDS + 20)  # 40 s of idle time used: not worth a write
+    later(auth.SESSION_CACHE_SECONDS)
+    assert await _is_logged_in(client)
+    assert await redis.ttl(key) <= 900 - auth.SLIDE_AFTER_SECONDS + 20
+    await redis.expire(key, 900 - auth.SLIDE_AFTER_SECONDS - 20)  # 80 s used: slide
+    later(auth.SESSION_CACHE_SECONDS)
+    assert await _is_logged_in(client)
+    assert await redis.ttl(key) > 900 - auth.SLIDE_AFTER_SECONDS
+
+
+async def test_requests_within_the_cache_time_do_not_touch_redis(client, later) -> None:
+    await login(client, "pharmacist")
+    key = _session_key(client)
+    redis = get_redis()
+    assert await _is_logged_in(client)
+    await redis.hset(key, "display_name", "Renamed")  # a change only a Redis read would see
+    assert "Renamed" not in (await client.get("/counter")).text
+    later(auth.SESSION_CACHE_SECONDS)
+    assert "Renamed" in (await client.get("/counter")).text
+
+
+async def test_absolute_lifetime_of_twelve_hours(client, later) -> None:
     await login(client, "pharmacist")
     key = _session_key(client)
     created = float(await get_redis().hget(key, "created"))
     await get_redis().hset(key, "created", created - 12 * 3600 - 1)
+    later(auth.SESSION_CACHE_SECONDS)
     response = await client.get("/counter", follow_redirects=False)
     assert response.status_code == 303
     assert not await get_redis().exists(key)
+
+
+async def test_absolute_lifetime_holds_for_a_session_this_process_remembers(client, later) -> None:
+    await login(client, "pharmacist")
+    key = _session_key(client)
+    await get_redis().expire(key, 24 * 3600)  # kept busy all day: the idle timeout never ran out
+    assert await _is_logged_in(client)  # now cached in this process
+    later(12 * 3600 + 1)
+    assert not await _is_logged_in(client)
+    assert not await get_redis().exists(key)
+
+
+async def test_logout_elsewhere_ends_the_session_here_within_the_cache_time(client, later) -> None:
+    await login(client, "pharmacist")
+    assert await _is_logged_in(client)  # cached in this process
+    # Another web process handles the logout: it deletes the session in Redis, not in this process's memory.
+    await get_redis().delete(_session_key(client))
+    later(auth.SESSION_CACHE_SECONDS)
+    assert not await _is_logged_in(client)
+
+
+async def test_ending_all_sessions_of_a_staff_member_is_immediate_in_this_process(client, staff_ids) -> None:
+    await login(client, "pharmacist")
+    assert await _is_logged_in(client)  # cached
+    assert await auth.end_all_sessions(staff_ids["pharmacist"]) == 1  # password or role change, deactivation
+    assert not await _is_logged_in(client)  # no clock moved: the cache was dropped at once
 
 
 async def test_htmx_request_without_session_is_sent_to_login(client) -> None:

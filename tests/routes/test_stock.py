@@ -73,12 +73,19 @@ async def test_api_store_manager_cannot_receive_into_another_store(client) -> No
     response = await client.post(
         "/api/v1/stock/receipts",
         json={"product": product["sku"], "store": "SH002", "batch": "B", "expiry": _days(9).isoformat(), "qty": 1},
-        headers=await _token("manager"),
+        headers={**await _token("manager"), "Accept-Language": "en-GB,en;q=0.9"},
     )
     assert response.status_code == 422
     assert response.json()["errors"] == [
         {"field": "store", "message": "You may receive stock only into your own store (SH001)."}
     ]
+    # Without Accept-Language an integration gets the chain's default language.
+    chinese = await client.post(
+        "/api/v1/stock/receipts",
+        json={"product": product["sku"], "store": "SH002", "batch": "B", "expiry": _days(9).isoformat(), "qty": 1},
+        headers=await _token("manager"),
+    )
+    assert chinese.json()["errors"][0]["message"] == "您只能为本门店（SH001）入库。"
 
 
 async def test_api_receipts_need_a_stock_role(client) -> None:

@@ -1,0 +1,234 @@
+"""app/db.py: transactions (serialised writers, rollback, nesting), execute_many and the pooled SQLite engine."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+
+import pytest
+
+from app.db import engine, execute_many, fetch, is_sqlite, placeholders, transaction
+from app.settings import get_settings
+
+# The embedded engine's own machinery (write lock, loop-thread fast path, busy timeout): SQLite only.
+sqlite_only = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("sqlite"), reason="tests the pooled SQLite engine"
+)
+
+TABLE = "db_probe"
+
+
+@pytest.fixture
+async def probe() -> AsyncIterator[str]:
+    """A scratch table (name, value), empty at the start of each test."""
+    await fetch(f"CREATE TABLE IF NOT EXISTS {TABLE} (name VARCHAR(40) NOT NULL, value INTEGER NOT NULL)")
+    await fetch(f"DELETE FROM {TABLE}")
+    yield TABLE
+    await fetch(f"DROP TABLE IF EXISTS {TABLE}")
+
+
+async def _rows() -> list[tuple[str, int]]:
+    return [(r["name"], r["value"]) for r in await fetch(f"SELECT name, value FROM {TABLE} ORDER BY name, value")]
+
+
+async def test_rollback_on_exception_leaves_nothing(probe: str) -> None:
+    with pytest.raises(RuntimeError):
+        async with transaction():
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "a", 1)
+            await fetch(f"UPDATE {TABLE} SET value = {{}} WHERE name = {{}}", 2, "a")
+            raise RuntimeError("boom")
+    assert await _rows() == []
+    async with transaction():  # the connection went back clean: the next transaction works and commits
+        await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "b", 1)
+    assert await _rows() == [("b", 1)]
+
+
+async def test_nested_transaction_joins_the_outer_one(probe: str) -> None:
+    # The inner block is not a savepoint: its writes commit or roll back with the outer transaction.
+    with pytest.raises(RuntimeError):
+        async with transaction():
+            async with transaction():
+                await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "inner", 1)
+            assert await _rows() == [("inner", 1)]  # the outer transaction sees the inner write
+            raise RuntimeError("outer fails after the inner block finished")
+    assert await _rows() == []
+
+
+async def test_an_inner_failure_caught_by_the_outer_block_keeps_the_inner_writes(probe: str) -> None:
+    # Consequence of joining: no partial rollback. Code that catches an inner error must not expect one.
+    async with transaction():
+        with pytest.raises(RuntimeError):
+            async with transaction():
+                await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "inner", 1)
+                raise RuntimeError("inner fails")
+        await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "outer", 2)
+    assert await _rows() == [("inner", 1), ("outer", 2)]
+
+
+async def test_execute_many_inserts_every_row(probe: str) -> None:
+    sql = f"INSERT INTO {TABLE} (name, value) VALUES ({placeholders(2)})"
+    await execute_many(sql, [(f"n{i:03d}", i) for i in range(250)])
+    rows = await _rows()
+    assert len(rows) == 250 and rows[0] == ("n000", 0) and rows[-1] == ("n249", 249)
+
+
+async def test_execute_many_inside_a_transaction_rolls_back_with_it(probe: str) -> None:
+    sql = f"INSERT INTO {TABLE} (name, value) VALUES ({placeholders(2)})"
+    with pytest.raises(RuntimeError):
+        async with transaction():
+            await execute_many(sql, [("x", 1), ("y", 2)])
+            assert len(await _rows()) == 2
+            raise RuntimeError("boom")
+    assert await _rows() == []
+
+
+async def test_a_failing_row_in_execute_many_writes_none_of_them(probe: str) -> None:
+    await fetch(f"CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_name ON {TABLE} (name)")
+    sql = f"INSERT INTO {TABLE} (name, value) VALUES ({placeholders(2)})"
+    with pytest.raises(Exception):  # noqa: B017 - the driver's own unique-violation class differs per engine
+        await execute_many(sql, [("a", 1), ("b", 2), ("a", 3)])
+    assert await _rows() == []
+
+
+@sqlite_only
+async def test_immediate_transactions_serialise_writers(probe: str) -> None:
+    """Read-then-write transactions run one after another: no interleaving, no lost update."""
+    await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "counter", 0)
+    log: list[tuple[int, str]] = []
+
+    async def bump(n: int) -> None:
+        async with transaction():
+            log.append((n, "begin"))
+            value = (await fetch(f"SELECT value FROM {TABLE} WHERE name = {{}}", "counter"))[0]["value"]
+            await fetch(f"SELECT count(*) AS c FROM {TABLE}")  # more awaits: room for others to interleave
+            await fetch(f"UPDATE {TABLE} SET value = {{}} WHERE name = {{}}", value + 1, "counter")
+            log.append((n, "end"))
+
+    await asyncio.gather(*(bump(n) for n in range(12)))
+    assert await _rows() == [("counter", 12)]
+    for i in range(0, len(log), 2):  # every begin is followed by the same transaction's end
+        assert log[i][1] == "begin" and log[i + 1] == (log[i][0], "end")
+
+
+@sqlite_only
+async def test_a_slow_statement_leaves_the_loop_free_for_other_queries(probe: str) -> None:
+    """A statement past the loop thread's budget moves to a pooled connection; other requests go on meanwhile."""
+    # A SELECT: a statement starting with WITH counts as a write in app/db.py and would hold the write lock.
+    slow_sql = (
+        "SELECT (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000)"
+        " SELECT count(*) FROM n) AS c"
+    )
+    slow = asyncio.create_task(fetch(slow_sql))
+    await asyncio.sleep(0)  # one loop step: the slow statement starts (and is handed to a worker thread)
+    assert not slow.done()
+    quick = await fetch(f"SELECT count(*) AS c FROM {TABLE}")  # a request arriving meanwhile
+    await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "meanwhile", 1)
+    assert quick == [{"c": 0}]
+    assert not slow.done()  # both finished while the long statement was still running
+    assert await slow == [{"c": 3000000}]
+    assert await _rows() == [("meanwhile", 1)]
+
+
+def _other_process(script: str) -> subprocess.Popen:
+    """A separate Python process with its own sqlite3 connection to the same database file."""
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script), str(get_settings().sqlite_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+async def _line(proc: subprocess.Popen) -> str:
+    assert proc.stdout is not None
+    return (await asyncio.to_thread(proc.stdout.readline)).strip()
+
+
+@sqlite_only
+async def test_another_process_waits_for_our_write_transaction(probe: str) -> None:
+    proc = _other_process(
+        f"""
+        import sqlite3, sys
+        db = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            print("got the lock", flush=True)
+        except sqlite3.OperationalError as exc:
+            print("refused:", exc, flush=True)
+        db.execute("PRAGMA busy_timeout = 60000")  # now wait like the worker and the CLI do
+        db.execute("BEGIN IMMEDIATE")
+        seen = db.execute("SELECT count(*) FROM {TABLE} WHERE name = 'parent'").fetchone()[0]
+        db.execute("INSERT INTO {TABLE} (name, value) VALUES ('child', ?)", (seen,))
+        db.execute("COMMIT")
+        print("done", flush=True)
+        """
+    )
+    try:
+        async with transaction():
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "parent", 1)
+            assert await _line(proc) == "refused: database is locked"
+        assert await _line(proc) == "done"
+    finally:
+        _stop(proc)
+    # The other process got the lock only after our commit: it saw our row.
+    assert await _rows() == [("child", 1), ("parent", 1)]
+
+
+@sqlite_only
+async def test_we_wait_for_another_process_holding_the_write_lock(probe: str) -> None:
+    proc = _other_process(
+        f"""
+        import sqlite3, sys
+        db = sqlite3.connect(sys.argv[1], isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO {TABLE} (name, value) VALUES ('child', 1)")
+        print("holding", flush=True)
+        sys.stdin.readline()
+        db.execute("COMMIT")
+        print("committed", flush=True)
+        """
+    )
+    try:
+        assert await _line(proc) == "holding"
+
+        async def write() -> int:
+            async with transaction():
+                seen = (await fetch(f"SELECT count(*) AS c FROM {TABLE} WHERE name = 'child'"))[0]["c"]
+                await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "parent", seen)
+            return seen
+
+        ours = asyncio.create_task(write())
+        outside = asyncio.create_task(fetch(f"INSERT INTO {TABLE} (name, value) VALUES ('single', 1)"))
+        pool = engine().connections()
+        for _ in range(10_000):  # loop steps, not time: until our transaction is opening
+            if pool.write_lock.locked():
+                break
+            await asyncio.sleep(0)
+        assert pool.write_lock.locked()
+        # Meanwhile this process still serves reads (the waits happen on pooled connections' threads).
+        assert await fetch("SELECT 1 AS one") == [{"one": 1}]
+        assert not ours.done() and not outside.done()
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert await _line(proc) == "committed"
+        assert await ours == 1  # it waited (busy timeout), then saw the other process's committed row
+        await outside  # a single write outside a transaction also waited instead of failing "database is locked"
+    finally:
+        _stop(proc)
+    assert await _rows() == [("child", 1), ("parent", 1), ("single", 1)]
+
+
+async def test_is_sqlite_matches_the_configured_database() -> None:
+    assert is_sqlite() == get_settings().is_sqlite
