@@ -133,11 +133,24 @@ def user_add(username: str, role: str, store_code: str | None, display_name: str
         )
         if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 6):
             _fail("the PIN must be 4 to 6 digits")
+    async def save() -> bool:
+        from app.components.auth import end_all_sessions
+        from app.db import fetch
+
+        existed = await fetch("SELECT id FROM staff WHERE username = {}", username)
+        staff_id = await add_staff(username, display_name or username, role, store_code, password, pin)
+        if existed and os.environ.get("REDIS_URL"):
+            await end_all_sessions(staff_id)  # a new password or role must not ride on an old login
+            return True
+        return not existed
+
     try:
-        _run(add_staff(username, display_name or username, role, store_code, password, pin))
+        sessions_ended = _run(save())
     except LookupError as exc:
         _fail(str(exc))
     click.echo(f"user {username} ({role}{', ' + store_code if store_code else ''}) saved")
+    if not sessions_ended:
+        click.echo("  their open sessions end at the idle timeout (no REDIS_URL given to end them now)")
 
 
 @main.group()

@@ -94,3 +94,19 @@ async def test_seed_demo_adds_the_catalog_and_stock_once() -> None:
     again = yaoshi("seed", "demo")
     assert again.returncode == 0 and "nothing added" in again.stdout
     assert (await fetch("SELECT COUNT(*) AS n FROM product"))[0]["n"] == 63
+
+
+async def test_a_new_password_from_the_cli_ends_the_users_open_sessions(client) -> None:
+    from app.components import auth
+    from tests.conftest import login
+
+    assert (
+        yaoshi("user", "add", "cli_reset", "--role", "clerk", "--store", "SH001", stdin="first-pass\n").returncode == 0
+    )
+    await login(client, "cli_reset", "first-pass")
+    assert (await client.get("/counter")).status_code == 200
+    result = yaoshi("user", "add", "cli_reset", "--role", "clerk", "--store", "SH001", stdin="second-pass\n")
+    assert result.returncode == 0 and "idle timeout" not in result.stdout
+    auth.forget_cached_sessions()  # as any web process does within its 2-second session cache
+    after = await client.get("/counter", follow_redirects=False)
+    assert after.status_code == 303 and after.headers["location"].startswith("/login")
