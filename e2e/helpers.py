@@ -53,7 +53,12 @@ async def scan(page: Page, code: str) -> None:
 
 
 async def show_member(page: Page, member_no: str) -> Locator:
-    """Scan a card, wait until that member's panel is shown and return it."""
+    """Scan a card, wait until that member's panel is shown and return it.
+
+    The page may already show this member (the pharmacist's open cart keeps its customer across page loads), so
+    the shown panel is unmarked first: only the panel the scan brings back passes the wait.
+    """
+    await page.evaluate("document.querySelectorAll('[data-testid=member]').forEach(el => el.dataset.memberNo = '')")
     await scan(page, member_no)
     panel = page.get_by_test_id("member")
     await expect(panel).to_have_attribute("data-member-no", member_no)
