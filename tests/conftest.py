@@ -10,6 +10,7 @@ import os
 import re
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ if not os.environ.get("REDIS_URL"):
 import httpx  # noqa: E402
 
 from app.components.auth import StaffUser  # noqa: E402
+from app.components.passwords import new_api_token  # noqa: E402
 from app.components.seed import (  # noqa: E402
     DEMO_PASSWORD,
     DEMO_PIN,
@@ -192,6 +194,20 @@ async def csrf_token(client: AppClient, path: str = "/login") -> str:
     match = CSRF_RE.search(response.text)
     assert match, f"no CSRF token on {path}"
     return match.group(1)
+
+
+async def api_headers(username: str = "pharmacist", revoked: bool = False, **headers: str) -> dict[str, str]:
+    """Headers with a new bearer token of `username` (as `yaoshi token add` makes), plus any `headers` given."""
+    staff = await fetch("SELECT id FROM staff WHERE username = {}", username)
+    value, digest = new_api_token()
+    await fetch(
+        "INSERT INTO api_token (staff, token_hash, label, created_at, revoked) VALUES ({}, {}, 'test', {}, {})",
+        staff[0]["id"],
+        digest,
+        datetime.now(UTC),
+        revoked,
+    )
+    return {"Authorization": f"Bearer {value}", **headers}
 
 
 async def login(client: AppClient, username: str, password: str = DEMO_PASSWORD) -> str:

@@ -5,24 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.components import audit
-from app.components.passwords import new_api_token
 from app.db import fetch
-from tests.conftest import grant_health_consent
-
-
-async def _token(username: str = "pharmacist", revoked: bool = False) -> dict[str, str]:
-    from datetime import UTC, datetime
-
-    staff = await fetch("SELECT id FROM staff WHERE username = {}", username)
-    value, digest = new_api_token()
-    await fetch(
-        "INSERT INTO api_token (staff, token_hash, label, created_at, revoked) VALUES ({}, {}, 'test', {}, {})",
-        staff[0]["id"],
-        digest,
-        datetime.now(UTC),
-        revoked,
-    )
-    return {"Authorization": f"Bearer {value}"}
+from tests.conftest import api_headers, grant_health_consent
 
 
 async def test_requests_without_a_valid_token_get_401(client) -> None:
@@ -30,7 +14,7 @@ async def test_requests_without_a_valid_token_get_401(client) -> None:
     bad = await client.get("/api/v1/members/8000000011", headers={"Authorization": "Bearer ys_nope"})
     assert bad.status_code == 401
     assert bad.json()["errors"][0]["message"]
-    revoked = await client.get("/api/v1/members/8000000011", headers=await _token(revoked=True))
+    revoked = await client.get("/api/v1/members/8000000011", headers=await api_headers(revoked=True))
     assert revoked.status_code == 401
 
 
@@ -42,7 +26,7 @@ async def test_session_cookie_does_not_authenticate_the_api(client) -> None:
 
 
 async def test_create_read_and_find_a_member(client) -> None:
-    headers = await _token()
+    headers = await api_headers()
     created = await client.post(
         "/api/v1/members",
         json={"name": "黄磊", "gender": "M", "birth_date": "1971-12-06", "phone": "+86 135 0000 1234"},
@@ -75,20 +59,20 @@ async def test_create_read_and_find_a_member(client) -> None:
     ],
 )
 async def test_bad_member_input_is_422_with_field_errors(client, payload: dict, field: str) -> None:
-    response = await client.post("/api/v1/members", json=payload, headers=await _token())
+    response = await client.post("/api/v1/members", json=payload, headers=await api_headers())
     assert response.status_code == 422
     errors = response.json()["errors"]
     assert any(e["field"] == field and e["message"] for e in errors), errors
 
 
 async def test_unknown_member_is_404_naming_it(client) -> None:
-    response = await client.get("/api/v1/members/8000009995", headers=await _token())
+    response = await client.get("/api/v1/members/8000009995", headers=await api_headers())
     assert response.status_code == 404
     assert "8000009995" in response.json()["errors"][0]["message"]
 
 
 async def test_coded_allergies_and_audited_reads(client) -> None:
-    headers = await _token()
+    headers = await api_headers()
     member_no = (await client.post("/api/v1/members", json={"name": "林峰"}, headers=headers)).json()["member_no"]
     await grant_health_consent(member_no)
     added = await client.post(
@@ -123,7 +107,7 @@ async def test_coded_allergies_and_audited_reads(client) -> None:
 
 
 async def test_hq_token_must_name_a_store(client) -> None:
-    headers = await _token("admin")
+    headers = await api_headers("admin")
     response = await client.post("/api/v1/members", json={"name": "总部登记"}, headers=headers)
     assert response.status_code == 422
     ok = await client.post("/api/v1/members", json={"name": "总部登记", "store": "SH002"}, headers=headers)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from app.components import audit, catalog
-from app.components.passwords import new_api_token
 from app.db import fetch
-from tests.conftest import login
+from tests.conftest import api_headers, login
+
+EN = {"Accept-Language": "en"}  # the field errors these tests read are in English
 
 
 @pytest.fixture
@@ -17,21 +16,8 @@ async def demo() -> int:
     return await catalog.seed_demo_catalog()
 
 
-async def _bearer(username: str) -> dict[str, str]:
-    staff = await fetch("SELECT id FROM staff WHERE username = {}", username)
-    value, digest = new_api_token()
-    await fetch(
-        "INSERT INTO api_token (staff, token_hash, label, created_at, revoked) VALUES ({}, {}, 'test', {}, {})",
-        staff[0]["id"],
-        digest,
-        datetime.now(UTC),
-        False,
-    )
-    return {"Authorization": f"Bearer {value}", "Accept-Language": "en"}
-
-
 async def test_api_search_by_name_atc_and_code(client, demo: int) -> None:
-    headers = await _bearer("clerk")
+    headers = await api_headers("clerk", **EN)
     found = await client.get("/api/v1/products", params={"q": "J01D"}, headers=headers)
     assert found.status_code == 200
     assert {p["generic_en"] for p in found.json()["products"]} >= {"cefalexin", "cefixime"}
@@ -43,7 +29,7 @@ async def test_api_search_by_name_atc_and_code(client, demo: int) -> None:
 
 
 async def test_api_creates_then_updates_by_sku(client) -> None:
-    headers = await _bearer("admin")
+    headers = await api_headers("admin", **EN)
     body = {
         "sku": "ERP-9",
         "name_zh": "维生素D滴剂",
@@ -67,7 +53,7 @@ async def test_api_creates_then_updates_by_sku(client) -> None:
 
 
 async def test_api_reports_field_errors_and_refuses_other_roles(client) -> None:
-    admin = await _bearer("admin")
+    admin = await api_headers("admin", **EN)
     bad = await client.post(
         "/api/v1/products",
         json={"sku": "ERP-9", "name_zh": "x", "rx_class": "maybe", "category_l1": "维矿物质", "price": -5},
@@ -81,7 +67,7 @@ async def test_api_reports_field_errors_and_refuses_other_roles(client) -> None:
     assert {e["field"] for e in missing.json()["errors"]} == {"rx_class", "category_l1", "price"}
     wrong_type = await client.post("/api/v1/products", json={"sku": "ERP-10", "price": [1]}, headers=admin)
     assert wrong_type.status_code in (400, 422)
-    pharmacist = await _bearer("pharmacist")
+    pharmacist = await api_headers("pharmacist", **EN)
     assert (await client.post("/api/v1/products", json={"sku": "ERP-11"}, headers=pharmacist)).status_code == 403
     assert await fetch("SELECT id FROM product") == []
 
@@ -199,7 +185,7 @@ async def test_import_page_uploads_and_reports(client, demo: int) -> None:
     assert (await client.get("/manager/catalog/import/" + "0" * 32)).status_code == 404
     # The member import's job API does not mistake a catalog import for one of its own.
     job_key = posted.headers["location"].rsplit("/", 1)[-1]
-    as_member_job = await client.get(f"/api/v1/jobs/{job_key}", headers=await _bearer("admin"))
+    as_member_job = await client.get(f"/api/v1/jobs/{job_key}", headers=await api_headers("admin", **EN))
     assert as_member_job.status_code == 404
     await login(client, "analyst")
     assert (await client.get("/manager/catalog/import")).status_code == 403

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 from app.components import audit, health, members
-from app.components.passwords import new_api_token
 from app.db import fetch
-from tests.conftest import actor, grant_health_consent, login
+from tests.conftest import actor, api_headers, grant_health_consent, login
 
 HX = {"HX-Request": "true"}
 
@@ -22,19 +20,6 @@ async def _member(name: str = "吴敏", consent: bool = True) -> str:
     if consent:
         await grant_health_consent(view.member_no)
     return view.member_no
-
-
-async def _token(username: str = "pharmacist") -> dict[str, str]:
-    staff = await fetch("SELECT id FROM staff WHERE username = {}", username)
-    value, digest = new_api_token()
-    await fetch(
-        "INSERT INTO api_token (staff, token_hash, label, created_at, revoked) VALUES ({}, {}, 'test', {}, {})",
-        staff[0]["id"],
-        digest,
-        datetime.now(UTC),
-        False,
-    )
-    return {"Authorization": f"Bearer {value}"}
 
 
 def _value_of(html: str, name: str) -> str | None:
@@ -263,7 +248,7 @@ async def test_the_profile_loads_the_health_and_vitals_sections(client) -> None:
 
 
 async def test_api_vitals_201_422_404(client) -> None:
-    headers = await _token()
+    headers = await api_headers()
     member_no = await _member()
     created = await client.post(
         f"/api/v1/members/{member_no}/vitals",
@@ -292,7 +277,7 @@ async def test_api_vitals_201_422_404(client) -> None:
 
 
 async def test_api_conditions_201_422_404(client) -> None:
-    headers = await _token()
+    headers = await api_headers()
     member_no = await _member()
     created = await client.post(
         f"/api/v1/members/{member_no}/conditions", json={"code": "diabetes", "onset": "2015"}, headers=headers
@@ -315,7 +300,7 @@ async def test_api_conditions_201_422_404(client) -> None:
 
 
 async def test_api_timeline_lists_events_newest_first_and_is_audited(client) -> None:
-    headers = await _token()
+    headers = await api_headers()
     member_no = await _member()
     await health.add_condition(member_no, health.NewCondition(code="gout"), await actor())
     await health.record_vital(member_no, health.NewVital(weight_kg="70"), await actor())

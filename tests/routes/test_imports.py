@@ -5,14 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime
 
 from openpyxl import load_workbook
 
 from app.components import audit, exports, imports, members
-from app.components.passwords import new_api_token
 from app.db import fetch
-from tests.conftest import actor, login
+from tests.conftest import actor, api_headers, login
 
 FILE = (
     "姓名,性别,出生日期,手机号,过敏类别,健康数据授权\n"
@@ -193,21 +191,8 @@ async def _one(data: bytes):
     yield data
 
 
-async def _token(username: str) -> dict[str, str]:
-    staff = await fetch("SELECT id FROM staff WHERE username = {}", username)
-    value, digest = new_api_token()
-    await fetch(
-        "INSERT INTO api_token (staff, token_hash, label, created_at, revoked) VALUES ({}, {}, 'test', {}, {})",
-        staff[0]["id"],
-        digest,
-        datetime.now(UTC),
-        False,
-    )
-    return {"Authorization": f"Bearer {value}"}
-
-
 async def test_api_import_returns_a_job_to_poll(client) -> None:
-    headers = await _token("pharmacist")
+    headers = await api_headers("pharmacist")
     created = await client.post(
         "/api/v1/members/import", files={"file": ("erp.csv", FILE.encode(), "text/csv")}, headers=headers
     )
@@ -232,13 +217,13 @@ async def test_api_import_returns_a_job_to_poll(client) -> None:
     report = await client.get(body["report_url"], headers=headers)
     assert report.status_code == 200 and len(_csv_rows(report)) == 3
 
-    other = await client.get(f"/api/v1/jobs/{job_id}", headers=await _token("pharmacist2"))
+    other = await client.get(f"/api/v1/jobs/{job_id}", headers=await api_headers("pharmacist2"))
     assert other.status_code == 404 and other.json()["errors"][0]["message"]
     assert (await client.get("/api/v1/jobs/nonsense", headers=headers)).status_code == 404
 
 
 async def test_api_import_errors(client) -> None:
-    headers = await _token("admin")
+    headers = await api_headers("admin")
     no_store = await client.post(
         "/api/v1/members/import", files={"file": ("erp.csv", FILE.encode(), "text/csv")}, headers=headers
     )

@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date
 
 from app.components import loyalty, members
-from app.components.passwords import new_api_token
 from app.db import fetch, transaction
-from tests.conftest import actor, login
+from tests.conftest import actor, api_headers, login
 
 HX = {"HX-Request": "true"}
-
-
-async def _token(username: str = "pharmacist") -> dict[str, str]:
-    staff = await fetch("SELECT id FROM staff WHERE username = {}", username)
-    value, digest = new_api_token()
-    await fetch(
-        "INSERT INTO api_token (staff, token_hash, label, created_at, revoked) VALUES ({}, {}, 'test', {}, {})",
-        staff[0]["id"],
-        digest,
-        datetime.now(UTC),
-        False,
-    )
-    return {"Authorization": f"Bearer {value}"}
 
 
 def _rules_form(**overrides: str) -> dict[str, str]:
@@ -150,7 +136,7 @@ async def test_printing_codes_gives_a_printable_page_once_per_batch(client) -> N
 
 
 async def test_points_api_shows_balance_ledger_and_what_expires(client) -> None:
-    headers = await _token()
+    headers = await api_headers()
     member = await members.register(members.NewMember(name="查积分"), await actor())
     member_id = await members.member_id(member.member_no)
     today = members.store_today()

@@ -9,9 +9,8 @@ import barcode
 import segno
 
 from app.components import audit, health, members, purchases
-from app.components.passwords import new_api_token
 from app.db import fetch
-from tests.conftest import actor, login
+from tests.conftest import actor, api_headers, login
 
 HX = {"HX-Request": "true"}
 
@@ -211,22 +210,9 @@ async def test_card_page_has_a_code128_barcode_and_a_qr_code_of_the_member_numbe
     assert missing.status_code == 404 and "8000009995" in missing.text
 
 
-async def _api_headers(username: str = "pharmacist") -> dict[str, str]:
-    staff = await fetch("SELECT id FROM staff WHERE username = {}", username)
-    token, digest = new_api_token()
-    await fetch(
-        "INSERT INTO api_token (staff, token_hash, label, created_at, revoked) VALUES ({}, {}, 'test', {}, {})",
-        staff[0]["id"],
-        digest,
-        datetime.now(UTC),
-        False,
-    )
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def test_patch_api_updates_some_fields_with_history(client, staff_ids) -> None:
     view = await _member()
-    headers = await _api_headers()
+    headers = await api_headers()
     response = await client.patch(
         f"/api/v1/members/{view.member_no}",
         json={"member_class": "regular", "address": "愚园路 1 号", "responsible_pharmacist": staff_ids["pharmacist"]},
@@ -251,7 +237,7 @@ async def test_patch_api_updates_some_fields_with_history(client, staff_ids) -> 
 
 async def test_patch_api_errors_and_unknown_members(client) -> None:
     view = await _member()
-    headers = await _api_headers()
+    headers = await api_headers()
     bad = await client.patch(
         f"/api/v1/members/{view.member_no}",
         json={"phone": "12345", "id_number": "110105194912310021", "member_class": "key_account"},
@@ -264,13 +250,13 @@ async def test_patch_api_errors_and_unknown_members(client) -> None:
     missing = await client.patch("/api/v1/members/8000009995", json={"name": "x"}, headers=headers)
     assert missing.status_code == 404 and "8000009995" in missing.json()["errors"][0]["message"]
     analyst = await client.patch(
-        f"/api/v1/members/{view.member_no}", json={"name": "x"}, headers=await _api_headers("analyst")
+        f"/api/v1/members/{view.member_no}", json={"name": "x"}, headers=await api_headers("analyst")
     )
     assert analyst.status_code == 403
 
 
 async def test_api_registration_accepts_the_new_fields(client, staff_ids) -> None:
-    headers = await _api_headers()
+    headers = await api_headers()
     bad = await client.post(
         "/api/v1/members",
         json={"name": "企业客户", "member_class": "key_account", "id_number": "11010519491231002X"},

@@ -8,7 +8,7 @@ import pytest
 
 from app.db import fetch
 from tests.components.sale_data import count, gtin, make_member, make_products, on_hand, stock_in
-from tests.routes.test_api import _token
+from tests.conftest import api_headers
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def _sale(key: str = "pos-1", member_no: str | None = None, **extra: object) -> 
 
 async def test_a_sale_is_created_once_and_replayed_with_the_same_body(client, stocked) -> None:
     member_no = await make_member(status="none")
-    headers = await _token("clerk")
+    headers = await api_headers("clerk")
     created = await client.post("/api/v1/sales", json=_sale(member_no=member_no), headers=headers)
     assert created.status_code == 201, created.text
     body = created.json()
@@ -50,7 +50,7 @@ async def test_a_sale_is_created_once_and_replayed_with_the_same_body(client, st
 
 
 async def test_concurrent_posts_of_one_key_make_one_sale(client, stocked) -> None:
-    headers = await _token("clerk")
+    headers = await api_headers("clerk")
     responses = await asyncio.gather(*(client.post("/api/v1/sales", json=_sale(), headers=headers) for _ in range(5)))
     assert sorted(r.status_code for r in responses) == [200, 200, 200, 200, 201]
     assert len({r.json()["sale_no"] for r in responses}) == 1
@@ -60,18 +60,18 @@ async def test_concurrent_posts_of_one_key_make_one_sale(client, stocked) -> Non
 async def test_a_high_allergy_conflict_is_409_until_a_pharmacist_overrides(client, stocked) -> None:
     member_no = await make_member(allergies=("nsaids",))
     body = _sale("pos-2", member_no, lines=[{"code": "YS90004", "qty": 1}], tenders=[{"kind": "cash", "amount": 1500}])
-    conflict = await client.post("/api/v1/sales", json=body, headers=await _token("clerk"))
+    conflict = await client.post("/api/v1/sales", json=body, headers=await api_headers("clerk"))
     assert conflict.status_code == 409
     assert conflict.json()["conflicts"][0]["sku"] == "YS90004"
     assert conflict.json()["conflicts"][0]["level"] == "high"
     by_clerk = await client.post(
-        "/api/v1/sales", json={**body, "allergy_override": {"reason": "tolerated"}}, headers=await _token("clerk")
+        "/api/v1/sales", json={**body, "allergy_override": {"reason": "tolerated"}}, headers=await api_headers("clerk")
     )
     assert by_clerk.status_code == 422 and by_clerk.json()["errors"][0]["field"] == "allergy_override"
     ok = await client.post(
         "/api/v1/sales",
         json={**body, "allergy_override": {"reason": "low-dose aspirin taken for years"}},
-        headers=await _token("pharmacist"),
+        headers=await api_headers("pharmacist"),
     )
     assert ok.status_code == 201, ok.text
     assert ok.json()["allergy_override"]["reason"] == "low-dose aspirin taken for years"
@@ -80,12 +80,12 @@ async def test_a_high_allergy_conflict_is_409_until_a_pharmacist_overrides(clien
 
 async def test_rx_through_the_api_is_verified_by_the_pharmacist_token(client, stocked) -> None:
     body = _sale("pos-rx", lines=[{"code": "YS90002", "qty": 1}], tenders=[{"kind": "wechat", "amount": 2200}])
-    missing = await client.post("/api/v1/sales", json=body, headers=await _token("pharmacist"))
+    missing = await client.post("/api/v1/sales", json=body, headers=await api_headers("pharmacist"))
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "prescription"
     rx = {**body, "prescription": {"number": "RX-77", "hospital": "仁济医院"}}
-    by_clerk = await client.post("/api/v1/sales", json=rx, headers=await _token("clerk"))
+    by_clerk = await client.post("/api/v1/sales", json=rx, headers=await api_headers("clerk"))
     assert by_clerk.status_code == 422
-    ok = await client.post("/api/v1/sales", json=rx, headers=await _token("pharmacist"))
+    ok = await client.post("/api/v1/sales", json=rx, headers=await api_headers("pharmacist"))
     assert ok.status_code == 201 and ok.json()["prescription"] == {"number": "RX-77", "hospital": "仁济医院"}
 
 
@@ -102,7 +102,7 @@ async def test_rx_through_the_api_is_verified_by_the_pharmacist_token(client, st
     ],
 )
 async def test_bad_input_is_422_naming_the_field(client, stocked, change: dict, field: str) -> None:
-    response = await client.post("/api/v1/sales", json={**_sale(), **change}, headers=await _token("clerk"))
+    response = await client.post("/api/v1/sales", json={**_sale(), **change}, headers=await api_headers("clerk"))
     assert response.status_code == 422, response.text
     assert field in [e["field"] for e in response.json()["errors"]]
     assert await count("sale") == 0
@@ -110,28 +110,28 @@ async def test_bad_input_is_422_naming_the_field(client, stocked, change: dict, 
 
 async def test_a_malformed_body_is_422_not_500(client, stocked) -> None:
     response = await client.post(
-        "/api/v1/sales", json={**_sale(), "lines": [{"code": "YS90005", "qty": "many"}]}, headers=await _token()
+        "/api/v1/sales", json={**_sale(), "lines": [{"code": "YS90005", "qty": "many"}]}, headers=await api_headers()
     )
     assert response.status_code in (400, 422)
 
 
 async def test_a_store_token_sells_only_in_its_store_and_reads_only_its_sales(client, stocked) -> None:
-    other = await client.post("/api/v1/sales", json={**_sale(), "store": "SH002"}, headers=await _token("clerk"))
+    other = await client.post("/api/v1/sales", json={**_sale(), "store": "SH002"}, headers=await api_headers("clerk"))
     assert other.status_code == 403
-    created = await client.post("/api/v1/sales", json=_sale(), headers=await _token("clerk"))
+    created = await client.post("/api/v1/sales", json=_sale(), headers=await api_headers("clerk"))
     sale_no = created.json()["sale_no"]
-    assert (await client.get(f"/api/v1/sales/{sale_no}", headers=await _token("pharmacist2"))).status_code == 404
-    assert (await client.get(f"/api/v1/sales/{sale_no}", headers=await _token("admin"))).status_code == 200
-    missing = await client.get("/api/v1/sales/SNOPE", headers=await _token("clerk"))
+    assert (await client.get(f"/api/v1/sales/{sale_no}", headers=await api_headers("pharmacist2"))).status_code == 404
+    assert (await client.get(f"/api/v1/sales/{sale_no}", headers=await api_headers("admin"))).status_code == 200
+    missing = await client.get("/api/v1/sales/SNOPE", headers=await api_headers("clerk"))
     assert missing.status_code == 404 and "SNOPE" in missing.json()["errors"][0]["message"]
-    assert (await client.post("/api/v1/sales", json=_sale(), headers=await _token("service"))).status_code == 403
+    assert (await client.post("/api/v1/sales", json=_sale(), headers=await api_headers("service"))).status_code == 403
 
 
 async def test_returns_201_then_200_replay_422_and_404(client, stocked) -> None:
     member_no = await make_member(status="none")
-    created = await client.post("/api/v1/sales", json=_sale(member_no=member_no), headers=await _token("clerk"))
+    created = await client.post("/api/v1/sales", json=_sale(member_no=member_no), headers=await api_headers("clerk"))
     sale_no = created.json()["sale_no"]
-    headers = await _token("pharmacist")
+    headers = await api_headers("pharmacist")
     url = f"/api/v1/sales/{sale_no}/returns"
     first = await client.post(
         url,
@@ -156,7 +156,7 @@ async def test_returns_201_then_200_replay_422_and_404(client, stocked) -> None:
     assert rest.status_code == 201 and rest.json()["sale"]["status"] == "returned"
     assert first.json()["amount"] + rest.json()["amount"] == created.json()["totals"]["total"]
     assert (
-        await client.post(url, json={"idempotency_key": "k", "reason": "x"}, headers=await _token("clerk"))
+        await client.post(url, json={"idempotency_key": "k", "reason": "x"}, headers=await api_headers("clerk"))
     ).status_code == 403
     missing = await client.post(
         "/api/v1/sales/SNOPE/returns", json={"idempotency_key": "k", "reason": "x"}, headers=headers

@@ -8,8 +8,7 @@ import re
 from app.components import audit, stock
 from app.db import fetch
 from tests.components.test_stock import _days, _product, _receive
-from tests.conftest import login
-from tests.routes.test_api import _token
+from tests.conftest import api_headers, login
 
 HX = {"HX-Request": "true"}
 
@@ -23,7 +22,7 @@ def _csrf(text: str) -> str:
 
 async def test_api_receipt_201_then_replay_200_with_the_same_body(client) -> None:
     product = await _product()
-    headers = await _token("manager")
+    headers = await api_headers("manager")
     body = {"product": product["gtin13"], "store": "SH001", "batch": "A1", "expiry": _days(90).isoformat(), "qty": 12}
     first = await client.post("/api/v1/stock/receipts", json={**body, "key": "erp-1"}, headers=headers)
     assert first.status_code == 201, first.text
@@ -39,7 +38,7 @@ async def test_api_receipt_201_then_replay_200_with_the_same_body(client) -> Non
 
 async def test_api_receipt_concurrent_replays_add_once(client) -> None:
     product = await _product()
-    headers = await _token("admin")
+    headers = await api_headers("admin")
     body = {"product": product["sku"], "store": "SH002", "batch": "C1", "expiry": _days(90).isoformat(), "qty": 4}
     responses = await asyncio.gather(
         *[client.post("/api/v1/stock/receipts", json={**body, "key": "k"}, headers=headers) for _ in range(5)]
@@ -50,7 +49,7 @@ async def test_api_receipt_concurrent_replays_add_once(client) -> None:
 
 async def test_api_receipt_field_errors(client) -> None:
     product = await _product()
-    headers = await _token("admin")
+    headers = await api_headers("admin")
     response = await client.post(
         "/api/v1/stock/receipts",
         json={"product": "YS99999", "store": "ZZ1", "batch": "", "expiry": _days(-2).isoformat(), "qty": 0},
@@ -73,7 +72,7 @@ async def test_api_store_manager_cannot_receive_into_another_store(client) -> No
     response = await client.post(
         "/api/v1/stock/receipts",
         json={"product": product["sku"], "store": "SH002", "batch": "B", "expiry": _days(9).isoformat(), "qty": 1},
-        headers={**await _token("manager"), "Accept-Language": "en-GB,en;q=0.9"},
+        headers={**await api_headers("manager"), "Accept-Language": "en-GB,en;q=0.9"},
     )
     assert response.status_code == 422
     assert response.json()["errors"] == [
@@ -83,7 +82,7 @@ async def test_api_store_manager_cannot_receive_into_another_store(client) -> No
     chinese = await client.post(
         "/api/v1/stock/receipts",
         json={"product": product["sku"], "store": "SH002", "batch": "B", "expiry": _days(9).isoformat(), "qty": 1},
-        headers=await _token("manager"),
+        headers=await api_headers("manager"),
     )
     assert chinese.json()["errors"][0]["message"] == "您只能为本门店（SH001）入库。"
 
@@ -91,7 +90,7 @@ async def test_api_store_manager_cannot_receive_into_another_store(client) -> No
 async def test_api_receipts_need_a_stock_role(client) -> None:
     body = {"product": "x", "store": "SH001", "batch": "B", "expiry": "2030-01-01", "qty": 1}
     assert (await client.post("/api/v1/stock/receipts", json=body)).status_code == 401
-    clerk = await client.post("/api/v1/stock/receipts", json=body, headers=await _token("clerk"))
+    clerk = await client.post("/api/v1/stock/receipts", json=body, headers=await api_headers("clerk"))
     assert clerk.status_code == 403
 
 
