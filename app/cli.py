@@ -133,6 +133,7 @@ def user_add(username: str, role: str, store_code: str | None, display_name: str
         )
         if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 6):
             _fail("the PIN must be 4 to 6 digits")
+
     async def save() -> bool:
         from app.components.auth import end_all_sessions
         from app.db import fetch

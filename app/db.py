@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import datetime
+import decimal
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -15,7 +18,6 @@ from typing import Any
 import aiosqlite
 from piccolo.columns import Column
 from piccolo.engine.base import Engine
-from piccolo.engine.finder import engine_finder
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
 from piccolo.querystring import QueryString
 
@@ -23,12 +25,22 @@ log = logging.getLogger("yaoshi.db")
 
 # Statements that only read; anything else is treated as a write and queued behind the process's write lock.
 _READ_PREFIXES = ("SELECT", "EXPLAIN")
+# A statement starting with WITH writes when a data-changing keyword appears in it as a word outside quotes.
+_WRITE_WORDS = re.compile(r"\b(INSERT|UPDATE|DELETE|REPLACE|UPSERT)\b", re.IGNORECASE)
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
 # SQLite primary result codes.
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_INTERRUPT, _SQLITE_CORRUPT = 5, 6, 9, 11
 
 
 def _is_read(sql: str) -> bool:
-    return sql.lstrip()[:7].upper().startswith(_READ_PREFIXES)
+    head = sql.lstrip()[:7].upper()
+    if head.startswith(_READ_PREFIXES):
+        return True
+    if head.startswith("WITH") and not head[4:5].isalnum() and head[4:5] != "_":
+        # A CTE that only selects reads; one with INSERT/UPDATE/DELETE/REPLACE anywhere (outside string literals
+        # and quoted names) is a write. A false "write" only costs a wait for the write lock, never correctness.
+        return not _WRITE_WORDS.search(_QUOTED.sub("", sql))
+    return False
 
 
 class _Pool:
@@ -46,6 +58,10 @@ class _Pool:
         self.slots = asyncio.Semaphore(engine.pool_size)
         self.write_lock = asyncio.Lock()
         self.direct: sqlite3.Connection | None = None
+        # The loop thread's connection for short write transactions (`transaction(short=True)`): used only by the
+        # holder of `write_lock`, so at most one transaction at a time; never by `try_direct`'s autocommit reads,
+        # which must not see a transaction's uncommitted writes.
+        self.tx_direct: sqlite3.Connection | None = None
         self.deadline = 0.0
         self.checkpoint_due: asyncio.TimerHandle | None = None
         self.checkpoint_task: asyncio.Task | None = None
@@ -86,7 +102,8 @@ class _Pool:
     def _over_budget(self) -> int:
         return 1 if time.perf_counter() > self.deadline else 0
 
-    def _open_direct(self) -> sqlite3.Connection:
+    def _connect_on_loop(self) -> sqlite3.Connection:
+        """A plain sqlite3 connection for the loop's thread: busy timeout 0 (it never waits), no auto-checkpoint."""
         conn = sqlite3.connect(**{**self.engine.connection_kwargs, "timeout": 0, "check_same_thread": False})
         try:
             conn.row_factory = dict_factory
@@ -98,9 +115,44 @@ class _Pool:
         except BaseException:
             conn.close()
             raise
+        return conn
+
+    def _open_direct(self) -> sqlite3.Connection:
+        conn = self._connect_on_loop()
         conn.set_progress_handler(self._over_budget, 1000)
         self.direct = conn
         return conn
+
+    def begin_on_loop(self, kind: TransactionType) -> _LoopConnection | None:
+        """BEGIN a short write transaction on the loop's own connection (the caller holds `write_lock`), or None
+        when another process holds SQLite's write lock (or the file is busy): the caller then waits for it on a
+        pooled connection's thread, as usual. Once BEGIN IMMEDIATE succeeded nothing else in the transaction
+        waits on a lock (WAL: the writer holds the only write lock; readers never block it)."""
+        try:
+            conn = self.tx_direct or self._connect_on_loop()
+            self.tx_direct = conn
+            conn.execute(f"BEGIN {kind.value}")
+        except sqlite3.OperationalError as exc:
+            if _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED):
+                return None
+            raise
+        return _LoopConnection(conn)
+
+    def end_on_loop(self, conn: _LoopConnection, wrote: bool) -> None:
+        """After COMMIT/ROLLBACK on the loop's connection: drop it if it is somehow still in a transaction, and
+        schedule the WAL checkpoint its commit did not run."""
+        if conn.raw.in_transaction:
+            try:
+                conn.raw.execute("ROLLBACK")
+            except sqlite3.Error:
+                with contextlib.suppress(Exception):
+                    conn.raw.close()
+                if self.tx_direct is conn.raw:
+                    self.tx_direct = None
+        if wrote and self.checkpoint_due is None:
+            self.checkpoint_due = asyncio.get_running_loop().call_later(
+                self.engine.checkpoint_delay, self._start_checkpoint
+            )
 
     def try_direct(self, query: str, args: list[Any] | None, write: bool) -> list[dict] | None:
         """Run one autocommit statement on the loop's thread, or return None to have it run on a pooled connection.
@@ -158,10 +210,12 @@ class _Pool:
             with contextlib.suppress(Exception):
                 conn.stop()
         self.idle.clear()
-        if self.direct is not None:
-            with contextlib.suppress(Exception):
-                self.direct.close()
-            self.direct = None
+        for conn in (self.direct, self.tx_direct):
+            if conn is not None and not conn.in_transaction:
+                with contextlib.suppress(Exception):
+                    conn.close()
+        self.direct = None
+        self.tx_direct = None  # one in use is closed by `end_on_loop`'s caller dropping it
         if self.checkpoint_due is not None:
             self.checkpoint_due.cancel()
             self.checkpoint_due = None
@@ -174,14 +228,54 @@ class _Pool:
         self.opened.clear()
 
 
+class _LoopConnection:
+    """The loop-thread connection of a short transaction, with the awaitable surface that Piccolo's transaction
+    and this module use on a connection (execute, execute_fetchall, executemany, in_transaction). Each call runs
+    at once on the loop's thread: no hop to a worker thread and back per statement."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.in_transaction
+
+    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.raw.execute(sql, parameters)
+
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ()) -> list[dict]:
+        cursor = self.raw.execute(sql, parameters)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    async def executemany(self, sql: str, rows: Any) -> None:
+        self.raw.executemany(sql, rows)
+
+
 def _code(exc: sqlite3.Error) -> int:
     return getattr(exc, "sqlite_errorcode", 0) & 0xFF
 
 
 class PooledSQLiteTransaction(SQLiteTransaction):
-    """A Piccolo SQLite transaction on a pooled connection; IMMEDIATE/EXCLUSIVE ones hold the write lock."""
+    """A Piccolo SQLite transaction on a pooled connection; IMMEDIATE/EXCLUSIVE ones hold the write lock.
 
-    __slots__ = ("_locked", "_pool")
+    A `short` write transaction (a handful of indexed statements, e.g. a sale or a cart change) runs on the loop
+    thread's own connection instead, once it holds the write lock and SQLite's lock is free at once: each statement
+    then costs no round trip to a worker thread. Isolation and durability are the same (BEGIN IMMEDIATE, one writer
+    at a time, COMMIT or ROLLBACK); the price is that its statements block the loop while they run, so long
+    statements do not belong in one.
+    """
+
+    __slots__ = ("_locked", "_on_loop", "_pool", "_short")
+
+    def __init__(self, *args: Any, short: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._short = short
+        self._on_loop = False
 
     async def __aenter__(self) -> PooledSQLiteTransaction:
         if self._parent is not None:
@@ -192,12 +286,19 @@ class PooledSQLiteTransaction(SQLiteTransaction):
         if self._locked:
             await self._pool.lock_writes()
         try:
-            self.connection = await self._pool.acquire()
-            try:
-                await self.begin()
-            except BaseException:
-                self._pool.release(self.connection, discard=True)
-                raise
+            on_loop = None
+            if self._locked and self._short and engine.direct_budget:
+                on_loop = self._pool.begin_on_loop(self.transaction_type)
+            if on_loop is not None:
+                self.connection = on_loop
+                self._on_loop = True
+            else:
+                self.connection = await self._pool.acquire()
+                try:
+                    await self.begin()
+                except BaseException:
+                    self._pool.release(self.connection, discard=True)
+                    raise
         except BaseException:
             if self._locked:
                 self._pool.write_lock.release()
@@ -220,7 +321,10 @@ class PooledSQLiteTransaction(SQLiteTransaction):
             self.engine.current_transaction.reset(self.context)
             if isinstance(exception, sqlite3.DatabaseError) and _code(exception) == _SQLITE_CORRUPT:
                 self._pool.renew()
-            self._pool.release(self.connection, discard=not ok)
+            if self._on_loop:
+                self._pool.end_on_loop(self.connection, wrote=ok and exception is None)
+            else:
+                self._pool.release(self.connection, discard=not ok)
             if self._locked:
                 self._pool.write_lock.release()
         return exception is None
@@ -367,14 +471,24 @@ class PooledSQLiteEngine(SQLiteEngine):
         return await self._execute(connection, query, args)
 
     def transaction(
-        self, transaction_type: TransactionType = TransactionType.deferred, allow_nested: bool = True
+        self,
+        transaction_type: TransactionType = TransactionType.deferred,
+        allow_nested: bool = True,
+        short: bool = False,
     ) -> PooledSQLiteTransaction:
-        return PooledSQLiteTransaction(engine=self, transaction_type=transaction_type, allow_nested=allow_nested)
+        return PooledSQLiteTransaction(
+            engine=self, transaction_type=transaction_type, allow_nested=allow_nested, short=short
+        )
 
 
 def engine() -> Engine:
-    """The configured Piccolo engine."""
-    db = engine_finder()
+    """The configured Piccolo engine: the one the tables (and `fetch`) use, found once by Piccolo itself.
+
+    `engine_finder()` imports the configuration and builds a Finder on every call, a measurable share of a sale.
+    """
+    from app.tables.stores import Store
+
+    db = Store._meta.db
     assert db is not None, "no Piccolo engine configured"
     return db
 
@@ -384,15 +498,23 @@ def is_sqlite() -> bool:
     return isinstance(engine(), SQLiteEngine)
 
 
-def transaction() -> Any:
-    """A write transaction; on SQLite it takes the write lock at BEGIN so read-then-write cannot deadlock."""
+def transaction(short: bool = False) -> Any:
+    """A write transaction; on SQLite it takes the write lock at BEGIN so read-then-write cannot deadlock.
+
+    `short=True` says it is a few quick indexed statements (a sale, a cart change): on the embedded SQLite it then
+    runs on the event loop's thread, without a thread hop per statement (see PooledSQLiteTransaction). Nested
+    calls join the outer transaction whatever they say.
+    """
     db = engine()
+    if isinstance(db, PooledSQLiteEngine):
+        return db.transaction(transaction_type=TransactionType.immediate, short=short)
     if isinstance(db, SQLiteEngine):
         return db.transaction(transaction_type=TransactionType.immediate)
     return db.transaction()
 
 
 _COMPILED: dict[tuple[str, str, int], str] = {}
+_PLAIN = frozenset({int, str, float, bool, bytes, type(None), datetime.datetime, datetime.date, decimal.Decimal})
 
 
 def _compiled(sql: str, engine_type: str, count: int) -> str:
@@ -414,7 +536,8 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
     """
     from app.tables.stores import Store  # any table can carry a raw query
 
-    if any(isinstance(arg, (QueryString, Column)) for arg in args):
+    # Plain values skip the isinstance checks (Column's is an ABC check: slow, and a sale passes ~200 arguments).
+    if any(type(arg) not in _PLAIN and isinstance(arg, (QueryString, Column)) for arg in args):
         return await Store.raw(sql, *args)
     db = Store._meta.db
     querystring = QueryString(sql)

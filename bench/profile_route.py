@@ -2,9 +2,10 @@
 
 For the before/after of one change on a busy machine, where `make bench` figures move with other people's work:
 
-    .venv/bin/python bench/profile_route.py                       # CPU ms per request: noop, noop + session, lookup
+    .venv/bin/python bench/profile_route.py                       # CPU ms per request: noop, session, lookup, sale
     .venv/bin/python bench/profile_route.py --profile lookup      # cProfile of the lookup, by internal time
     .venv/bin/python bench/profile_route.py --callgrind lookup    # instructions per lookup (valgrind, deterministic)
+    .venv/bin/python bench/profile_route.py --profile sale        # cProfile of POST /api/v1/sales (3 lines)
 
 The scratch data directory (`--data`, default under /tmp) keeps its seeded chain between runs, so repeated runs
 compare like with like; the first run seeds `--members` members with `yaoshi seed chain`.
@@ -29,6 +30,7 @@ from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 Request = tuple[dict, bytes]
+ROUTES = ["noop", "session", "lookup", "sale"]
 
 
 def _args() -> argparse.Namespace:
@@ -37,8 +39,8 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--data", default=str(Path(tempfile.gettempdir()) / "yaoshi-profile"))
-    parser.add_argument("--profile", choices=["noop", "session", "lookup"], help="cProfile this route")
-    parser.add_argument("--callgrind", choices=["noop", "session", "lookup"], help="instructions per request")
+    parser.add_argument("--profile", choices=ROUTES, help="cProfile this route")
+    parser.add_argument("--callgrind", choices=ROUTES, help="instructions per request")
     parser.add_argument("--top", type=int, default=40, help="rows of the cProfile listing")
     return parser.parse_args()
 
@@ -84,14 +86,14 @@ async def _call(app: Callable, scope: dict, body: bytes) -> int:
 
 
 async def _run(app: Callable, make: Callable[[], Request], total: int, concurrency: int) -> int:
-    """Send `total` requests, `concurrency` at a time; return how many were not 200."""
+    """Send `total` requests, `concurrency` at a time; return how many were not 2xx."""
     left, bad = total, 0
 
     async def worker() -> None:
         nonlocal left, bad
         while left > 0:
             left -= 1
-            if await _call(app, *make()) != 200:
+            if not 200 <= await _call(app, *make()) < 300:
                 bad += 1
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -134,10 +136,12 @@ async def _main(args: argparse.Namespace) -> None:
         body = f"code={quote(rng.choice(codes))}".encode()
         return _scope("POST", "/counter/lookup", {**lookup_headers, "content-length": str(len(body))}), body
 
+    sale = await _sale_maker(rng)
     routes: dict[str, Callable[[], Request]] = {
         "noop": lambda: (_scope("GET", "/noop", {"host": "profile", "cookie": csrf_cookie}), b""),
         "session": lambda: (_scope("GET", "/noop", {"host": "profile", "cookie": cookie}), b""),
         "lookup": lookup,
+        "sale": sale,
     }
     only = args.callgrind or args.profile
     chosen = {only: routes[only]} if only else routes
@@ -162,6 +166,79 @@ async def _main(args: argparse.Namespace) -> None:
         )
         if profiler:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
+
+
+async def _sale_maker(rng: random.Random) -> Callable[[], Request]:
+    """POST /api/v1/sales as bench/run.py sends it: a member without allergies, 3 OTC products, cash; a new key each.
+
+    Stock for the products is received once into the demo pharmacist's store (idempotent by its key).
+    """
+    import json
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from app.components import stock
+    from app.components.auth import StaffUser
+    from app.components.members import store_today
+    from app.components.passwords import new_api_token
+    from app.db import fetch
+
+    row = (
+        await fetch(
+            "SELECT s.id, s.username, s.display_name, s.role, s.store, st.code FROM staff s"
+            " JOIN store st ON st.id = s.store WHERE s.username = 'pharmacist'"
+        )
+    )[0]
+    actor = StaffUser(row["id"], row["username"], row["display_name"], row["role"], row["store"], row["code"], None)
+    products = await fetch(
+        "SELECT sku, price FROM product WHERE active = {} AND rx_class = 'OTC' AND allergen_classes = ''"
+        " AND cold_chain = {} AND dtp = {} AND price > 0 ORDER BY sku LIMIT 30",
+        True,
+        False,
+        False,
+    )
+    expiry = store_today() + timedelta(days=400)
+    for p in products:
+        receipt = stock.Receipt(
+            store_code=row["code"],
+            product=p["sku"],
+            batch_no="BENCH",
+            expiry=expiry,
+            qty=1_000_000,
+            key="bench:" + p["sku"],
+        )
+        await stock.receive(receipt, actor)
+    token, digest = new_api_token()
+    await fetch(
+        "INSERT INTO api_token (staff, token_hash, label, created_at, revoked) VALUES ({}, {}, {}, {}, {})",
+        row["id"],
+        digest,
+        "profile",
+        datetime.now(UTC),
+        False,
+    )
+    members = [
+        r["member_no"]
+        for r in await fetch(
+            "SELECT member_no FROM member WHERE merged_into IS NULL AND allergy_status <> 'has_allergies'"
+            " ORDER BY random() LIMIT 2000"
+        )
+    ]
+    headers = {"host": "profile", "authorization": f"Bearer {token}", "content-type": "application/json"}
+
+    def sale() -> Request:
+        picked = rng.sample(products, 3)
+        body = {
+            "idempotency_key": uuid.uuid4().hex,
+            "store": row["code"],
+            "member_no": rng.choice(members),
+            "lines": [{"code": p["sku"], "qty": 1} for p in picked],
+            "tenders": [{"kind": "cash", "amount": sum(p["price"] for p in picked)}],
+        }
+        raw = json.dumps(body).encode()
+        return _scope("POST", "/api/v1/sales", {**headers, "content-length": str(len(raw))}), raw
+
+    return sale
 
 
 def _callgrind(args: argparse.Namespace) -> None:

@@ -38,6 +38,10 @@ TARGET_P95_MS = 15.0
 TARGET_RATIO = 0.35
 TARGET_SALE_P95_MS = 40.0
 SALE_LINES = 3
+# Stands for the per-connection identity header(s) in a prepared request: each connection is one member of staff
+# (its own session cookie and CSRF token, or its own API token), as 16 counters of a chain are 16 people.
+IDENT = b"@@IDENT@@"
+BENCH_PASSWORD = "bench-pass-123"
 
 
 def _env_int(name: str, default: int) -> int:
@@ -116,9 +120,19 @@ class _Conn(asyncio.Protocol):
 
 
 async def _drive(
-    port: int, payloads: list[bytes], quota: int, conns: int, start_at: float, seed: int, once: bool = False
+    port: int,
+    payloads: list[bytes],
+    quota: int,
+    conns: int,
+    start_at: float,
+    seed: int,
+    once: bool = False,
+    idents: list[bytes] | None = None,
 ) -> dict:
-    """Send `quota` requests; payloads are picked at random, or each used once in order when `once`."""
+    """Send `quota` requests; payloads are picked at random, or each used once in order when `once`.
+
+    With `idents` (one per connection), connection k sends every payload with IDENT replaced by idents[k].
+    """
     loop = asyncio.get_running_loop()
     rng = random.Random(seed)
     unused = iter(payloads)
@@ -134,11 +148,13 @@ async def _drive(
     cpu0 = time.process_time()
     t0 = time.perf_counter()
 
-    async def worker(conn: _Conn) -> None:
+    async def worker(conn: _Conn, ident: bytes | None) -> None:
         nonlocal remaining, errors
         while remaining > 0:
             remaining -= 1
             payload = next(unused) if once else payloads[rng.randrange(len(payloads))]
+            if ident is not None:
+                payload = payload.replace(IDENT, ident, 1)
             started = time.perf_counter()
             try:
                 status = await conn.request(payload)
@@ -151,7 +167,7 @@ async def _drive(
             if conn.lost:
                 _, conn = await loop.create_connection(_Conn, HOST, port)
 
-    await asyncio.gather(*(worker(c) for c in conn_list))
+    await asyncio.gather(*(worker(c, idents[k] if idents else None) for k, c in enumerate(conn_list)))
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
     for conn in conn_list:
@@ -347,13 +363,13 @@ def _cookies(headers: dict[str, list[str]]) -> dict[str, str]:
     return jar
 
 
-def login(port: int) -> tuple[str, str]:
-    """Log the demo pharmacist in through the real form; return (Cookie header, CSRF token for htmx posts)."""
+def login(port: int, username: str = "pharmacist", password: str = "yaoshi123") -> tuple[str, str]:
+    """Log a pharmacist in through the real form; return (Cookie header, CSRF token for htmx posts)."""
     status, headers, page = _http(port, "GET", "/login")
     jar = _cookies(headers)
     match = re.search(r'name="_csrf_token" value="([^"]+)"', page)
     assert status == 200 and match, f"login page: {status}"
-    form = f"_csrf_token={quote(match.group(1))}&username=pharmacist&password=yaoshi123"
+    form = f"_csrf_token={quote(match.group(1))}&username={quote(username)}&password={quote(password)}"
     cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
     status, headers, body = _http(
         port,
@@ -459,6 +475,51 @@ asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
 """
 SALE_STORE = "SH001"  # the demo pharmacist's store
 
+# The bench's counter staff: `count` pharmacists of the demo pharmacist's store (created or reset), each with an
+# API token. Run in the scratch environment before the server starts; prints one JSON line.
+_STAFF_SEED = """
+import asyncio, json, sys
+from datetime import UTC, datetime
+
+
+async def main(count: int, password: str) -> None:
+    from app.components.passwords import new_api_token
+    from app.components.seed import add_staff
+    from app.db import fetch
+
+    store = (await fetch(
+        "SELECT st.code FROM staff s JOIN store st ON st.id = s.store WHERE s.username = 'pharmacist'"
+    ))[0]["code"]
+    users, tokens = [], []
+    for i in range(1, count + 1):
+        username = f"bench{i:02d}"
+        staff_id = await add_staff(username, f"Bench {i:02d}", "pharmacist", store, password, pin="2468")
+        value, digest = new_api_token()
+        await fetch(
+            "INSERT INTO api_token (staff, token_hash, label, created_at, revoked) VALUES ({}, {}, {}, {}, {})",
+            staff_id, digest, "bench", datetime.now(UTC), False,
+        )
+        users.append(username)
+        tokens.append(value)
+    print(json.dumps({"store": store, "users": users, "tokens": tokens}))
+
+
+asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
+"""
+
+
+def seed_staff(scratch: Scratch, count: int) -> dict:
+    """`count` pharmacists of the bench store, each with an API token: {"store", "users", "tokens"}."""
+    done = subprocess.run(
+        [sys.executable, "-c", _STAFF_SEED, str(count), BENCH_PASSWORD],
+        cwd=ROOT,
+        env=scratch.env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
 
 def seed_sales(scratch: Scratch, cfg: Config) -> dict:
     """Catalog, stock and sales history for the sale row; returns products (sku, price) and member numbers."""
@@ -475,24 +536,14 @@ def seed_sales(scratch: Scratch, cfg: Config) -> dict:
     return found
 
 
-def api_token(scratch: Scratch) -> str:
-    """A bearer token for the demo pharmacist (`yaoshi token add`)."""
-    done = subprocess.run(
-        [*_yaoshi(), "token", "add", "pharmacist", "--label", "bench"],
-        cwd=ROOT,
-        env=scratch.env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip().splitlines()[-1].strip()
+def sale_payloads(port: int, stock: dict, count: int) -> list[bytes]:
+    """`count` sale requests, each with its own idempotency key: a member, 3 different products, paid in cash.
 
-
-def sale_payloads(port: int, token: str, stock: dict, count: int) -> list[bytes]:
-    """`count` sale requests, each with its own idempotency key: a member, 3 different products, paid in cash."""
+    The bearer token is the IDENT placeholder: each connection sends them with its own pharmacist's token.
+    """
     rng = random.Random(11)
     run = f"{os.getpid()}-{int(time.time())}"
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json"}
     out = []
     for i in range(count):
         picked = rng.sample(stock["products"], SALE_LINES)
@@ -504,7 +555,7 @@ def sale_payloads(port: int, token: str, stock: dict, count: int) -> list[bytes]
             # List prices cover any discount; the rest is change.
             "tenders": [{"kind": "cash", "amount": sum(price for _, price in picked)}],
         }
-        out.append(_request("POST", "/api/v1/sales", port, headers, json.dumps(body)))
+        out.append(_request("POST", "/api/v1/sales", port, headers, json.dumps(body), ident=True))
     return out
 
 
@@ -547,22 +598,26 @@ def measure(
     cfg: Config,
     pool: mp.pool.Pool,
     once: bool = False,
+    idents: list[bytes] | None = None,
 ) -> Result:
     """Send `total` requests from `cfg.clients` processes over `cfg.concurrency` connections; gather the figures.
 
     With `once`, every payload is sent exactly once (each carries its own idempotency key): `payloads` must hold at
-    least `total` and each client process gets its own slice.
+    least `total` and each client process gets its own slice. `idents` (one per connection, `cfg.concurrency` of
+    them) replace IDENT in every payload a connection sends: who it is.
     """
     procs = min(cfg.clients, cfg.concurrency)
     start_at = time.time() + 0.5
     jobs = []
-    offset = 0
+    offset = conn_offset = 0
     for i in range(procs):
         conns = cfg.concurrency // procs + (1 if i < cfg.concurrency % procs else 0)
         quota = total // procs + (1 if i < total % procs else 0)
         mine = payloads[offset : offset + quota] if once else payloads
         offset += quota
-        jobs.append((server.scratch.port, mine, quota, conns, start_at, 1000 + i, once))
+        who = [idents[(conn_offset + k) % len(idents)] for k in range(conns)] if idents else None
+        conn_offset += conns
+        jobs.append((server.scratch.port, mine, quota, conns, start_at, 1000 + i, once, who))
     cpu0 = server.cpu()
     parts = pool.map(_client_process, jobs)
     cpu1 = server.cpu()
@@ -591,9 +646,11 @@ def measure(
     )
 
 
-def _request(method: str, path: str, port: int, headers: dict[str, str], body: str = "") -> bytes:
+def _request(method: str, path: str, port: int, headers: dict[str, str], body: str = "", ident: bool = False) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
+    if ident:
+        lines.append(IDENT.decode())
     raw = body.encode()
     if method == "POST":
         lines.append(f"Content-Length: {len(raw)}")
@@ -707,35 +764,45 @@ def main() -> int:
             t = time.perf_counter()
             stock = seed_sales(scratch, cfg)
             print(f"bench: catalog, stock and {stock['lines']:,} past sale lines in {time.perf_counter() - t:.1f} s")
+        # One pharmacist per connection (each logs in, each has an API token): every counter has its own cart.
+        staff = seed_staff(scratch, cfg.concurrency)
+        print(f"bench: {len(staff['users'])} pharmacists of store {staff['store']}, one per connection")
         print("bench: starting yaoshi run")
         server = Server(scratch)
         server.wait_ready()
-        cookie, token = login(scratch.port)
+        logins = [login(scratch.port, user, BENCH_PASSWORD) for user in staff["users"]]
         codes = pick_codes(scratch, cfg)
-        lookup_headers = {
-            "Cookie": cookie,
-            "HX-Request": "true",
-            "x-csrftoken": token,
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
-        check = _http(scratch.port, "POST", "/counter/lookup", body=f"code={codes[0]}", headers=lookup_headers)
+        lookup_headers = {"HX-Request": "true", "Content-Type": "application/x-www-form-urlencoded"}
+        lookup_idents = [f"Cookie: {cookie}\r\nx-csrftoken: {token}".encode() for cookie, token in logins]
+        cookie, token = logins[0]
+        check = _http(
+            scratch.port,
+            "POST",
+            "/counter/lookup",
+            body=f"code={codes[0]}",
+            headers={**lookup_headers, "Cookie": cookie, "x-csrftoken": token},
+        )
         assert check[0] == 200, f"a lookup of {codes[0]} answered {check[0]}: {check[2][:300]}"
-        lookups = [_request("POST", "/counter/lookup", scratch.port, lookup_headers, f"code={quote(c)}") for c in codes]
+        lookups = [
+            _request("POST", "/counter/lookup", scratch.port, lookup_headers, f"code={quote(c)}", ident=True)
+            for c in codes
+        ]
         # The no-op carries the CSRF cookie a browser would have, but no session: the framework's own floor.
         csrf_cookie = "; ".join(p for p in cookie.split("; ") if p.startswith("ys_csrf="))
         noops = [_request("GET", "/noop", scratch.port, {"Cookie": csrf_cookie})]
         # For reading the table only: the same no-op paying for the session look-up every logged-in request makes.
-        sessions = [_request("GET", "/noop", scratch.port, {"Cookie": cookie})]
+        sessions = [_request("GET", "/noop", scratch.port, {}, ident=True)]
+        session_idents = [f"Cookie: {cookie}".encode() for cookie, _ in logins]
         sales = []
+        sale_idents = [f"Authorization: Bearer {t}".encode() for t in staff["tokens"]]
         if stock is not None:
-            token_value = api_token(scratch)
-            sales = sale_payloads(scratch.port, token_value, stock, cfg.warmup + cfg.requests + 1)
+            sales = sale_payloads(scratch.port, stock, cfg.warmup + cfg.requests + 1)
             check = _http(
                 scratch.port,
                 "POST",
                 "/api/v1/sales",
                 body=sales[0].split(b"\r\n\r\n", 1)[1].decode(),
-                headers={"Authorization": f"Bearer {token_value}", "Content-Type": "application/json"},
+                headers={"Authorization": f"Bearer {staff['tokens'][0]}", "Content-Type": "application/json"},
             )
             assert check[0] == 201, f"a sale answered {check[0]}: {check[2][:500]}"
             sales = sales[1:]
@@ -744,13 +811,13 @@ def main() -> int:
         with ctx.Pool(min(cfg.clients, cfg.concurrency)) as pool:
             print(f"bench: warming up ({cfg.warmup} requests per route)")
             measure("warmup", server, noops, cfg.warmup, cfg, pool)
-            measure("warmup", server, lookups, cfg.warmup, cfg, pool)
+            measure("warmup", server, lookups, cfg.warmup, cfg, pool, idents=lookup_idents)
             if sales:
-                measure("warmup", server, sales[: cfg.warmup], cfg.warmup, cfg, pool, once=True)
+                measure("warmup", server, sales[: cfg.warmup], cfg.warmup, cfg, pool, once=True, idents=sale_idents)
             print(f"bench: {cfg.requests} requests per route, {cfg.concurrency} connections")
             noop = measure("GET /noop", server, noops, cfg.requests, cfg, pool)
-            session = measure("GET /noop + session", server, sessions, cfg.requests, cfg, pool)
-            lookup = measure("POST /counter/lookup", server, lookups, cfg.requests, cfg, pool)
+            session = measure("GET /noop + session", server, sessions, cfg.requests, cfg, pool, idents=session_idents)
+            lookup = measure("POST /counter/lookup", server, lookups, cfg.requests, cfg, pool, idents=lookup_idents)
             sale = None
             if sales:
                 sale = measure(
@@ -761,6 +828,7 @@ def main() -> int:
                     cfg,
                     pool,
                     once=True,
+                    idents=sale_idents,
                 )
         load.append(os.getloadavg()[0])
         doc = report(cfg, scratch, seed_s, noop, session, lookup, load, sale)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.db import engine, execute_many, fetch, is_sqlite, placeholders, transaction
+from app.db import _is_read, engine, execute_many, fetch, is_sqlite, placeholders, transaction
 from app.settings import get_settings
 
 # The embedded engine's own machinery (write lock, loop-thread fast path, busy timeout): SQLite only.
@@ -35,16 +36,46 @@ async def _rows() -> list[tuple[str, int]]:
     return [(r["name"], r["value"]) for r in await fetch(f"SELECT name, value FROM {TABLE} ORDER BY name, value")]
 
 
-async def test_rollback_on_exception_leaves_nothing(probe: str) -> None:
+# `short` transactions run on the loop's own connection on SQLite (app.db.transaction); same guarantees.
+SHORT = pytest.mark.parametrize("short", [False, True], ids=["pooled", "short"])
+
+
+@SHORT
+async def test_rollback_on_exception_leaves_nothing(probe: str, short: bool) -> None:
     with pytest.raises(RuntimeError):
-        async with transaction():
+        async with transaction(short=short):
             await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "a", 1)
             await fetch(f"UPDATE {TABLE} SET value = {{}} WHERE name = {{}}", 2, "a")
             raise RuntimeError("boom")
     assert await _rows() == []
-    async with transaction():  # the connection went back clean: the next transaction works and commits
+    async with transaction(short=short):  # the connection went back clean: the next transaction works and commits
         await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "b", 1)
     assert await _rows() == [("b", 1)]
+
+
+@SHORT
+async def test_a_failing_statement_rolls_back_the_whole_transaction(probe: str, short: bool) -> None:
+    await fetch(f"CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_name ON {TABLE} (name)")
+    await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "taken", 1)
+    with pytest.raises(Exception) as failed:
+        async with transaction(short=short):
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "new", 1)
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "taken", 2)
+    assert "unique" in str(failed.value).lower() or "duplicate" in str(failed.value).lower()
+    assert await _rows() == [("taken", 1)]
+
+
+async def test_a_short_transaction_does_not_show_its_writes_to_others_before_commit(probe: str) -> None:
+    async with transaction(short=True):
+        await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "pending", 1)
+        assert await _rows() == [("pending", 1)]  # its own statements see it
+        if is_sqlite():  # it runs on the loop's own connection
+            loop_conn = engine().connections().tx_direct
+            assert loop_conn is not None and loop_conn.in_transaction
+        # Another request's read, outside the transaction (its own task and context), does not.
+        outside = await asyncio.create_task(fetch(f"SELECT count(*) AS c FROM {TABLE}"), context=contextvars.Context())
+        assert outside == [{"c": 0}]
+    assert await _rows() == [("pending", 1)]
 
 
 async def test_nested_transaction_joins_the_outer_one(probe: str) -> None:
@@ -96,12 +127,12 @@ async def test_a_failing_row_in_execute_many_writes_none_of_them(probe: str) -> 
 
 @sqlite_only
 async def test_immediate_transactions_serialise_writers(probe: str) -> None:
-    """Read-then-write transactions run one after another: no interleaving, no lost update."""
+    """Read-then-write transactions (short and pooled mixed) run one after another: no interleaving, no lost update."""
     await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "counter", 0)
     log: list[tuple[int, str]] = []
 
     async def bump(n: int) -> None:
-        async with transaction():
+        async with transaction(short=n % 2 == 1):
             log.append((n, "begin"))
             value = (await fetch(f"SELECT value FROM {TABLE} WHERE name = {{}}", "counter"))[0]["value"]
             await fetch(f"SELECT count(*) AS c FROM {TABLE}")  # more awaits: room for others to interleave
@@ -156,7 +187,8 @@ async def _line(proc: subprocess.Popen) -> str:
 
 
 @sqlite_only
-async def test_another_process_waits_for_our_write_transaction(probe: str) -> None:
+@SHORT
+async def test_another_process_waits_for_our_write_transaction(probe: str, short: bool) -> None:
     proc = _other_process(
         f"""
         import sqlite3, sys
@@ -175,7 +207,7 @@ async def test_another_process_waits_for_our_write_transaction(probe: str) -> No
         """
     )
     try:
-        async with transaction():
+        async with transaction(short=short):
             await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "parent", 1)
             assert await _line(proc) == "refused: database is locked"
         assert await _line(proc) == "done"
@@ -186,7 +218,8 @@ async def test_another_process_waits_for_our_write_transaction(probe: str) -> No
 
 
 @sqlite_only
-async def test_we_wait_for_another_process_holding_the_write_lock(probe: str) -> None:
+@SHORT
+async def test_we_wait_for_another_process_holding_the_write_lock(probe: str, short: bool) -> None:
     proc = _other_process(
         f"""
         import sqlite3, sys
@@ -203,7 +236,8 @@ async def test_we_wait_for_another_process_holding_the_write_lock(probe: str) ->
         assert await _line(proc) == "holding"
 
         async def write() -> int:
-            async with transaction():
+            # A short one too: the loop cannot wait for another process, so it waits on a pooled thread.
+            async with transaction(short=short):
                 seen = (await fetch(f"SELECT count(*) AS c FROM {TABLE} WHERE name = 'child'"))[0]["c"]
                 await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "parent", seen)
             return seen
@@ -228,6 +262,45 @@ async def test_we_wait_for_another_process_holding_the_write_lock(probe: str) ->
     finally:
         _stop(proc)
     assert await _rows() == [("child", 1), ("parent", 1), ("single", 1)]
+
+
+@pytest.mark.parametrize(
+    ("sql", "read"),
+    [
+        ("SELECT 1", True),
+        ("  select 1", True),
+        ("WITH t AS (SELECT 1 AS one) SELECT one FROM t", True),
+        ("with recursive n(i) as (select 1 union all select i + 1 from n where i < 3) select count(*) from n", True),
+        ("WITH t AS (SELECT 'insert or update' AS word) SELECT word FROM t", True),  # keywords in a literal
+        ("WITH t AS (SELECT 1 AS updated_at) SELECT updated_at FROM t", True),  # part of a name
+        ("WITH t AS (SELECT 1 AS one) INSERT INTO x SELECT one FROM t", False),
+        ("WITH t AS (SELECT id FROM x) UPDATE x SET v = 1 WHERE id IN (SELECT id FROM t)", False),
+        ("WITH t AS (SELECT id FROM x) DELETE FROM x WHERE id IN (SELECT id FROM t)", False),
+        ("WITHOUT_A_KEYWORD", False),
+        ("INSERT INTO x VALUES (1)", False),
+        ("UPDATE x SET v = 1", False),
+    ],
+)
+def test_only_statements_that_cannot_write_count_as_reads(sql: str, read: bool) -> None:
+    # A read runs at once beside a write transaction; a write queues for the write lock.
+    assert _is_read(sql) is read
+
+
+async def test_a_select_with_a_cte_runs_while_a_transaction_holds_the_write_lock(probe: str) -> None:
+    async with transaction():
+        # Another request's CTE read, while this transaction holds the write lock: it does not queue behind it.
+        read = asyncio.create_task(
+            fetch(f"WITH t AS (SELECT count(*) AS c FROM {TABLE}) SELECT c FROM t"), context=contextvars.Context()
+        )
+        for _ in range(10_000):  # loop steps, not time
+            if read.done():
+                break
+            await asyncio.sleep(0)
+        done = read.done()
+        if not done:
+            read.cancel()
+        assert done, "the CTE read waited for the write lock"
+        assert read.result() == [{"c": 0}]
 
 
 async def test_is_sqlite_matches_the_configured_database() -> None:

@@ -107,6 +107,14 @@ _CART_SQL = (
     "SELECT c.id, c.key, c.store, c.staff, c.member, c.lines, c.coupon_codes, c.prescription, c.override,"
     " c.status, c.sale, m.member_no FROM cart c LEFT JOIN member m ON m.id = c.member"
 )
+# The open cart and, in the same round trip, whether its key already made a sale (a checkout whose cart was never
+# closed): `current`, `attach_member` and `_mutate` read both on every scan.
+_OPEN_SQL = (
+    "SELECT c.id, c.key, c.store, c.staff, c.member, c.lines, c.coupon_codes, c.prescription, c.override,"
+    " c.status, c.sale, m.member_no, (SELECT s.id FROM sale s WHERE s.idempotency_key = c.key) AS sold"
+    " FROM cart c LEFT JOIN member m ON m.id = c.member"
+    " WHERE c.staff = {} AND c.store = {} AND c.status = 'open' ORDER BY c.id DESC LIMIT 1"
+)
 
 
 def _store_of(actor: StaffUser) -> int:
@@ -116,11 +124,8 @@ def _store_of(actor: StaffUser) -> int:
 
 
 async def _open_row(actor: StaffUser) -> dict | None:
-    rows = await fetch(
-        _CART_SQL + " WHERE c.staff = {} AND c.store = {} AND c.status = 'open' ORDER BY c.id DESC LIMIT 1",
-        actor.id,
-        _store_of(actor),
-    )
+    """The open cart's row, with `sold` (the id of the sale its key made, else None)."""
+    rows = await fetch(_OPEN_SQL, actor.id, _store_of(actor))
     return rows[0] if rows else None
 
 
@@ -144,14 +149,10 @@ async def _create(actor: StaffUser) -> dict:
     return row
 
 
-async def _sold(key: str) -> bool:
-    return bool(await fetch("SELECT id FROM sale WHERE idempotency_key = {}", key))
-
-
 async def current(actor: StaffUser) -> CartView:
     """The actor's open cart at their store, created when there is none."""
     row = await _open_row(actor)
-    if row is not None and not await _sold(row["key"]):
+    if row is not None and row["sold"] is None:
         return _view(row)
     return await _mutate(actor, lambda cart: cart)
 
@@ -162,14 +163,17 @@ async def sale_no_of(cart: CartView) -> str | None:
     return rows[0]["sale_no"] if rows else None
 
 
-async def _mutate(actor: StaffUser, change: Any) -> CartView:
-    """Apply `change(cart) -> cart` to the open cart under a lock, so back-to-back scans never lose a line."""
-    async with transaction():
+async def _mutate(actor: StaffUser, change: Any, member_no: str | None = None) -> CartView:
+    """Apply `change(cart) -> cart` to the open cart under a lock, so back-to-back scans never lose a line.
+
+    `member_no` is the number of the member `change` puts on the cart, when the caller knows it (saves a read).
+    """
+    async with transaction(short=True):
         if not is_sqlite():
             # One writer per staff member: concurrent scans queue here instead of overwriting each other's lines.
             await fetch("SELECT id FROM staff WHERE id = {} FOR UPDATE", actor.id)
         row = await _open_row(actor)
-        if row is not None and await _sold(row["key"]):
+        if row is not None and row["sold"] is not None:
             # The sale went through but the cart was never closed (a crash in between): close it now.
             await fetch("UPDATE cart SET status = 'done' WHERE id = {}", row["id"])
             row = None
@@ -188,8 +192,13 @@ async def _mutate(actor: StaffUser, change: Any) -> CartView:
                 before.id,
             )
     if after.member_id != before.member_id:
-        rows = await fetch("SELECT member_no FROM member WHERE id = {}", after.member_id) if after.member_id else []
-        after = replace(after, member_no=rows[0]["member_no"] if rows else None)
+        if after.member_id is None:
+            after = replace(after, member_no=None)
+        elif member_no is not None:
+            after = replace(after, member_no=member_no)
+        else:
+            rows = await fetch("SELECT member_no FROM member WHERE id = {}", after.member_id)
+            after = replace(after, member_no=rows[0]["member_no"] if rows else None)
     return after
 
 
@@ -306,15 +315,44 @@ async def set_line_discount(actor: StaffUser, product_id: int, discount_fen: int
     return await _mutate(actor, change)
 
 
-async def attach_member(actor: StaffUser, member_id: int | None) -> CartView:
-    """Sell to this member (None: a walk-in sale). Changing the member drops an allergy override given for another."""
+async def attach_member(actor: StaffUser, member_id: int | None, member_no: str | None = None) -> CartView:
+    """Sell to this member (None: a walk-in sale). Changing the member drops an allergy override given for another.
+
+    `member_no` (the member's number, when the caller has it) spares reading it back. Scanning the member who is
+    already on the open cart changes nothing (and opens no write transaction).
+    """
+    if is_sqlite():
+        # One compare-and-swap statement instead of a read and a transaction: on SQLite every `_mutate` holds the
+        # write lock from its read to its write, so this cannot land inside one. It changes nothing when there
+        # is no open cart, its key already made a sale or the member is already on it; those go the usual way
+        # below. (On PostgreSQL `_mutate` serialises on the staff row, which a bare UPDATE would bypass.)
+        done = await fetch(
+            "UPDATE cart SET member = {}, override = {}, updated_at = {} WHERE id = (SELECT c.id FROM cart c"
+            " WHERE c.staff = {} AND c.store = {} AND c.status = 'open' ORDER BY c.id DESC LIMIT 1)"
+            " AND member IS NOT {} AND NOT EXISTS (SELECT 1 FROM sale s WHERE s.idempotency_key = cart.key)"
+            " RETURNING id, key, store, staff, member, lines, coupon_codes, prescription, override, status, sale",
+            member_id,
+            "{}",
+            datetime.now(UTC),
+            actor.id,
+            _store_of(actor),
+            member_id,
+        )
+        if done:  # the cart as it is now
+            if member_id is not None and member_no is None:
+                found = await fetch("SELECT member_no FROM member WHERE id = {}", member_id)
+                member_no = found[0]["member_no"] if found else None
+            return _view({**done[0], "member_no": member_no})
+    row = await _open_row(actor)
+    if row is not None and row["sold"] is None and row["member"] == member_id:
+        return _view(row)
 
     def change(cart: CartView) -> CartView:
         if cart.member_id == member_id:
             return cart
         return replace(cart, member_id=member_id, override={})
 
-    return await _mutate(actor, change)
+    return await _mutate(actor, change, member_no=member_no)
 
 
 async def add_coupon(actor: StaffUser, code: str) -> CartView:

@@ -97,9 +97,13 @@ def _safe_date(year: int, month: int, day: int) -> date:
 async def rules() -> LoyaltyRules:
     """The configured rules (defaults for anything not configured)."""
     rows = await fetch("SELECT value FROM loyalty_setting WHERE name = {}", RULES_SETTING)
-    if not rows:
+    return _rules_from(rows[0]["value"] if rows else None)
+
+
+def _rules_from(raw: Any) -> LoyaltyRules:
+    """The rules from the stored setting's value (None: not configured)."""
+    if raw is None:
         return DEFAULT_RULES
-    raw = rows[0]["value"]
     stored = json.loads(raw) if isinstance(raw, str) else (raw or {})
     known = {f.name for f in fields(LoyaltyRules)}
     return LoyaltyRules(**{k: v for k, v in stored.items() if k in known})
@@ -627,11 +631,25 @@ async def wallet(member_id: int, today: date | None = None, soon_days: int = 90)
     from app.components import coupons
 
     today = today or _today()
-    r = await rules()
-    lots = await expiring(member_id, today)
+    # One round trip for the rules, the tier and the ledger by expiry day (the scan of every selling counter
+    # shows the wallet): the balance is the sum of all groups, the outflow the undated group's negative sum,
+    # exactly as `balance` and `expiring` compute them.
+    rows = await fetch(
+        "SELECT (SELECT ls.value FROM loyalty_setting ls WHERE ls.name = {}) AS rules,"
+        " (SELECT ml.tier FROM member_loyalty ml WHERE ml.member = {}) AS tier, g.expires_on, g.points"
+        " FROM (SELECT 1 AS one) base LEFT JOIN (SELECT expires_on, SUM(points) AS points FROM points_entry"
+        " WHERE member = {} GROUP BY expires_on) g ON 1 = 1",
+        RULES_SETTING,
+        member_id,
+        member_id,
+    )
+    r = _rules_from(rows[0]["rules"])
+    groups = [(_as_date(row["expires_on"]), int(row["points"])) for row in rows if row["points"] is not None]
+    outflow = -sum(p for d, p in groups if d is None)
+    lots = [(d, p) for d, p in fifo_remaining([g for g in groups if g[0] is not None], outflow) if d >= today]
     return Wallet(
-        balance=await balance(member_id),
-        tier=await tier_of(member_id),
+        balance=sum(p for _, p in groups),
+        tier=rows[0]["tier"] or "regular",
         expiring=[(d, p) for d, p in lots if d <= today + timedelta(days=soon_days)],
         coupons=await coupons.wallet(member_id, today),
         redeem_points_per_yuan=r.redeem_points_per_yuan,

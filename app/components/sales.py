@@ -17,7 +17,7 @@ from app.components.errors import NotFound, ValidationFailed
 from app.components.members import next_serials, store_today
 from app.components.passwords import verify_password
 from app.components.roles import DISCOUNT_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES, STOCK_ROLES
-from app.db import fetch, marks, transaction
+from app.db import fetch, is_sqlite, marks, transaction
 from app.i18n import N_, _, join_list, pick
 from app.settings import get_settings
 
@@ -210,6 +210,7 @@ class Quote:
     warnings: list[str]
     conflicts: list[dict]  # unresolved high allergy alerts (as AllergyBlocked carries them)
     on_date: date | None = None
+    rules: Any = None  # loyalty.LoyaltyRules read for a member's quote (recording reuses them)
 
     @property
     def can_checkout(self) -> bool:
@@ -840,6 +841,7 @@ async def quote(req: SaleRequest, actor: StaffUser) -> Quote:
         warnings=list(dict.fromkeys(warnings)),
         conflicts=conflicts,
         on_date=today,
+        rules=rules,
     )
 
 
@@ -890,7 +892,10 @@ async def record_sale(req: SaleRequest, actor: StaffUser) -> SaleResult:
     if actor.role not in SALE_ROLES:
         raise NotPermitted(_("Your role may not sell."))
     _check_store(actor, req.store_id)
-    store = await _store(req.store_id)
+    if actor.store_id == req.store_id and actor.store_code:
+        store = {"id": req.store_id, "code": actor.store_code, "name": actor.store_name or ""}
+    else:
+        store = await _store(req.store_id)
     q = await quote(req, actor)
     if "allergy_high" in q.blocker_codes:
         raise AllergyBlocked(q.conflicts)
@@ -901,19 +906,22 @@ async def record_sale(req: SaleRequest, actor: StaffUser) -> SaleResult:
             errors[name] = f"{errors[name]} {message}" if name in errors else message
         raise ValidationFailed(errors)
     try:
-        sale_id = await _write_sale(req, q, store, key, actor)
+        written = await _write_sale(req, q, store, key, actor)
     except _Replay:
-        sale_id = None
+        written = None
     except Exception as exc:
         if not _is_unique_violation(exc):
             raise
-        sale_id = None
-    if sale_id is None:
+        written = None
+    if written is None:
         found = await _sale_id_by_key(key)
         if found is None:
             raise RuntimeError("sale key conflict without a sale")
         return await _replayed(found, actor)
-    return SaleResult(await _load_sale(sale_id), created=True)
+    sale_id, view = written
+    # The view built from what was just written is what `_load_sale` would read back; the approvers' names of an
+    # allergy override or a verified prescription are not at hand, so those (rarer) sales are read back.
+    return SaleResult(view if view is not None else await _load_sale(sale_id), created=True)
 
 
 async def _replayed(sale_id: int, actor: StaffUser) -> SaleResult:
@@ -924,8 +932,11 @@ async def _replayed(sale_id: int, actor: StaffUser) -> SaleResult:
     return SaleResult(view, created=False)
 
 
-async def _write_sale(req: SaleRequest, q: Quote, store: dict, key: str, actor: StaffUser) -> int:
-    """All writes of a sale in one transaction; returns the sale id or raises _Replay."""
+async def _write_sale(
+    req: SaleRequest, q: Quote, store: dict, key: str, actor: StaffUser
+) -> tuple[int, SaleView | None]:
+    """All writes of a sale in one transaction; returns the sale id and its view (None when it needs reading
+    back), or raises _Replay."""
     now = datetime.now(UTC)
     today = q.on_date or store_today()
     member = q.member
@@ -935,13 +946,16 @@ async def _write_sale(req: SaleRequest, q: Quote, store: dict, key: str, actor: 
     )
     rx = req.prescription if q.needs_rx else None
     cash_change = q.change
-    # The number is taken in its own short statement: inside the sale's transaction its row lock would make
-    # every sale of the chain wait for the one before it on PostgreSQL. A rolled-back sale leaves a gap.
-    serial = await next_serials("sale")
-    sale_no = f"S{store['code']}{serial:08d}"
-    async with transaction():
-        if await _sale_id_by_key(key) is not None:
-            raise _Replay()
+    # On PostgreSQL the number is taken in its own short statement: inside the sale's transaction its row lock
+    # would make every sale of the chain wait for the one before it (a rolled-back sale leaves a gap). SQLite's
+    # writers are one at a time anyway, so there it is taken inside the transaction, saving a commit.
+    serial = None if is_sqlite() else await next_serials("sale")
+    # A short transaction: a few indexed statements per line (see app.db.transaction). The key's unique index
+    # (ON CONFLICT … DO NOTHING) tells a replay that got here first.
+    async with transaction(short=True):
+        if serial is None:
+            serial = await next_serials("sale")
+        sale_no = f"S{store['code']}{serial:08d}"
         inserted = await fetch(
             "INSERT INTO sale (sale_no, idempotency_key, store, staff, member, status, subtotal, line_discount,"
             " coupon_discount, total, paid, change_given, points_earned, points_redeemed, override_reason,"
@@ -1031,17 +1045,15 @@ async def _write_sale(req: SaleRequest, q: Quote, store: dict, key: str, actor: 
                 *[x for t in req.tenders for x in (sale_id, t.kind, t.amount, (t.reference or "")[:60])],
             )
 
-        # Stock, first expiry first out.
-        for line in q.lines:
-            await stock.allocate_sale(
-                req.store_id,
-                line.product.id,
-                line.qty,
-                sale_no,
-                line.line_no,
-                actor,
-                allow_oversell=req.oversell_approved_by is not None,
-            )
+        # Stock, first expiry first out: every line in four statements.
+        await stock.allocate_sale_lines(
+            req.store_id,
+            [(line.line_no, line.product.id, line.qty) for line in q.lines],
+            sale_no,
+            actor,
+            allow_oversell=req.oversell_approved_by is not None,
+            new_sale=True,  # its number was taken for this sale, and its row inserted above
+        )
 
         codes = [c.strip() for c in req.coupon_codes if c and c.strip()]
         if codes:
@@ -1049,7 +1061,7 @@ async def _write_sale(req: SaleRequest, q: Quote, store: dict, key: str, actor: 
 
         points_earned = points_redeemed = 0
         if member is not None:
-            rules = await loyalty.rules()
+            rules = q.rules if q.rules is not None else await loyalty.rules()
             if q.points_tender:
                 points_redeemed = _points_for_fen(q.points_tender, rules)[0]
                 await loyalty.redeem(member.id, points_redeemed, sale_no, req.store_id, actor)
@@ -1125,7 +1137,78 @@ async def _write_sale(req: SaleRequest, q: Quote, store: dict, key: str, actor: 
             json.dumps(payload, ensure_ascii=False),
             now,
         )
-    return sale_id
+    if overridden or rx is not None:
+        return sale_id, None
+    return sale_id, _written_view(
+        sale_id, sale_no, store, actor, q, req, line_ids, now, points_earned, points_redeemed, cash_change
+    )
+
+
+def _written_view(
+    sale_id: int,
+    sale_no: str,
+    store: dict,
+    actor: StaffUser,
+    q: Quote,
+    req: SaleRequest,
+    line_ids: dict[int, int],
+    created_at: datetime,
+    points_earned: int,
+    points_redeemed: int,
+    change_given: int,
+) -> SaleView:
+    """The SaleView `_load_sale` would read back for a sale just written (no override, no prescription)."""
+    row = {
+        "id": sale_id,
+        "sale_no": sale_no,
+        "store": req.store_id,
+        "store_code": store["code"],
+        "store_name": store["name"],
+        "staff": actor.id,
+        "staff_name": actor.display_name,
+        "member": q.member.id if q.member else None,
+        "member_no": q.member.member_no if q.member else None,
+        "member_name": q.member.name if q.member else None,
+        "status": "completed",
+        "subtotal": q.subtotal,
+        "line_discount": q.line_discount,
+        "coupon_discount": q.coupon_discount,
+        "total": q.total,
+        "paid": q.paid,
+        "change_given": change_given,
+        "points_earned": points_earned,
+        "points_redeemed": points_redeemed,
+        "override_reason": "",
+        "override_by_name": None,
+        "rx_number": "",
+        "rx_hospital": "",
+        "rx_verified_by_name": None,
+        "created_at": created_at,
+    }
+    line_rows = [
+        {
+            "id": line_ids[line.line_no],
+            "line_no": line.line_no,
+            "product": line.product.id,
+            "sku": line.product.sku,
+            "name_zh": line.product.name_zh,
+            "name_en": line.product.name_en,
+            "atc": line.product.atc,
+            "rx_class": line.product.rx_class,
+            "qty": line.qty,
+            "unit_price": line.unit_price,
+            "line_discount": line.line_discount,
+            "coupon_share": line.coupon_share,
+            "total": line.total,
+            "returned_qty": 0,
+            # As stored: through JSON, so the body is the same as a read-back's.
+            "alerts": json.loads(json.dumps([a.as_json() for a in line.alerts], ensure_ascii=False)),
+            "codes": list(line.trace_codes) or ([line.code] if line.code else []),
+        }
+        for line in q.lines
+    ]
+    tender_rows = [{"kind": t.kind, "amount": t.amount, "reference": (t.reference or "")[:60]} for t in req.tenders]
+    return _sale_view(row, line_rows, tender_rows, [])
 
 
 # ---------------------------------------------------------------- reading

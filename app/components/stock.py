@@ -511,6 +511,121 @@ async def allocate_sale(
     return allocations
 
 
+async def allocate_sale_lines(
+    store_id: int,
+    lines: list[tuple[int, int, int]],
+    sale_no: str,
+    actor: StaffUser,
+    allow_oversell: bool = False,
+    new_sale: bool = False,
+) -> dict[int, list[Allocation]]:
+    """`allocate_sale` for every line of a sale at once (call inside `transaction()`): line_no → allocations.
+
+    `lines` are (line_no, product_id, qty). Same rules and keys as `allocate_sale` called line after line (first
+    expiry first; a product on two lines takes the second line's units from what the first left; a line already
+    allocated returns its moves and moves nothing), in four statements whatever the number of lines: the batches,
+    the existing moves, one conditional update of the batches and one insert of the moves. `new_sale` (the sale
+    number was taken in this transaction, so no line of it can have moves yet) skips the look for existing moves;
+    the moves' unique keys still refuse a duplicate.
+    """
+    if any(line[2] <= 0 for line in lines):
+        raise ValidationFailed({"qty": _("The quantity must be at least 1.")})
+    if not lines:
+        return {}
+    await _lock_store(store_id)
+    product_ids = sorted({line[1] for line in lines})
+    batches = await fetch(
+        "SELECT id, product, batch_no, expiry, status, on_hand FROM stock_batch WHERE store = {}"
+        f" AND product IN ({', '.join('{}' for _ in product_ids)}) ORDER BY product, expiry, id"
+        + ("" if is_sqlite() else " FOR UPDATE"),
+        store_id,
+        *product_ids,
+    )
+    by_product: dict[int, list[dict]] = {}
+    for batch in batches:
+        by_product.setdefault(batch["product"], []).append(batch)
+    keys = [_sale_key(sale_no, line[0], b["id"]) for line in lines for b in by_product.get(line[1], [])]
+    keys += [_sale_key(sale_no, line[0], None) for line in lines]
+    existing = (
+        []
+        if new_sale
+        else await fetch(
+            "SELECT m.key, m.batch, m.qty, b.batch_no, b.expiry FROM stock_move m"
+            " LEFT JOIN stock_batch b ON b.id = m.batch"
+            f" WHERE m.key IN ({', '.join('{}' for _ in keys)}) ORDER BY b.expiry IS NULL, b.expiry, m.batch",
+            *keys,
+        )
+    )
+    done: dict[int, list[Allocation]] = {}
+    for r in existing:
+        line_no = int(r["key"].split(":")[2])
+        done.setdefault(line_no, []).append(Allocation(r["batch"], r["batch_no"], _as_date(r["expiry"]), -r["qty"]))
+    today = store_today()
+    left = {b["id"]: b["on_hand"] for b in batches}
+    takes: dict[int, int] = {}  # batch id → units taken by this call
+    moves: list[tuple[int, int, dict | None, int]] = []  # (line_no, product_id, batch or None, units)
+    for line_no, product_id, qty in lines:
+        if line_no in done:
+            continue
+        remaining = qty
+        for batch in by_product.get(product_id, []):
+            if remaining == 0:
+                break
+            if batch["status"] != AVAILABLE or _as_date(batch["expiry"]) < today or left[batch["id"]] <= 0:
+                continue
+            take = min(remaining, left[batch["id"]])
+            left[batch["id"]] -= take
+            takes[batch["id"]] = takes.get(batch["id"], 0) + take
+            moves.append((line_no, product_id, batch, take))
+            remaining -= take
+        if remaining:
+            if not allow_oversell:
+                raise OutOfStock(product_id, await _product_label(product_id), qty, qty - remaining)
+            moves.append((line_no, product_id, None, remaining))
+    if takes:
+        # Conditional: never below zero, whatever a concurrent writer did (the lock makes this always true).
+        values = ", ".join("(CAST({} AS INTEGER), CAST({} AS INTEGER))" for _ in takes)
+        updated = await fetch(
+            f"WITH t (id, take) AS (VALUES {values}) UPDATE stock_batch"
+            " SET on_hand = on_hand - (SELECT t.take FROM t WHERE t.id = stock_batch.id)"
+            " WHERE id IN (SELECT t.id FROM t) AND on_hand >= (SELECT t.take FROM t WHERE t.id = stock_batch.id)"
+            " RETURNING id",
+            *[x for pair in takes.items() for x in pair],
+        )
+        short = set(takes) - {r["id"] for r in updated}
+        if short:
+            product_id = next(b["product"] for b in batches if b["id"] in short)
+            qty = sum(move[3] for move in moves if move[1] == product_id)
+            raise OutOfStock(product_id, await _product_label(product_id), qty, 0)
+    if moves:
+        now = datetime.now(UTC)
+        args: list = []
+        for line_no, product_id, batch, take in moves:
+            batch_id = batch["id"] if batch else None
+            key = _sale_key(sale_no, line_no, batch_id)
+            args += [batch_id, store_id, product_id, -take, sale_no, key, actor.id, now]
+        inserted = await fetch(
+            "INSERT INTO stock_move (batch, store, product, qty, kind, ref, key, staff, at) VALUES "
+            + ", ".join("({}, {}, {}, {}, 'sale', {}, {}, {}, {})" for _ in moves)
+            + " ON CONFLICT (key) DO NOTHING RETURNING id",
+            *args,
+        )
+        if len(inserted) != len(moves):
+            # A concurrent call for the same line got there first; undo this one's decrements by failing the
+            # transaction rather than leaving the cache out of step with the ledger.
+            raise ValidationFailed({"qty": _("This sale line is already being recorded; try again.")})
+    for line_no, _product, batch, take in moves:
+        done.setdefault(line_no, []).append(
+            Allocation(
+                batch["id"] if batch else None,
+                batch["batch_no"] if batch else None,
+                _as_date(batch["expiry"]) if batch else None,
+                take,
+            )
+        )
+    return done
+
+
 async def restock_return(store_id: int, sale_no: str, line_no: int, qty: int, return_no: str, actor: StaffUser) -> None:
     """Put `qty` returned units back into the batches the sale line took them from (call inside `transaction()`).
 

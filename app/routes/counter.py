@@ -78,9 +78,9 @@ async def lookup(request: Request, data: Annotated[LookupForm, FORM]) -> Templat
     if len(found) == 1:
         if selling:
             # The scanned member is the open cart's customer: the cart comes back out of band.
-            await sale.scan_member(request, found[0])
+            cart = await sale.scan_member(request, found[0])
             if wants_partial(request):
-                ctx = member_ctx(found[0], code=code, **await sale.cart_ctx(request), oob_cart=True)
+                ctx = member_ctx(found[0], code=code, **await sale.cart_ctx(request, cart=cart), oob_cart=True)
                 return render(request, PAGE, ctx, block="member_panel")
             return render(request, PAGE, await sale.page_ctx(request), status_code=200)
         return render(request, PAGE, member_ctx(found[0], code=code), block="member_panel")

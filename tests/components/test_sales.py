@@ -10,10 +10,10 @@ from datetime import timedelta
 
 import pytest
 
-from app.components import audit, loyalty, sales
+from app.components import audit, loyalty, sales, stock
 from app.components.errors import NotFound, ValidationFailed
 from app.components.members import store_today
-from app.db import fetch
+from app.db import fetch, transaction
 from tests.components.sale_data import (
     PRICE,
     count,
@@ -434,3 +434,78 @@ async def test_selling_beyond_stock_needs_the_setting_and_a_manager(products: di
     assert sale.lines[0].qty == 52 and await on_hand("YS90008") == 0
     shortfall = await fetch("SELECT qty FROM stock_move WHERE kind = 'sale' AND batch IS NULL")
     assert [r["qty"] for r in shortfall] == [-2]
+
+
+# ---------------------------------------------------------------- the answer of a new sale
+
+
+async def test_a_new_sale_answers_exactly_what_reading_it_back_gives(products: dict) -> None:
+    """record_sale builds the new sale's view from what it wrote (no read-back): it must be the replay's body."""
+    await _coupon("SAME1")
+    member_no = await make_member(status="none")
+    await sales.record_sale(await request("seed", member_no=member_no, lines=[("YS90005", 3)]), await actor())
+    cases = [
+        await request("walk-in", lines=[("YS90007", 2)], tenders=[("cash", 5000)]),
+        # Duplicate therapy in the cart and in the history (alerts and warnings), a device without ATC code.
+        await request("member", member_no=member_no, lines=[("YS90005", 1), ("YS90006", 1), ("YS90009", 2)]),
+        replace(
+            await request("all", member_no=member_no, lines=[("YS90005", 1), ("YS90007", 1)], tenders=[]),
+            coupon_codes=["SAME1"],
+            tenders=[sales.TenderRequest("points", 100), sales.TenderRequest("wechat", 2890, "WX-42")],
+        ),
+    ]
+    for req in cases:
+        made = await sales.record_sale(req, await actor("clerk"))
+        assert made.created
+        replay = await sales.record_sale(req, await actor("clerk"))
+        assert not replay.created
+        assert made.sale.as_json() == replay.sale.as_json()
+        assert made.sale == replay.sale
+
+
+async def test_all_lines_take_stock_first_expiry_first_a_product_on_two_lines_included() -> None:
+    await make_products()
+    await stock_in("YS90005", 2, "SOON", days=30)
+    await stock_in("YS90005", 5, "LATER", days=200)
+    await stock_in("YS90007", 4, "ONLY", days=100)
+    req = await request("two-lines", lines=[("YS90005", 3), ("YS90007", 1), ("YS90005", 3)])
+    sale = (await sales.record_sale(req, await actor())).sale
+    moves = await fetch(
+        "SELECT m.key, m.qty, b.batch_no FROM stock_move m JOIN stock_batch b ON b.id = m.batch"
+        " WHERE m.kind = 'sale' ORDER BY m.key"
+    )
+    taken = sorted((m["key"].split(":")[2], m["batch_no"], -m["qty"]) for m in moves)
+    assert taken == [("1", "LATER", 1), ("1", "SOON", 2), ("2", "ONLY", 1), ("3", "LATER", 3)]
+    left = await fetch("SELECT batch_no, on_hand FROM stock_batch ORDER BY batch_no")
+    assert [(r["batch_no"], r["on_hand"]) for r in left] == [("LATER", 1), ("ONLY", 3), ("SOON", 0)]
+    assert (await sales.record_sale(req, await actor())).sale == sale  # a replay moves nothing
+    assert await count("stock_move") == 4 + 3  # the three receipts and the four sale moves
+    with pytest.raises(ValidationFailed) as short:
+        await sales.record_sale(await request("short", lines=[("YS90005", 2)]), await actor())
+    assert "qty" in short.value.errors
+
+
+async def test_concurrent_sales_of_the_last_units_sell_each_unit_once() -> None:
+    await make_products()
+    await stock_in("YS90007", 5, "LAST")
+    clerk = await actor("clerk")
+    requests = [await request(f"last-{i}", lines=[("YS90007", 1)]) for i in range(10)]
+    results = await asyncio.gather(*(sales.record_sale(req, clerk) for req in requests), return_exceptions=True)
+    sold = [r for r in results if isinstance(r, sales.SaleResult)]
+    assert len(sold) == 5 and all(isinstance(r, ValidationFailed) for r in results if r not in sold)
+    assert len({r.sale.sale_no for r in sold}) == 5
+    assert await on_hand("YS90007") == 0
+    assert (await fetch("SELECT SUM(qty) AS n FROM stock_move WHERE kind = 'sale'"))[0]["n"] == -5
+
+
+async def test_allocating_the_same_sale_lines_again_returns_the_first_allocations() -> None:
+    await make_products()
+    await stock_in("YS90005", 2, "SOON", days=30)
+    await stock_in("YS90005", 5, "LATER", days=200)
+    product = (await fetch("SELECT id FROM product WHERE sku = 'YS90005'"))[0]["id"]
+    async with transaction():
+        first = await stock.allocate_sale_lines(await store_id(), [(1, product, 3)], "SX1", await actor())
+    async with transaction():
+        again = await stock.allocate_sale_lines(await store_id(), [(1, product, 3)], "SX1", await actor())
+    assert again == first and [(a.batch_no, a.qty) for a in first[1]] == [("SOON", 2), ("LATER", 1)]
+    assert await on_hand("YS90005") == 4

@@ -490,3 +490,42 @@ async def test_selling_beyond_stock_needs_a_store_managers_pin_when_the_chain_al
     )[0]["n"] == 1
     more = await _scan(client, headers, gtin("YS90007"))  # the next cart needs its own approval
     assert 'data-testid="oversell-done"' not in more.text
+
+
+async def test_members_and_products_scanned_at_once_all_land_on_the_cart(client) -> None:
+    """Member scans (the cart's customer changes) interleaved with product scans: no line and no member lost."""
+    await _stocked()
+    headers = await _counter(client)
+    first, second = await make_member("周一"), await make_member("周二")
+    codes = [gtin("YS90007"), first, gtin("YS90005"), second, gtin("YS90006"), first, gtin("YS90007")]
+    answers = await asyncio.gather(*(_scan(client, headers, code) for code in codes))
+    assert all(a.status_code == 200 for a in answers)
+    cart = await carts.current(await actor())
+    by_product = {line.product_id: line.qty for line in cart.lines}
+    assert by_product == {
+        await _product_id("YS90007"): 2,
+        await _product_id("YS90005"): 1,
+        await _product_id("YS90006"): 1,
+    }
+    assert cart.member_no in (first, second)
+    number = await fetch("SELECT member_no FROM member WHERE id = {}", cart.member_id)
+    assert number[0]["member_no"] == cart.member_no
+
+
+async def test_scanning_the_same_member_again_keeps_the_override_another_member_drops_it(client) -> None:
+    await _stocked()
+    headers = await _counter(client)
+    member_no = await make_member(allergies=("penicillins",))
+    other = await make_member("周三")
+    await _scan(client, headers, member_no)
+    await _scan(client, headers, gtin("YS90002"))
+    done = await client.post("/counter/cart/override", data={"reason": "医生确认"}, headers=headers)
+    assert 'data-testid="override-done"' in done.text
+    again = await _scan(client, headers, member_no)
+    assert again.status_code == 200 and 'data-testid="override-done"' in again.text
+    assert (await carts.current(await actor())).override.get("reason") == "医生确认"
+    moved = await _scan(client, headers, other)
+    assert moved.status_code == 200
+    cart = await carts.current(await actor())
+    assert cart.member_no == other and not cart.override.get("reason")
+    assert _lines(await _cart(client, headers)) == {"YS90002": 1}
