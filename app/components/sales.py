@@ -187,6 +187,7 @@ class QuoteMember:
     allergy_status: str
     tier: str
     points_balance: int
+    phone_masked: str = ""
 
 
 @dataclass
@@ -327,6 +328,7 @@ class SaleView:
     tenders: list[TenderView]
     returns: list[ReturnView]
     warnings: list[str] = field(default_factory=list)
+    member_phone_masked: str = ""  # for the receipt, without reading (and auditing) the member's record
 
     @property
     def refunded(self) -> int:
@@ -499,7 +501,7 @@ def _approver_ok(row: dict | None, roles: Collection[str], store_id: int) -> boo
 async def _member(member_no: str) -> tuple[QuoteMember, list[tuple[str, str]]]:
     """The member (following a merge to the survivor), their tier, points balance and active allergies."""
     sql = (
-        "SELECT m.id, m.member_no, m.name, m.allergy_status, m.merged_into,"
+        "SELECT m.id, m.member_no, m.name, m.phone_masked, m.allergy_status, m.merged_into,"
         " (SELECT ml.tier FROM member_loyalty ml WHERE ml.member = m.id) AS tier,"
         " (SELECT COALESCE(SUM(pe.points), 0) FROM points_entry pe WHERE pe.member = m.id) AS balance,"
         " a.allergen_class, a.substance"
@@ -519,6 +521,7 @@ async def _member(member_no: str) -> tuple[QuoteMember, list[tuple[str, str]]]:
         allergy_status=row["allergy_status"] or "unknown",
         tier=row["tier"] or "regular",
         points_balance=int(row["balance"] or 0),
+        phone_masked=row["phone_masked"] or "",
     )
     allergies = [(r["allergen_class"], r["substance"] or "") for r in rows if r["allergen_class"]]
     return member, allergies
@@ -1169,6 +1172,7 @@ def _written_view(
         "member": q.member.id if q.member else None,
         "member_no": q.member.member_no if q.member else None,
         "member_name": q.member.name if q.member else None,
+        "member_phone_masked": q.member.phone_masked if q.member else "",
         "status": "completed",
         "subtotal": q.subtotal,
         "line_discount": q.line_discount,
@@ -1229,7 +1233,8 @@ def _json_list(value: Any) -> list:
 async def _load_sale(sale_id: int) -> SaleView:
     rows = await fetch(
         "SELECT s.*, st.code AS store_code, st.name AS store_name, sf.display_name AS staff_name,"
-        " m.member_no, m.name AS member_name, ob.display_name AS override_by_name,"
+        " m.member_no, m.name AS member_name, m.phone_masked AS member_phone_masked,"
+        " ob.display_name AS override_by_name,"
         " rb.display_name AS rx_verified_by_name"
         " FROM sale s JOIN store st ON st.id = s.store JOIN staff sf ON sf.id = s.staff"
         " LEFT JOIN member m ON m.id = s.member LEFT JOIN staff ob ON ob.id = s.override_by"
@@ -1311,6 +1316,7 @@ def _sale_view(s: dict, line_rows: list[dict], tender_rows: list[dict], return_r
         member_id=s["member"],
         member_no=s["member_no"],
         member_name=s["member_name"],
+        member_phone_masked=s.get("member_phone_masked") or "",
         status=s["status"],
         subtotal=s["subtotal"],
         line_discount=s["line_discount"],

@@ -520,15 +520,9 @@ async def _points_balance(member_id: int | None) -> int | None:
 async def receipt(request: Request, sale_no: FromPath[str]) -> Template:
     """The printable receipt of a sale of this store."""
     sale = await sales.get_sale(sale_no, request.user)
-    phone = ""
-    if sale.member_no:
-        try:
-            phone = (await members.get_member(sale.member_no, actor=request.user, detail="receipt")).phone_masked
-        except NotFound:  # merged into another record since: the receipt still prints, without the phone
-            phone = ""
     ctx = {
         "sale": sale,
-        "phone_masked": phone,
+        "phone_masked": sale.member_phone_masked,
         "points_balance": await _points_balance(sale.member_id),
         "tender_label": tender_label,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+from app.components import audit, members
 from app.components import cart as carts
 from app.components.seed import DEMO_PIN
 from app.db import fetch
@@ -247,6 +248,7 @@ async def test_double_submit_of_checkout_gives_one_sale_and_the_same_receipt(cli
 async def test_receipt_shows_points_change_and_the_guidance_slip(client) -> None:
     await _stocked()
     member_no = await make_member("李娜", status="none")
+    await members.update_member(member_no, {"phone": "13912340000"}, await actor())
     headers = await _counter(client)
     await _scan(client, headers, member_no)
     html = (await _scan(client, headers, gtin("YS90008"))).text
@@ -257,8 +259,11 @@ async def test_receipt_shows_points_change_and_the_guidance_slip(client) -> None
     assert bad.status_code == 422 and 'data-testid="error-amount"' in bad.text
 
     sale_no = _sale_no(await _pay(client, headers, html, amount="20"))
+    views_before = await audit.count(audit.ALLERGY_VIEW)
     receipt = await client.get(f"/counter/sales/{sale_no}/receipt")
     assert receipt.status_code == 200
+    assert "139****0000" in receipt.text  # the member's masked phone …
+    assert await audit.count(audit.ALLERGY_VIEW) == views_before  # … without reading their health record
     earned = re.search(r'data-testid="points-earned">(\d+)<', receipt.text)
     assert earned and int(earned.group(1)) > 0
     assert f'data-testid="points-balance">{earned.group(1)}<' in receipt.text
