@@ -196,6 +196,26 @@ async def csrf_token(client: AppClient, path: str = "/login") -> str:
     return match.group(1)
 
 
+async def run_job_in_worker(function_name: str) -> None:
+    """Enqueue one job and run a real SAQ worker (burst mode, no cron) against the real Redis until it completes."""
+    from saq import Worker
+
+    from app.tasks import worker as tasks
+
+    settings = tasks.worker_settings()
+    queue = settings["queue"]
+    await queue.connect()
+    try:
+        job = await queue.enqueue(function_name, retries=tasks.JOB_RETRIES)
+        assert job is not None
+        worker = Worker(**{**settings, "cron_jobs": [], "burst": True, "dequeue_timeout": 1})
+        await worker.start()
+        await job.refresh()
+        assert job.status == "complete", job.error
+    finally:
+        await queue.disconnect()
+
+
 async def api_headers(username: str = "pharmacist", revoked: bool = False, **headers: str) -> dict[str, str]:
     """Headers with a new bearer token of `username` (as `yaoshi token add` makes), plus any `headers` given."""
     staff = await fetch("SELECT id FROM staff WHERE username = {}", username)

@@ -16,7 +16,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import fields
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 
 from app.components import audit, catalog, imports
@@ -58,26 +57,9 @@ COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
 _INPUT_FIELDS = {f.name for f in fields(catalog.ProductInput)}
 
 
-@cache
-def _header_aliases() -> dict[str, str]:
-    found: dict[str, str] = {}
-    for col in COLUMNS:
-        for name in (col.key, col.zh, col.en, *col.aliases):
-            found.setdefault(imports._norm_header(name), col.key)
-    return found
-
-
 def map_header(cells: list[str]) -> list[str | None]:
     """The product field of each header cell (None for columns we ignore; the first of a repeat wins)."""
-    aliases = _header_aliases()
-    seen: set[str] = set()
-    keys: list[str | None] = []
-    for cell in cells:
-        key = aliases.get(imports._norm_header(cell))
-        keys.append(key if key and key not in seen else None)
-        if key:
-            seen.add(key)
-    return keys
+    return imports.map_header(cells, COLUMNS)
 
 
 def column_help() -> list[tuple[str, str]]:

@@ -106,17 +106,17 @@ def _norm_header(text: str) -> str:
 
 
 @cache
-def _header_aliases() -> dict[str, str]:
+def _header_aliases(columns: tuple[Column, ...]) -> dict[str, str]:
     found: dict[str, str] = {}
-    for col in COLUMNS:
+    for col in columns:
         for name in (col.key, col.zh, col.en, *col.aliases):
             found.setdefault(_norm_header(name), col.key)
     return found
 
 
-def map_header(cells: list[str]) -> list[str | None]:
+def map_header(cells: list[str], columns: tuple[Column, ...] = COLUMNS) -> list[str | None]:
     """The column key of each header cell (None for columns we do not import; the first of a repeat wins)."""
-    aliases = _header_aliases()
+    aliases = _header_aliases(columns)
     seen: set[str] = set()
     keys: list[str | None] = []
     for cell in cells:

@@ -35,42 +35,10 @@ async def api_search_products(request: Request, q: FromQuery[str] = "", limit: F
     return {"q": q, "products": [p.as_json() for p in found]}
 
 
-@dataclass
-class ProductIn:
-    """A product by `sku`: created when new (then `name_zh`, `rx_class` Rx|OTC|device, `category_l1` and
-    `price` in fen are required), else the fields given are updated. `gtins`, `trace_prefixes` and `aliases`
-    (lists or space-separated) replace that kind of code when given. `knowledge` may override the reference card:
-    {"counselling": {"zh": …, "en": …}, …}."""
-
-    sku: str = ""
-    name_zh: str | None = None
-    name_en: str | None = None
-    generic_zh: str | None = None
-    generic_en: str | None = None
-    atc: str | None = None
-    allergen_classes: str | list[str] | None = None
-    substance: str | None = None
-    rx_class: str | None = None
-    category_l1: str | None = None
-    category_l2: str | None = None
-    form: str | None = None
-    price: int | str | None = None
-    pack_units: int | str | None = None
-    units_per_day: float | str | None = None
-    cold_chain: bool | str | None = None
-    dtp: bool | str | None = None
-    points_excluded: bool | str | None = None
-    active: bool | str | None = None
-    gtins: str | list[str] | None = None
-    trace_prefixes: str | list[str] | None = None
-    aliases: str | list[str] | None = None
-    knowledge: dict[str, Any] | None = None
-
-
 @post("/api/v1/products", guards=[requires_role(CATALOG_WRITE_ROLES)], security=SECURITY, tags=["catalog"])
-async def api_upsert_product(request: Request, data: JSONBody[ProductIn]) -> Response:
+async def api_upsert_product(request: Request, data: JSONBody[catalog.ProductInput]) -> Response:
     """Create (201) or update (200) a product by SKU so an ERP keeps the catalog in step; 422 with field errors."""
-    product, created = await catalog.upsert_product(catalog.ProductInput(**asdict(data)), actor=request.user)
+    product, created = await catalog.upsert_product(data, actor=request.user)
     return Response({**product.as_json(), "created": created}, status_code=201 if created else 200)
 
 

@@ -4,27 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from saq import Worker
-
 from app.components import loyalty, members
 from app.db import fetch, transaction
-from app.tasks import worker as tasks
-from tests.conftest import actor
-
-
-async def _run_burst(function_name: str) -> None:
-    settings = tasks.worker_settings()
-    queue = settings["queue"]
-    await queue.connect()
-    try:
-        job = await queue.enqueue(function_name, retries=tasks.JOB_RETRIES)
-        assert job is not None
-        worker = Worker(**{**settings, "cron_jobs": [], "burst": True, "dequeue_timeout": 1})
-        await worker.start()
-        await job.refresh()
-        assert job.status == "complete", job.error
-    finally:
-        await queue.disconnect()
+from tests.conftest import actor, run_job_in_worker
 
 
 async def _ledger() -> list[tuple]:
@@ -45,11 +27,11 @@ async def test_nightly_expiry_takes_old_unused_points_once() -> None:
         await loyalty.redeem(old, 100, "S2", None, None)
         await loyalty.earn(old, "S3", 20_000, today, None, None)
         await loyalty.earn(fresh, "S4", 10_000, today, None, None)
-    await _run_burst("expire_points")
+    await run_job_in_worker("expire_points")
     after_first = await _ledger()
     assert await loyalty.balance(old) == 200  # 500 earned − 100 redeemed → 400 expired; today's 200 stay
     assert await loyalty.balance(fresh) == 100
-    await _run_burst("expire_points")
+    await run_job_in_worker("expire_points")
     assert await _ledger() == after_first
     assert await loyalty.check_balances() == []
 
@@ -64,8 +46,8 @@ async def test_tier_review_downgrades_once_and_a_second_run_changes_nothing() ->
         today - timedelta(days=800),
         idle,
     )
-    await _run_burst("review_tiers")
+    await run_job_in_worker("review_tiers")
     assert await loyalty.tier_of(idle) == "regular"
     await fetch("UPDATE member_loyalty SET tier = 'gold' WHERE member = {}", idle)  # e.g. upgraded since
-    await _run_burst("review_tiers")
+    await run_job_in_worker("review_tiers")
     assert await loyalty.tier_of(idle) == "gold"

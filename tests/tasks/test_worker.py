@@ -6,28 +6,11 @@ import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 
-from saq import Worker
-
 from app.components import members
 from app.db import fetch
 from app.redis import get_redis
 from app.tasks import worker as tasks
-from tests.conftest import actor, login
-
-
-async def _run_burst(function_name: str) -> None:
-    settings = tasks.worker_settings()
-    queue = settings["queue"]
-    await queue.connect()
-    try:
-        job = await queue.enqueue(function_name, retries=tasks.JOB_RETRIES)
-        assert job is not None
-        worker = Worker(**{**settings, "cron_jobs": [], "burst": True, "dequeue_timeout": 1})
-        await worker.start()
-        await job.refresh()
-        assert job.status == "complete", job.error
-    finally:
-        await queue.disconnect()
+from tests.conftest import actor, login, run_job_in_worker
 
 
 async def test_nightly_job_flags_profiles_not_confirmed_for_twelve_months() -> None:
@@ -36,7 +19,7 @@ async def test_nightly_job_flags_profiles_not_confirmed_for_twelve_months() -> N
     fresh = await members.register(members.NewMember(name="刚核对"), pharmacist)
     old = datetime.now(UTC) - timedelta(days=400)
     await fetch("UPDATE member SET verified_at = {}, created_at = {} WHERE member_no = {}", old, old, stale.member_no)
-    await _run_burst("flag_unverified_profiles")
+    await run_job_in_worker("flag_unverified_profiles")
     rows = await fetch("SELECT member_no, verification_due FROM member ORDER BY member_no")
     flags = {r["member_no"]: bool(r["verification_due"]) for r in rows}
     assert flags == {stale.member_no: True, fresh.member_no: False}
@@ -47,7 +30,7 @@ async def test_session_purge_job_removes_sessions_past_their_lifetime(client) ->
     key = "ys:sess:" + hashlib.sha256(client.cookies["ys_session"].encode()).hexdigest()
     await get_redis().hset(key, "created", time.time() - 13 * 3600)
     await get_redis().persist(key)
-    await _run_burst("purge_sessions")
+    await run_job_in_worker("purge_sessions")
     assert not await get_redis().exists(key)
     assert (await client.get("/counter", follow_redirects=False)).status_code == 303
 
