@@ -20,6 +20,7 @@ import os
 import pstats
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,7 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--data", default=str(Path(tempfile.gettempdir()) / "yaoshi-profile"))
+    parser.add_argument("--only", choices=ROUTES, help="time only this route (no profiler)")
     parser.add_argument("--profile", choices=ROUTES, help="cProfile this route")
     parser.add_argument("--callgrind", choices=ROUTES, help="instructions per request")
     parser.add_argument("--top", type=int, default=40, help="rows of the cProfile listing")
@@ -93,10 +95,18 @@ async def _run(app: Callable, make: Callable[[], Request], total: int, concurren
         nonlocal left, bad
         while left > 0:
             left -= 1
-            if not 200 <= await _call(app, *make()) < 300:
+            request = make()
+            started = time.perf_counter()
+            if not 200 <= await _call(app, *request) < 300:
                 bad += 1
+            latencies.append(time.perf_counter() - started)
 
+    latencies: list[float] = []
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+    if latencies and total >= 1000:
+        latencies.sort()
+        p50, p95 = (latencies[int(len(latencies) * q)] * 1000 for q in (0.5, 0.95))
+        print(f"         latency p50 {p50:.2f} ms  p95 {p95:.2f} ms  max {latencies[-1] * 1000:.1f} ms")
     return bad
 
 
@@ -143,28 +153,33 @@ async def _main(args: argparse.Namespace) -> None:
         "lookup": lookup,
         "sale": sale,
     }
-    only = args.callgrind or args.profile
+    only = args.callgrind or args.profile or args.only
     chosen = {only: routes[only]} if only else routes
     for make in chosen.values():
-        await _run(app, make, 200, args.concurrency)  # warm: templates compiled, connections open, caches full
+        await _run(
+            app, make, int(os.environ.get("YAOSHI_PROFILE_WARM", "200")), args.concurrency
+        )  # warm: templates compiled, connections open, caches full
     if args.callgrind:
         # Run twice under valgrind (0 and N requests); the difference divided by N is the cost of one request.
         await _run(app, chosen[args.callgrind], int(os.environ.get("YAOSHI_PROFILE_N", "0")), args.concurrency)
         return
     for name, make in chosen.items():
         profiler = cProfile.Profile() if args.profile == name else None
-        cpu, wall = time.process_time(), time.perf_counter()
+        cpu, wall, loop_cpu = time.process_time(), time.perf_counter(), time.thread_time()
         if profiler:
             profiler.enable()
         bad = await _run(app, make, args.requests, args.concurrency)
         if profiler:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        loop_cpu = time.thread_time() - loop_cpu
         print(
             f"{name:<8} CPU {cpu * 1000 / args.requests:7.3f} ms/req  wall {wall * 1000 / args.requests:7.3f} ms/req"
-            f"  non-200 {bad}"
+            f"  (event loop thread {loop_cpu * 1000 / args.requests:.3f})  non-200 {bad}"
         )
         if profiler:
+            if os.environ.get("YAOSHI_PROFILE_OUT"):
+                profiler.dump_stats(os.environ["YAOSHI_PROFILE_OUT"])
             pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
 
 
@@ -242,9 +257,13 @@ async def _sale_maker(rng: random.Random) -> Callable[[], Request]:
 
 
 def _callgrind(args: argparse.Namespace) -> None:
-    counts = []
+    # Both runs at once, each on its own copy of the seeded data (so neither sees the other's writes).
+    runs = []
     for n in (0, args.requests):
-        out = Path(args.data) / f"callgrind.{n}.out"
+        data = Path(f"{args.data}.cg{n}")
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.copytree(args.data, data)
+        out = data / "callgrind.out"
         command = [
             "valgrind",
             "--tool=callgrind",
@@ -252,11 +271,16 @@ def _callgrind(args: argparse.Namespace) -> None:
             sys.executable,
             __file__,
             "--data",
-            args.data,
+            str(data),
             "--callgrind",
             args.callgrind,
         ]
-        subprocess.run(command, env={**os.environ, "YAOSHI_PROFILE_N": str(n)}, check=True, capture_output=True)
+        env = {**os.environ, "YAOSHI_PROFILE_N": str(n), "YAOSHI_PROFILE_WARM": "40"}
+        runs.append((subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out))
+    counts = []
+    for proc, out in runs:
+        if proc.wait() != 0:
+            raise SystemExit(f"valgrind run failed: {proc.args}")
         summary = next(line for line in out.read_text().splitlines() if line.startswith("summary:"))
         counts.append(int(summary.split()[1]))
     per = (counts[1] - counts[0]) / args.requests
@@ -271,7 +295,7 @@ def main() -> None:
     os.environ.pop("YAOSHI_DEBUG", None)
     if args.callgrind and "YAOSHI_PROFILE_N" not in os.environ:
         if args.requests == 3000:
-            args.requests = 200  # valgrind runs Python ~50 times slower
+            args.requests = 100  # valgrind runs Python ~50 times slower
         _seed(data, args.members)
         _callgrind(args)
         return

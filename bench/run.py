@@ -484,9 +484,12 @@ from datetime import UTC, datetime
 
 async def main(count: int, password: str) -> None:
     from app.components.passwords import new_api_token
-    from app.components.seed import add_staff
+    from app.components.seed import add_staff, seed_demo
     from app.db import fetch
+    from app.tables.migrate import migrate
 
+    await migrate()
+    await seed_demo()  # the demo stores and staff, when the sale row's seeding (BENCH_SALES=0) did not add them
     store = (await fetch(
         "SELECT st.code FROM staff s JOIN store st ON st.id = s.store WHERE s.username = 'pharmacist'"
     ))[0]["code"]
