@@ -138,7 +138,7 @@ class _Cached:
     fresh_until: float  # monotonic time after which Redis is asked again
 
 
-# Session key (hash of the cookie) → the user as last read from Redis by this process.
+# Session key (hash of the cookie), or TOKEN_PREFIX + an API token's hash, → the user as last read by this process.
 _cache: dict[str, _Cached] = {}
 # The clocks of the cache and of the absolute lifetime; tests move them forward instead of sleeping.
 _monotonic = time.monotonic
@@ -304,13 +304,30 @@ async def purge_stale_sessions() -> int:
     return removed
 
 
+TOKEN_PREFIX = "token:"
+
+
 async def authenticate_token(token: str) -> StaffUser | None:
-    """The active staff user behind an API bearer token."""
+    """The active staff user behind an API bearer token.
+
+    Like a session, a token read from the database is trusted by this process for SESSION_CACHE_SECONDS: a
+    revoked token or a deactivated account stops working within that bound (at once where `end_all_sessions` ran).
+    """
+    digest = hash_api_token(token)
+    key = TOKEN_PREFIX + digest
+    cached = _cache.get(key)
+    if cached is not None and _monotonic() < cached.fresh_until:
+        return cached.user
+    ended = _ended
     rows = await fetch(
         _STAFF_SQL + " JOIN api_token t ON t.staff = s.id WHERE t.token_hash = {} AND t.revoked = {}",
-        hash_api_token(token),
+        digest,
         False,
     )
     if not rows or not rows[0]["active"]:
+        _cache.pop(key, None)
         return None
-    return _user_from_row(rows[0])
+    user = _user_from_row(rows[0])
+    if ended == _ended:
+        _remember(key, user, _now())
+    return user

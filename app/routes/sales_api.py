@@ -91,6 +91,8 @@ async def _store_id(request: Request, code: str) -> int:
         if user.store_id is None:
             raise ValidationFailed({"store": _("Name the store (its code).")})
         return user.store_id
+    if user.store_id is not None and code == (user.store_code or "").upper():
+        return user.store_id  # its own store, as the token's staff row named it
     rows = await fetch("SELECT id FROM store WHERE code = {}", code)
     if not rows:
         raise ValidationFailed({"store": _("No store with code %(code)s.") % {"code": code}})

@@ -216,3 +216,26 @@ async def test_open_redirect_is_refused(client) -> None:
         follow_redirects=False,
     )
     assert response.headers["location"] == "/counter"
+
+
+async def test_a_revoked_token_stops_working_within_the_cache_time(client, later) -> None:
+    from tests.conftest import api_headers
+
+    headers = await api_headers()
+    assert (await client.get("/api/v1/members", params={"phone": "13500009999"}, headers=headers)).status_code == 200
+    # Revoked by another process (the CLI, an admin page): this process trusts what it read for a moment only.
+    await fetch("UPDATE api_token SET revoked = {}", True)
+    later(auth.SESSION_CACHE_SECONDS)
+    assert (await client.get("/api/v1/members", params={"phone": "13500009999"}, headers=headers)).status_code == 401
+
+
+async def test_a_deactivated_account_loses_its_token_at_once_where_its_sessions_were_ended(client, staff_ids) -> None:
+    from tests.conftest import api_headers
+
+    headers = await api_headers()
+    assert (
+        await client.get("/api/v1/members", params={"phone": "13500009999"}, headers=headers)
+    ).status_code == 200  # now cached
+    await fetch("UPDATE staff SET active = {} WHERE id = {}", False, staff_ids["pharmacist"])
+    await auth.end_all_sessions(staff_ids["pharmacist"])
+    assert (await client.get("/api/v1/members", params={"phone": "13500009999"}, headers=headers)).status_code == 401
