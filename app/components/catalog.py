@@ -261,26 +261,76 @@ _WITH_CODES = (
 # ---------------------------------------------------------------- lookups
 
 
-async def _by_code(code: str, kind: str | None = None) -> ProductView | None:
-    """The product owning `code` (one indexed lookup on product_code.code, joined to the product's codes)."""
-    rows = await fetch(
-        f"{_WITH_CODES} WHERE p.id = (SELECT product FROM product_code WHERE code = {{}}"
-        + (" AND kind = {})" if kind else ")"),
-        *((code, kind) if kind else (code,)),
-    )
-    found = _views(rows)
-    return found[0] if found else None
+def _wanted(text: str) -> tuple[Scan | None, list[tuple[str, str]]]:
+    """What a typed or scanned text is (its parse, None when not a barcode) and the (via, key) pairs that name its
+    product: a GTIN by any code row, a traceability prefix by a `trace` row, other text by SKU or alias."""
+    try:
+        scan = parse_scan(text)
+    except BadScan:
+        # Not a barcode: perhaps a SKU or an alias (old supplier codes may even look like broken barcodes).
+        return None, ([("sku", text.upper()), ("alias", text)] if text else [])
+    if scan.kind == "traceability":
+        assert scan.product_key is not None
+        return scan, [("trace", scan.product_key)]
+    assert scan.gtin is not None
+    return scan, [("code", scan.gtin)]
 
 
-async def _by_sku_or_alias(text: str) -> ProductView | None:
-    rows = await fetch(
-        f"{_WITH_CODES} WHERE p.id IN (SELECT id FROM product WHERE sku = {{}}"
-        " UNION SELECT product FROM product_code WHERE code = {} AND kind = 'alias')",
-        text.upper(),
-        text,
-    )
-    found = _views(rows)
-    return found[0] if found else None
+async def resolve_codes(raws: list[str]) -> list[Resolved | BadScan | NotFound]:
+    """`resolve_code` for several codes in one query: for each, its Resolved or the error it would raise."""
+    texts = [(raw or "").strip() for raw in raws]
+    parsed = [_wanted(text) for text in texts]
+    skus = sorted({key for _, pairs in parsed for via, key in pairs if via == "sku"})
+    codes = sorted({key for _, pairs in parsed for via, key in pairs if via != "sku"})
+    parts, args = [], []
+    if skus:
+        parts.append(f"SELECT 'sku' AS via, sku AS k, id AS pid FROM product WHERE sku IN ({marks(skus)})")
+        args += skus
+    if codes:
+        parts.append(f"SELECT kind AS via, code AS k, product AS pid FROM product_code WHERE code IN ({marks(codes)})")
+        args += codes
+    rows = []
+    if parts:
+        rows = await fetch(
+            f"SELECT m.via AS m_via, m.k AS m_key, {_COLUMNS}, pc.code AS code, pc.kind AS code_kind"
+            f" FROM ({' UNION ALL '.join(parts)}) m JOIN product p ON p.id = m.pid"
+            " LEFT JOIN product_code pc ON pc.product = p.id",
+            *args,
+        )
+    views = {view.id: view for view in _views(rows)}
+    owner: dict[tuple[str, str], int] = {}
+    for row in rows:
+        owner[(row["m_via"], row["m_key"])] = row["id"]
+        if row["m_via"] != "sku":
+            owner[("code", row["m_key"])] = row["id"]  # a GTIN is found whatever kind of code row carries it
+    return [_resolved(text, scan, pairs, owner, views) for text, (scan, pairs) in zip(texts, parsed, strict=True)]
+
+
+def _resolved(
+    text: str,
+    scan: Scan | None,
+    pairs: list[tuple[str, str]],
+    owner: dict[tuple[str, str], int],
+    views: dict[int, ProductView],
+) -> Resolved | BadScan | NotFound:
+    for pair in pairs:
+        if pair in owner:
+            return Resolved(product=views[owner[pair]], scan=scan)
+    if scan is None:
+        if SKU_RE.fullmatch(text.upper()) and not text.isdigit():
+            return NotFound(_("No product has the SKU or code %(code)s.") % {"code": text})
+        try:
+            parse_scan(text)  # the parser's own message says what is wrong with the code
+        except BadScan as exc:
+            return exc
+    if scan is not None and scan.kind == "traceability":
+        return NotFound(
+            _("No product has the traceability prefix %(prefix)s (code %(code)s).")
+            % {"prefix": scan.product_key, "code": scan.traceability_code}
+        )
+    assert scan is not None and scan.gtin is not None
+    shown = scan.gtin[1:] if scan.gtin.startswith("0") else scan.gtin
+    return NotFound(_("No product has the barcode %(code)s.") % {"code": shown})
 
 
 async def resolve_code(raw: str) -> Resolved:
@@ -289,32 +339,10 @@ async def resolve_code(raw: str) -> Resolved:
 
     Raises `BadScan` for an unreadable code and `NotFound` (naming the code) for a valid one nobody carries.
     """
-    text = (raw or "").strip()
-    try:
-        scan = parse_scan(text)
-    except BadScan:
-        # Not a barcode: perhaps a SKU or an alias (old supplier codes may even look like broken barcodes).
-        product = await _by_sku_or_alias(text) if text else None
-        if product is not None:
-            return Resolved(product=product, scan=None)
-        if SKU_RE.fullmatch(text.upper()) and not text.isdigit():
-            raise NotFound(_("No product has the SKU or code %(code)s.") % {"code": text}) from None
-        raise
-    if scan.kind == "traceability":
-        assert scan.product_key is not None
-        product = await _by_code(scan.product_key, "trace")
-        if product is None:
-            raise NotFound(
-                _("No product has the traceability prefix %(prefix)s (code %(code)s).")
-                % {"prefix": scan.product_key, "code": scan.traceability_code}
-            )
-        return Resolved(product=product, scan=scan)
-    assert scan.gtin is not None
-    product = await _by_code(scan.gtin)
-    if product is None:
-        shown = scan.gtin[1:] if scan.gtin.startswith("0") else scan.gtin
-        raise NotFound(_("No product has the barcode %(code)s.") % {"code": shown})
-    return Resolved(product=product, scan=scan)
+    found = (await resolve_codes([raw]))[0]
+    if isinstance(found, Exception):
+        raise found
+    return found
 
 
 async def get_product(sku: str) -> ProductView:

@@ -11,7 +11,7 @@ from typing import Any
 from app.components import audit
 from app.components.auth import StaffUser
 from app.components.errors import ValidationFailed
-from app.db import fetch, is_sqlite, marks, transaction
+from app.db import fetch, marks, transaction
 from app.i18n import _
 
 TIERS = ("regular", "silver", "gold", "diamond")
@@ -296,11 +296,27 @@ async def _ensure_row(member_id: int, today: date) -> None:
     )
 
 
-async def _lock(member_id: int, today: date) -> dict:
-    """The member's loyalty row, locked until the transaction ends (PostgreSQL; SQLite's IMMEDIATE serialises)."""
-    await _ensure_row(member_id, today)
-    lock = "" if is_sqlite() else " FOR UPDATE"
-    rows = await fetch(f"SELECT tier, balance FROM member_loyalty WHERE member = {{}}{lock}", member_id)
+async def _lock(member_id: int, today: date, spend_since: datetime | None = None) -> dict:
+    """The member's loyalty row (created if missing), locked until the transaction ends, in one statement: on
+    PostgreSQL the upsert's DO UPDATE takes the row lock; SQLite's IMMEDIATE transaction serialises anyway.
+
+    With `spend_since`, the row also carries `spend`: sales minus returns of the member since then, in fen."""
+    spend = (
+        ", (SELECT COALESCE(SUM(s.total), 0) FROM sale s WHERE s.member = {} AND s.created_at >= {})"
+        " - (SELECT COALESCE(SUM(r.amount), 0) FROM sale_return r JOIN sale s ON s.id = r.sale"
+        " WHERE s.member = {} AND r.created_at >= {}) AS spend"
+        if spend_since is not None
+        else ""
+    )
+    # reviewed_on = joining day: the first yearly review comes after it.
+    rows = await fetch(
+        "INSERT INTO member_loyalty (member, tier, tier_since, reviewed_on, balance) VALUES ({}, 'regular', {}, {}, 0)"
+        f" ON CONFLICT (member) DO UPDATE SET member = excluded.member RETURNING tier, balance{spend}",
+        member_id,
+        today,
+        today,
+        *((member_id, spend_since, member_id, spend_since) if spend_since is not None else ()),
+    )
     return rows[0]
 
 
@@ -309,7 +325,7 @@ async def _ledger_sum(member_id: int) -> int:
     return int(rows[0]["s"])
 
 
-async def _write(
+async def _append(
     member_id: int,
     kind: str,
     points: int,
@@ -319,7 +335,7 @@ async def _write(
     store_id: int | None,
     actor: StaffUser | None,
 ) -> bool:
-    """Append one entry and move the cached balance with it; False when the key was already there."""
+    """Append one entry (the caller moves the cached balance with it); False when the key was already there."""
     rows = await fetch(
         "INSERT INTO points_entry (member, kind, points, ref, key, expires_on, store, staff, at)"
         " VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}) ON CONFLICT (key) DO NOTHING RETURNING id",
@@ -333,7 +349,21 @@ async def _write(
         actor.id if actor else None,
         datetime.now(UTC),
     )
-    if not rows:
+    return bool(rows)
+
+
+async def _write(
+    member_id: int,
+    kind: str,
+    points: int,
+    ref: str,
+    key: str,
+    expires_on: date | None,
+    store_id: int | None,
+    actor: StaffUser | None,
+) -> bool:
+    """Append one entry and move the cached balance with it; False when the key was already there."""
+    if not await _append(member_id, kind, points, ref, key, expires_on, store_id, actor):
         return False
     await fetch("UPDATE member_loyalty SET balance = balance + {} WHERE member = {}", points, member_id)
     return True
@@ -344,43 +374,46 @@ async def _entry(key: str) -> dict | None:
     return rows[0] if rows else None
 
 
-async def rolling_spend(member_id: int, now: datetime | None = None) -> int:
-    """Sales minus returns of the member over the last 365 days, in fen."""
-    since = (now or datetime.now(UTC)) - timedelta(days=365)
-    rows = await fetch(
-        "SELECT (SELECT COALESCE(SUM(total), 0) FROM sale WHERE member = {} AND created_at >= {})"
-        " - (SELECT COALESCE(SUM(r.amount), 0) FROM sale_return r JOIN sale s ON s.id = r.sale"
-        " WHERE s.member = {} AND r.created_at >= {}) AS spend",
-        member_id,
-        since,
-        member_id,
-        since,
-    )
-    return int(rows[0]["spend"] or 0)
-
-
 async def earn(
-    member_id: int, sale_no: str, eligible_fen: int, on_date: date, store_id: int | None, actor: StaffUser | None
+    member_id: int,
+    sale_no: str,
+    eligible_fen: int,
+    on_date: date,
+    store_id: int | None,
+    actor: StaffUser | None,
+    known_rules: LoyaltyRules | None = None,
 ) -> int:
     """(in txn) Credit the points of a sale (key earn:{sale_no}, idempotent); upgrade the tier first if the rolling
-    12-month spend (this sale included: call it after writing the sale) reaches a higher one. Returns the points."""
-    r = await rules()
-    row = await _lock(member_id, on_date)
+    12-month spend (this sale included: call it after writing the sale) reaches a higher one. Returns the points.
+
+    `known_rules`: the rules the sale was quoted with (read here when not given). Three statements: the locked
+    loyalty row with the rolling spend, the entry, and the balance (with the tier) in one update."""
+    r = known_rules or await rules()
+    row = await _lock(member_id, on_date, spend_since=datetime.now(UTC) - timedelta(days=365))
     tier = row["tier"]
-    reached = r.tier_for_spend(await rolling_spend(member_id))
-    if TIERS.index(reached) > TIERS.index(tier):
-        # Upgrades apply at once, to this sale too; downgrades wait for the yearly review.
-        await fetch(
-            "UPDATE member_loyalty SET tier = {}, tier_since = {} WHERE member = {}", reached, on_date, member_id
-        )
-        tier = reached
+    reached = r.tier_for_spend(int(row["spend"] or 0))
+    upgraded = TIERS.index(reached) > TIERS.index(tier)
+    if upgraded:
+        tier = reached  # upgrades apply at once, to this sale too; downgrades wait for the yearly review
     key = f"earn:{sale_no}"
-    existing = await _entry(key)
-    if existing is not None:
-        return int(existing["points"])
     points = points_for(eligible_fen, r, tier, on_date)
-    if points > 0:
-        await _write(member_id, "earn", points, sale_no, key, expiry_for(on_date), store_id, actor)
+    written = points > 0 and await _append(
+        member_id, "earn", points, sale_no, key, expiry_for(on_date), store_id, actor
+    )
+    if points > 0 and not written:
+        existing = await _entry(key)  # a retry of the same sale: its entry stands
+        points = int(existing["points"]) if existing else 0
+    if upgraded or written:
+        # The CASE reads the row's old tier: tier_since moves only when the tier does.
+        await fetch(
+            "UPDATE member_loyalty SET balance = balance + {}, tier_since = CASE WHEN tier = {} THEN tier_since"
+            " ELSE {} END, tier = {} WHERE member = {}",
+            points if written else 0,
+            tier,
+            on_date,
+            tier,
+            member_id,
+        )
     return points
 
 

@@ -502,10 +502,10 @@ async def _member(member_no: str) -> tuple[QuoteMember, list[tuple[str, str]]]:
     """The member (following a merge to the survivor), their tier, points balance and active allergies."""
     sql = (
         "SELECT m.id, m.member_no, m.name, m.phone_masked, m.allergy_status, m.merged_into,"
-        " (SELECT ml.tier FROM member_loyalty ml WHERE ml.member = m.id) AS tier,"
-        " (SELECT COALESCE(SUM(pe.points), 0) FROM points_entry pe WHERE pe.member = m.id) AS balance,"
+        " ml.tier, ml.balance,"  # the cached balance: kept equal to the ledger's sum in every ledger write
         " a.allergen_class, a.substance"
-        " FROM member m LEFT JOIN allergy a ON a.member = m.id AND a.clinical_status = 'active'"
+        " FROM member m LEFT JOIN member_loyalty ml ON ml.member = m.id"
+        " LEFT JOIN allergy a ON a.member = m.id AND a.clinical_status = 'active'"
         " AND a.verification_status NOT IN ('refuted', 'entered-in-error')"
     )
     rows = await fetch(sql + " WHERE m.member_no = {}", (member_no or "").strip())
@@ -528,9 +528,12 @@ async def _member(member_no: str) -> tuple[QuoteMember, list[tuple[str, str]]]:
 
 
 async def _resolve_lines(lines: list[LineRequest]) -> tuple[list[Any], list[tuple[str, ...]]]:
-    """Products for the lines (one query for lines given by id; a lookup per scanned code) and their trace codes."""
+    """Products for the lines (one query for lines given by id, one for lines given by a code) and their trace
+    codes."""
     errors: dict[str, str] = {}
     by_id = await catalog.products_by_ids(line.product_id for line in lines if line.product_id is not None)
+    coded = [i for i, line in enumerate(lines) if line.product_id is None and (line.code or "").strip()]
+    by_code = dict(zip(coded, await catalog.resolve_codes([lines[i].code for i in coded]), strict=True))
     products: list[Any] = []
     traces: list[tuple[str, ...]] = []
     for i, line in enumerate(lines):
@@ -542,12 +545,9 @@ async def _resolve_lines(lines: list[LineRequest]) -> tuple[list[Any], list[tupl
         elif not (line.code or "").strip():
             errors[f"lines.{i}.code"] = _("Scan or type a product code.")
         else:
-            try:
-                found = await catalog.resolve_code(line.code)
-            except BadScan as exc:
-                errors[f"lines.{i}.code"] = exc.message
-            except NotFound as exc:
-                errors[f"lines.{i}.code"] = exc.message
+            found = by_code[i]
+            if isinstance(found, (BadScan, NotFound)):
+                errors[f"lines.{i}.code"] = found.message
             else:
                 product = found.product
                 code = found.scan.traceability_code if found.scan is not None else None
@@ -1070,7 +1070,9 @@ async def _write_sale(
                 await loyalty.redeem(member.id, points_redeemed, sale_no, req.store_id, actor)
             eligible = _eligible(q.lines, _exclude_rx(rules))
             if eligible > 0:
-                points_earned = int(await loyalty.earn(member.id, sale_no, eligible, today, req.store_id, actor))
+                points_earned = int(
+                    await loyalty.earn(member.id, sale_no, eligible, today, req.store_id, actor, known_rules=rules)
+                )
             if points_earned or points_redeemed:
                 await fetch(
                     "UPDATE sale SET points_earned = {}, points_redeemed = {} WHERE id = {}",

@@ -127,6 +127,21 @@ async def test_bad_check_digit_is_a_bad_scan_and_unknown_gtin_is_not_found(demo:
     assert "6901234567892" in info.value.message
 
 
+async def test_a_sale_resolves_all_its_codes_at_once_each_with_its_own_answer(demo: int) -> None:
+    product = await catalog.get_product("YS00007")
+    await fetch("INSERT INTO product_code (code, product, kind) VALUES ({}, {}, 'alias')", "OLD-778", product.id)
+    trace = catalog.demo_trace_prefix(5) + "0012345678901"
+    codes = [catalog.demo_gtin(3), "ys00007", "OLD-778", trace, "6901234567890", "6901234567892", catalog.demo_gtin(3)]
+    found = await catalog.resolve_codes(codes)
+    assert [f.product.sku for f in found[:4]] == ["YS00003", "YS00007", "YS00007", "YS00005"]
+    assert found[3].scan is not None and found[3].scan.traceability_code == trace
+    assert isinstance(found[4], BadScan) and "check digit" in found[4].message
+    assert isinstance(found[5], NotFound) and "6901234567892" in found[5].message
+    assert found[6].product.sku == "YS00003"  # the same code twice: the same product twice
+    assert sorted(found[0].product.codes) == sorted((await catalog.resolve_code(catalog.demo_gtin(3))).product.codes)
+    assert await catalog.resolve_codes([]) == []
+
+
 async def test_get_product_and_products_by_ids(demo: int) -> None:
     with pytest.raises(NotFound) as info:
         await catalog.get_product("YS12345")

@@ -277,6 +277,11 @@ async def test_earning_upgrades_the_tier_at_once_from_rolling_spend() -> None:
     await _sale(member, "S2", 60_000)
     assert await _earn(member, "S2", 10_000, date(2026, 3, 15)) == 120  # silver already applies to this sale
     assert await loyalty.tier_of(member) == "silver"
+    await _sale(member, "S3", 1_000)
+    assert await _earn(member, "S3", 1_000, date(2026, 4, 2)) == 12  # still silver: the tier's date stays
+    assert await _earn(member, "S3", 1_000, date(2026, 4, 2)) == 12  # a retry credits nothing more
+    row = (await fetch("SELECT tier_since, balance FROM member_loyalty WHERE member = {}", member))[0]
+    assert str(row["tier_since"]) == "2026-03-15" and row["balance"] == 1500 + 120 + 12
 
 
 async def test_the_yearly_review_downgrades_set_based_and_only_once_a_year() -> None:
