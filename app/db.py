@@ -8,6 +8,7 @@ import contextlib
 import datetime
 import decimal
 import logging
+import math
 import re
 import sqlite3
 import threading
@@ -57,12 +58,14 @@ class _Pool:
         self.generation = 0
         self.slots = asyncio.Semaphore(engine.pool_size)
         self.write_lock = asyncio.Lock()
-        self.direct: sqlite3.Connection | None = None
-        # The loop thread's connection for short write transactions (`transaction(short=True)`): used only by the
-        # holder of `write_lock`, so at most one transaction at a time; never by `try_direct`'s autocommit reads,
-        # which must not see a transaction's uncommitted writes.
+        # The loop thread's main connection: short write transactions (`transaction(short=True)`, only by the
+        # holder of `write_lock`, so one at a time) and, while none is open, `try_direct`'s autocommit statements.
         self.tx_direct: sqlite3.Connection | None = None
-        self.deadline = 0.0
+        # The second loop connection, for autocommit reads while a short transaction is open on the first (they
+        # must not see its uncommitted writes).
+        self.direct: sqlite3.Connection | None = None
+        self.deadline = 0.0  # of the second connection's statement
+        self.shared_deadline = math.inf  # of the main connection's autocommit statement
         self.checkpoint_due: asyncio.TimerHandle | None = None
         self.checkpoint_task: asyncio.Task | None = None
 
@@ -106,7 +109,8 @@ class _Pool:
         """A plain sqlite3 connection for the loop's thread: busy timeout 0 (it never waits), no auto-checkpoint."""
         conn = sqlite3.connect(**{**self.engine.connection_kwargs, "timeout": 0, "check_same_thread": False})
         try:
-            conn.row_factory = dict_factory
+            # Rows come back as tuples and become dicts once per result (`_dicts`), not through a Python row
+            # factory called for every row.
             conn.execute("PRAGMA foreign_keys = 1")
             for pragma in self.engine.pragmas:
                 conn.execute(f"PRAGMA {pragma}")
@@ -123,14 +127,24 @@ class _Pool:
         self.direct = conn
         return conn
 
+    def _open_shared(self) -> sqlite3.Connection:
+        """The loop's main connection: short transactions and, between them, autocommit statements. One
+        connection for both keeps one page cache warm; two would each drop theirs whenever the other wrote."""
+        conn = self._connect_on_loop()
+        # Its own deadline: set for each autocommit statement, infinite from BEGIN on (a transaction's statements,
+        # its COMMIT included, are never interrupted), whatever the second connection's statements set meanwhile.
+        conn.set_progress_handler(lambda: 1 if time.perf_counter() > self.shared_deadline else 0, 1000)
+        self.tx_direct = conn
+        return conn
+
     def begin_on_loop(self, kind: TransactionType) -> _LoopConnection | None:
         """BEGIN a short write transaction on the loop's own connection (the caller holds `write_lock`), or None
         when another process holds SQLite's write lock (or the file is busy): the caller then waits for it on a
         pooled connection's thread, as usual. Once BEGIN IMMEDIATE succeeded nothing else in the transaction
         waits on a lock (WAL: the writer holds the only write lock; readers never block it)."""
         try:
-            conn = self.tx_direct or self._connect_on_loop()
-            self.tx_direct = conn
+            conn = self.tx_direct or self._open_shared()
+            self.shared_deadline = math.inf
             conn.execute(f"BEGIN {kind.value}")
         except sqlite3.OperationalError as exc:
             if _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED):
@@ -157,24 +171,35 @@ class _Pool:
     def try_direct(self, query: str, args: list[Any] | None, write: bool) -> list[dict] | None:
         """Run one autocommit statement on the loop's thread, or return None to have it run on a pooled connection.
 
-        It never waits: when another connection holds the write lock (busy timeout 0) or the statement runs past
+        It never waits: when another connection holds the write lock (busy timeout 0) or a read runs past
         `direct_budget` (progress handler), SQLite abandons and rolls back the statement and the caller retries it
-        where waiting is harmless. So a point query costs no thread hop, and a slow one blocks the loop ~2 ms.
+        where waiting is harmless. So a point query costs no thread hop, and a slow read blocks the loop ~2 ms
+        (writes run to the end: requests only make short indexed ones; set-based jobs run in the worker).
         """
         if write and self.write_lock.locked():
             return None
         try:
-            conn = self.direct or self._open_direct()
+            conn = self.tx_direct or self._open_shared()
+            if conn.in_transaction:
+                # A short transaction is open on the loop (its block awaited something): its uncommitted writes
+                # must stay unseen, so this statement runs on the second loop connection.
+                conn = self.direct or self._open_direct()
         except sqlite3.OperationalError as exc:
             # Opening reads the schema: busy while another process (a worker's import) checkpoints or writes.
             if _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED):
                 return None
             raise
-        self.deadline = time.perf_counter() + self.engine.direct_budget
+        # Only reads have a budget: SQLite may report a write interrupted after it committed (the progress
+        # handler also runs as the statement returns), and retrying it elsewhere would apply it twice.
+        deadline = math.inf if write else time.perf_counter() + self.engine.direct_budget
+        if conn is self.tx_direct:
+            self.shared_deadline = deadline
+        else:
+            self.deadline = deadline
         cursor = conn.cursor()
         try:
             cursor.execute(query, args or ())
-            rows = cursor.fetchall()
+            rows = _dicts(cursor)
             if write and self.checkpoint_due is None:
                 loop = asyncio.get_running_loop()
                 self.checkpoint_due = loop.call_later(self.engine.checkpoint_delay, self._start_checkpoint)
@@ -248,12 +273,39 @@ class _LoopConnection:
     async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ()) -> list[dict]:
         cursor = self.raw.execute(sql, parameters)
         try:
-            return cursor.fetchall()
+            return _dicts(cursor)
         finally:
             cursor.close()
 
     async def executemany(self, sql: str, rows: Any) -> None:
         self.raw.executemany(sql, rows)
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
+    """The cursor's remaining rows as dicts keyed by column name (what Piccolo's row factory gives, cheaper)."""
+    rows = cursor.fetchall()
+    if not rows:
+        return rows
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+# Piccolo's converters for these declared types decode bytes to str and, for INTEGER, go through Decimal for
+# every value read; the same results, without the detours (an integer column's values are nearly always ints).
+def _int_out(value: bytes) -> int:
+    try:
+        return int(value)
+    except ValueError:  # a float or text stored in an INTEGER column, which SQLite allows
+        return int(decimal.Decimal(value.decode()))
+
+
+sqlite3.register_converter("INTEGER", _int_out)
+sqlite3.register_converter("BOOLEAN", lambda value: value == b"1")
+sqlite3.register_converter("DATE", lambda value: datetime.date.fromisoformat(value.decode()))
+sqlite3.register_converter("TIMESTAMP", lambda value: datetime.datetime.fromisoformat(value.decode()))
+sqlite3.register_converter(
+    "TIMESTAMPTZ", lambda value: datetime.datetime.fromisoformat(value.decode()).replace(tzinfo=datetime.UTC)
+)
 
 
 def _code(exc: sqlite3.Error) -> int:
@@ -537,9 +589,16 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
     from app.tables.stores import Store  # any table can carry a raw query
 
     # Plain values skip the isinstance checks (Column's is an ABC check: slow, and a sale passes ~200 arguments).
-    if any(type(arg) not in _PLAIN and isinstance(arg, (QueryString, Column)) for arg in args):
+    if not _PLAIN.issuperset(map(type, args)) and any(isinstance(arg, (QueryString, Column)) for arg in args):
         return await Store.raw(sql, *args)
     db = Store._meta.db
+    if type(db) is PooledSQLiteEngine:
+        # What Piccolo's run_querystring would do for a generic query, without building a QueryString for it.
+        compiled = _compiled(sql, "sqlite", len(args))
+        current = db.current_transaction.get()
+        if current is not None:
+            return await db._execute(current.connection, compiled, list(args))
+        return await db._run_in_new_connection(compiled, list(args))
     querystring = QueryString(sql)
     querystring._frozen_compiled_strings = (_compiled(sql, db.engine_type, len(args)), list(args))
     rows = await db.run_querystring(querystring)

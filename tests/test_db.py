@@ -164,6 +164,36 @@ async def test_a_slow_statement_leaves_the_loop_free_for_other_queries(probe: st
     assert await _rows() == [("meanwhile", 1)]
 
 
+@sqlite_only
+async def test_the_loop_statement_budget_never_interrupts_a_short_transaction(
+    probe: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Autocommit statements and short transactions share the loop's connection; only the former have a budget.
+
+    With a budget every autocommit statement overruns, the progress handler fires inside later statements too
+    (SQLite counts a cached statement's steps across runs): a COMMIT must still never be interrupted.
+    """
+    monkeypatch.setattr(engine(), "direct_budget", 1e-9)
+    for i in range(1200):  # SQLite counts ~1 step per COMMIT: the handler is due inside one every ~1000
+        await fetch(f"SELECT count(*) AS c FROM {TABLE}")
+        async with transaction(short=True):
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", f"n{i}", i)
+    assert (await fetch(f"SELECT count(*) AS c FROM {TABLE}"))[0]["c"] == 1200
+
+
+@sqlite_only
+async def test_an_autocommit_write_on_the_loop_is_applied_exactly_once(
+    probe: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite may call the progress handler after an autocommit INSERT committed and report it interrupted; such
+    a write must not be retried on a pooled connection (an audit event would be recorded twice)."""
+    monkeypatch.setattr(engine(), "direct_budget", 1e-9)
+    for i in range(1200):
+        await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "event", i)
+    rows = await fetch(f"SELECT count(*) AS n, count(DISTINCT value) AS d FROM {TABLE}")
+    assert rows == [{"n": 1200, "d": 1200}]
+
+
 def _other_process(script: str) -> subprocess.Popen:
     """A separate Python process with its own sqlite3 connection to the same database file."""
     return subprocess.Popen(
