@@ -243,18 +243,20 @@ def _view(row: dict[str, Any], codes: Iterable[tuple[str, str]]) -> ProductView:
 
 
 def _views(rows: list[dict[str, Any]]) -> list[ProductView]:
-    """Rows of `_COLUMNS` plus `code`/`code_kind` (one row per code, NULL when none) → views, first-seen order."""
-    grouped: dict[int, tuple[dict[str, Any], list[tuple[str, str]]]] = {}
-    for row in rows:
-        entry = grouped.setdefault(row["id"], (row, []))
-        if row.get("code"):
-            entry[1].append((row["code_kind"], row["code"]))
-    return [_view(row, codes) for row, codes in grouped.values()]
+    """Rows of `_WITH_CODES` (one per product, its codes folded into `code_list`) → views, in row order."""
+    return [
+        _view(
+            row, [tuple(pair.split(_UNIT, 1)) for pair in row["code_list"].split(_RECORD)] if row["code_list"] else []
+        )
+        for row in rows
+    ]
 
 
+# A product's codes as "kind␟code␞kind␟code…" (ASCII unit and record separators: never part of a code).
+_UNIT, _RECORD = "\x1f", "\x1e"
 _WITH_CODES = (
-    f"SELECT {_COLUMNS}, pc.code AS code, pc.kind AS code_kind FROM product p"
-    " LEFT JOIN product_code pc ON pc.product = p.id"
+    f"SELECT {_COLUMNS}, (SELECT group_concat(pc.kind || char(31) || pc.code, char(30)) FROM product_code pc"
+    " WHERE pc.product = p.id) AS code_list FROM product p"
 )
 
 
@@ -282,40 +284,27 @@ async def resolve_codes(raws: list[str]) -> list[Resolved | BadScan | NotFound]:
     parsed = [_wanted(text) for text in texts]
     skus = sorted({key for _, pairs in parsed for via, key in pairs if via == "sku"})
     codes = sorted({key for _, pairs in parsed for via, key in pairs if via != "sku"})
-    parts, args = [], []
+    where = []
     if skus:
-        parts.append(f"SELECT 'sku' AS via, sku AS k, id AS pid FROM product WHERE sku IN ({marks(skus)})")
-        args += skus
+        where.append(f"p.sku IN ({marks(skus)})")
     if codes:
-        parts.append(f"SELECT kind AS via, code AS k, product AS pid FROM product_code WHERE code IN ({marks(codes)})")
-        args += codes
-    rows = []
-    if parts:
-        rows = await fetch(
-            f"SELECT m.via AS m_via, m.k AS m_key, {_COLUMNS}, pc.code AS code, pc.kind AS code_kind"
-            f" FROM ({' UNION ALL '.join(parts)}) m JOIN product p ON p.id = m.pid"
-            " LEFT JOIN product_code pc ON pc.product = p.id",
-            *args,
-        )
-    views = {view.id: view for view in _views(rows)}
-    owner: dict[tuple[str, str], int] = {}
-    for row in rows:
-        owner[(row["m_via"], row["m_key"])] = row["id"]
-        if row["m_via"] != "sku":
-            owner[("code", row["m_key"])] = row["id"]  # a GTIN is found whatever kind of code row carries it
-    return [_resolved(text, scan, pairs, owner, views) for text, (scan, pairs) in zip(texts, parsed, strict=True)]
+        where.append(f"p.id IN (SELECT product FROM product_code WHERE code IN ({marks(codes)}))")
+    views = _views(await fetch(f"{_WITH_CODES} WHERE {' OR '.join(where)}", *skus, *codes)) if where else []
+    # What each (via, key) pair names: a GTIN by a code row of any kind, the others by their own kind.
+    owner: dict[tuple[str, str], ProductView] = {}
+    for view in views:
+        owner[("sku", view.sku)] = view
+        for kind, code in view.code_kinds:
+            owner[(kind, code)] = owner[("code", code)] = view
+    return [_resolved(text, scan, pairs, owner) for text, (scan, pairs) in zip(texts, parsed, strict=True)]
 
 
 def _resolved(
-    text: str,
-    scan: Scan | None,
-    pairs: list[tuple[str, str]],
-    owner: dict[tuple[str, str], int],
-    views: dict[int, ProductView],
+    text: str, scan: Scan | None, pairs: list[tuple[str, str]], owner: dict[tuple[str, str], ProductView]
 ) -> Resolved | BadScan | NotFound:
     for pair in pairs:
         if pair in owner:
-            return Resolved(product=views[owner[pair]], scan=scan)
+            return Resolved(product=owner[pair], scan=scan)
     if scan is None:
         if SKU_RE.fullmatch(text.upper()) and not text.isdigit():
             return NotFound(_("No product has the SKU or code %(code)s.") % {"code": text})
