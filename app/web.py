@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import select_autoescape
 from litestar import Litestar, Request, Response
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import (
@@ -45,7 +46,7 @@ from app.routes import stock as stock_routes
 from app.routes.middleware import IdentityMiddleware
 from app.routes.render import render
 from app.settings import ROOT, get_settings
-from app.templating import register_filters
+from app.templating import LocalizedEnvironment, TranslatingLoader, register_filters
 
 HTMX_VERSION = "2.0.8"
 log = logging.getLogger("yaoshi")
@@ -129,8 +130,8 @@ def _server_error(request: Request, exc: Exception) -> Response:
 
 def template_engine() -> JinjaTemplateEngine:
     """Jinja2 with gettext bound to the request's language."""
-    env = Environment(
-        loader=FileSystemLoader(ROOT / "templates"),
+    env = LocalizedEnvironment(
+        loader=TranslatingLoader(ROOT / "templates"),
         autoescape=select_autoescape(["html"]),
         extensions=["jinja2.ext.i18n"],
         auto_reload=get_settings().debug,
@@ -146,11 +147,28 @@ def template_engine() -> JinjaTemplateEngine:
     return JinjaTemplateEngine.from_environment(env)
 
 
+def _settle(app: Litestar) -> None:
+    """Before the first request: compile every template in every language, then move everything built so far
+    out of the garbage collector's sight. The app's ~150,000 long-lived objects made each full collection a pause
+    of up to 100 ms that every request in flight waited for; frozen, they are never traversed again."""
+    env = app.template_engine.engine  # type: ignore[union-attr]
+    for language in LANGUAGES:
+        token = current_language.set(language)
+        try:
+            for name in env.list_templates(extensions=["html"]):
+                env.get_template(name)
+        finally:
+            current_language.reset(token)
+    gc.collect()
+    gc.freeze()
+
+
 @asynccontextmanager
 async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     db = engine()
     if not get_settings().is_sqlite:
         await db.start_connection_pool(min_size=2, max_size=20)
+    _settle(app)
     try:
         yield
     finally:

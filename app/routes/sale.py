@@ -127,7 +127,8 @@ async def cart_ctx(request: Request, cart: carts.CartView | None = None, **extra
         "is_pharmacist": actor.role in PHARMACIST_ROLES,
         "is_manager": actor.role in STOCK_ROLES,
         "oversell_allowed": stock.oversell_allowed(),
-        "wallet": await _wallet(cart.member_id),
+        # The wallet shows with the coupons, under a cart with lines: a member scan on an empty cart skips it.
+        "wallet": await _wallet(cart.member_id) if cart.lines else None,
         "errors": errors,
         "message": "",
         **extra,
