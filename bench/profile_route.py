@@ -82,6 +82,8 @@ async def _call(app: Callable, scope: dict, body: bytes) -> int:
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
+        elif message["type"] == "http.response.body" and not 200 <= status < 300:
+            print(f"         {scope['method']} {scope['path']} answered {status}: {message.get('body', b'')[:300]!r}")
 
     await app(scope, receive, send)
     return status

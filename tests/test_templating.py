@@ -36,3 +36,24 @@ def test_variables_are_escaped_and_translations_follow_the_language() -> None:
         assert page.render(age="<b>7</b>", who="x") == "No known allergies|&lt;b&gt;7&lt;/b&gt; years|50% off|x"
     with use_language("zh_CN"):
         assert page.render(age=7, who="x").startswith("无已知过敏")
+
+
+def test_messages_translated_when_compiled_give_the_same_page_in_each_language(tmp_path) -> None:
+    from app.templating import LocalizedEnvironment, TranslatingLoader, translate_literals
+
+    for name, source in SOURCES.items():
+        (tmp_path / name).write_text(source, encoding="utf-8")
+    env = LocalizedEnvironment(
+        loader=TranslatingLoader(tmp_path), autoescape=lambda name: bool(name and name.endswith(".html"))
+    )
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    register_filters(env)
+    context = {"age": "<b>7</b>", "who": "Open profile"}
+    for language in ("zh_CN", "en", "zh_CN"):  # one compiled template per language, never mixed up
+        with use_language(language):
+            for name in SOURCES:
+                assert env.get_template(name).render(context) == _env(False).get_template(name).render(context)
+    # Only literal messages are replaced; messages with placeholders or variables stay calls.
+    compiled = translate_literals(SOURCES["t.html"], "zh_CN")
+    assert "No known allergies" not in compiled and '_("%(age)s years", age=age)' in compiled and "_(who)" in compiled
