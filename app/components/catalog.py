@@ -24,7 +24,7 @@ from app.components.barcodes import (
     synthetic_gtin13,
 )
 from app.components.errors import NotFound, ValidationFailed
-from app.db import execute_many, fetch, marks, placeholders, transaction
+from app.db import execute_many, fetch, is_sqlite, marks, placeholders, transaction
 from app.i18n import _, join_list, pick
 
 RX_CLASSES = ("Rx", "OTC", "device")
@@ -243,7 +243,7 @@ def _view(row: dict[str, Any], codes: Iterable[tuple[str, str]]) -> ProductView:
 
 
 def _views(rows: list[dict[str, Any]]) -> list[ProductView]:
-    """Rows of `_WITH_CODES` (one per product, its codes folded into `code_list`) → views, in row order."""
+    """Rows of `_select_with_codes()` (one per product, its codes folded into `code_list`) → views, in row order."""
     return [
         _view(
             row, [tuple(pair.split(_UNIT, 1)) for pair in row["code_list"].split(_RECORD)] if row["code_list"] else []
@@ -254,10 +254,18 @@ def _views(rows: list[dict[str, Any]]) -> list[ProductView]:
 
 # A product's codes as "kind␟code␞kind␟code…" (ASCII unit and record separators: never part of a code).
 _UNIT, _RECORD = "\x1f", "\x1e"
-_WITH_CODES = (
-    f"SELECT {_COLUMNS}, (SELECT group_concat(pc.kind || char(31) || pc.code, char(30)) FROM product_code pc"
-    " WHERE pc.product = p.id) AS code_list FROM product p"
-)
+
+
+def _select_with_codes() -> str:
+    """SELECT of `_COLUMNS` plus `code_list` (each engine spells string aggregation its own way)."""
+    folded = (
+        "group_concat(pc.kind || char(31) || pc.code, char(30))"
+        if is_sqlite()
+        else "string_agg(pc.kind || chr(31) || pc.code, chr(30))"
+    )
+    return (
+        f"SELECT {_COLUMNS}, (SELECT {folded} FROM product_code pc WHERE pc.product = p.id) AS code_list FROM product p"
+    )
 
 
 # ---------------------------------------------------------------- lookups
@@ -289,7 +297,7 @@ async def resolve_codes(raws: list[str]) -> list[Resolved | BadScan | NotFound]:
         where.append(f"p.sku IN ({marks(skus)})")
     if codes:
         where.append(f"p.id IN (SELECT product FROM product_code WHERE code IN ({marks(codes)}))")
-    views = _views(await fetch(f"{_WITH_CODES} WHERE {' OR '.join(where)}", *skus, *codes)) if where else []
+    views = _views(await fetch(f"{_select_with_codes()} WHERE {' OR '.join(where)}", *skus, *codes)) if where else []
     # What each (via, key) pair names: a GTIN by a code row of any kind, the others by their own kind.
     owner: dict[tuple[str, str], ProductView] = {}
     for view in views:
@@ -336,7 +344,7 @@ async def resolve_code(raw: str) -> Resolved:
 
 async def get_product(sku: str) -> ProductView:
     """The product with this SKU; NotFound naming it otherwise."""
-    rows = await fetch(f"{_WITH_CODES} WHERE p.sku = {{}}", (sku or "").strip().upper())
+    rows = await fetch(f"{_select_with_codes()} WHERE p.sku = {{}}", (sku or "").strip().upper())
     found = _views(rows)
     if not found:
         raise NotFound(_("No product has the SKU %(sku)s.") % {"sku": sku})
@@ -349,7 +357,7 @@ async def products_by_ids(ids: Iterable[int]) -> dict[int, ProductView]:
     if not wanted:
         return {}
     in_list = marks(wanted)
-    rows = await fetch(f"{_WITH_CODES} WHERE p.id IN ({in_list})", *wanted)
+    rows = await fetch(f"{_select_with_codes()} WHERE p.id IN ({in_list})", *wanted)
     return {view.id: view for view in _views(rows)}
 
 
