@@ -5,7 +5,8 @@ dropped afterwards); the run is bounded by fixed request counts. See bench/READM
 
 Environment: BENCH_MEMBERS (100000), BENCH_REQUESTS per route (6000), BENCH_CONCURRENCY (16), BENCH_CLIENTS
 (client processes, 2), BENCH_WARMUP per route (400), BENCH_PHONE_SHARE (0.2), BENCH_SALE_LINES (past sale lines
-seeded before the sale row, 1000000; 0 seeds none), BENCH_SALES (0 leaves the sale row out), DATABASE_URL, REDIS_URL.
+seeded before the sale row, 1000000; 0 seeds none), BENCH_SALES (0 leaves the sale row out), BENCH_DECILES (1 prints
+latency percentiles per route and client), DATABASE_URL, REDIS_URL.
 """
 
 from __future__ import annotations
@@ -625,6 +626,11 @@ def measure(
     parts = pool.map(_client_process, jobs)
     cpu1 = server.cpu()
     latencies = sorted(x for p in parts for x in p["latencies"])
+    if os.environ.get("BENCH_DECILES"):
+        print(f"{name}: p5 … p99 ms", " ".join(f"{_pct(latencies, q):.1f}" for q in (5, 10, 25, 50, 75, 90, 95, 99)))
+        for k, p in enumerate(parts):
+            lat = sorted(p["latencies"])
+            print("  client", k, " ".join(f"{_pct(lat, q):.1f}" for q in (10, 50, 90, 95)))
     statuses: Counter[int] = Counter()
     for p in parts:
         statuses.update({int(k): v for k, v in p["statuses"].items()})
