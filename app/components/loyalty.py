@@ -325,7 +325,7 @@ async def _ledger_sum(member_id: int) -> int:
     return int(rows[0]["s"])
 
 
-async def _append(
+async def _write(
     member_id: int,
     kind: str,
     points: int,
@@ -334,8 +334,10 @@ async def _append(
     expires_on: date | None,
     store_id: int | None,
     actor: StaffUser | None,
+    move_balance: bool = True,
 ) -> bool:
-    """Append one entry (the caller moves the cached balance with it); False when the key was already there."""
+    """Append one entry and move the cached balance with it (unless the caller does, `move_balance=False`);
+    False when the key was already there."""
     rows = await fetch(
         "INSERT INTO points_entry (member, kind, points, ref, key, expires_on, store, staff, at)"
         " VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}) ON CONFLICT (key) DO NOTHING RETURNING id",
@@ -349,23 +351,10 @@ async def _append(
         actor.id if actor else None,
         datetime.now(UTC),
     )
-    return bool(rows)
-
-
-async def _write(
-    member_id: int,
-    kind: str,
-    points: int,
-    ref: str,
-    key: str,
-    expires_on: date | None,
-    store_id: int | None,
-    actor: StaffUser | None,
-) -> bool:
-    """Append one entry and move the cached balance with it; False when the key was already there."""
-    if not await _append(member_id, kind, points, ref, key, expires_on, store_id, actor):
+    if not rows:
         return False
-    await fetch("UPDATE member_loyalty SET balance = balance + {} WHERE member = {}", points, member_id)
+    if move_balance:
+        await fetch("UPDATE member_loyalty SET balance = balance + {} WHERE member = {}", points, member_id)
     return True
 
 
@@ -397,8 +386,8 @@ async def earn(
         tier = reached  # upgrades apply at once, to this sale too; downgrades wait for the yearly review
     key = f"earn:{sale_no}"
     points = points_for(eligible_fen, r, tier, on_date)
-    written = points > 0 and await _append(
-        member_id, "earn", points, sale_no, key, expiry_for(on_date), store_id, actor
+    written = points > 0 and await _write(
+        member_id, "earn", points, sale_no, key, expiry_for(on_date), store_id, actor, move_balance=False
     )
     if points > 0 and not written:
         existing = await _entry(key)  # a retry of the same sale: its entry stands
