@@ -54,6 +54,7 @@ class CartView:
     member_id: int | None
     member_no: str | None
     lines: tuple[CartLine, ...] = ()
+    member_name: str = ""
     coupon_codes: tuple[str, ...] = ()
     prescription: dict = field(default_factory=dict)
     override: dict = field(default_factory=dict)
@@ -94,6 +95,7 @@ def _view(row: dict) -> CartView:
         staff_id=row["staff"],
         member_id=row["member"],
         member_no=row.get("member_no"),
+        member_name=row.get("member_name") or "",
         lines=lines,
         coupon_codes=tuple(_loads(row["coupon_codes"], [])),
         prescription=_loads(row["prescription"], {}),
@@ -105,13 +107,14 @@ def _view(row: dict) -> CartView:
 
 _CART_SQL = (
     "SELECT c.id, c.key, c.store, c.staff, c.member, c.lines, c.coupon_codes, c.prescription, c.override,"
-    " c.status, c.sale, m.member_no FROM cart c LEFT JOIN member m ON m.id = c.member"
+    " c.status, c.sale, m.member_no, m.name AS member_name FROM cart c LEFT JOIN member m ON m.id = c.member"
 )
 # The open cart and, in the same round trip, whether its key already made a sale (a checkout whose cart was never
 # closed): `current`, `attach_member` and `_mutate` read both on every scan.
 _OPEN_SQL = (
     "SELECT c.id, c.key, c.store, c.staff, c.member, c.lines, c.coupon_codes, c.prescription, c.override,"
-    " c.status, c.sale, m.member_no, (SELECT s.id FROM sale s WHERE s.idempotency_key = c.key) AS sold"
+    " c.status, c.sale, m.member_no, m.name AS member_name,"
+    " (SELECT s.id FROM sale s WHERE s.idempotency_key = c.key) AS sold"
     " FROM cart c LEFT JOIN member m ON m.id = c.member"
     " WHERE c.staff = {} AND c.store = {} AND c.status = 'open' ORDER BY c.id DESC LIMIT 1"
 )
@@ -163,10 +166,11 @@ async def sale_no_of(cart: CartView) -> str | None:
     return rows[0]["sale_no"] if rows else None
 
 
-async def _mutate(actor: StaffUser, change: Any, member_no: str | None = None) -> CartView:
+async def _mutate(actor: StaffUser, change: Any, member_no: str | None = None, member_name: str = "") -> CartView:
     """Apply `change(cart) -> cart` to the open cart under a lock, so back-to-back scans never lose a line.
 
-    `member_no` is the number of the member `change` puts on the cart, when the caller knows it (saves a read).
+    `member_no` and `member_name` are those of the member `change` puts on the cart, when the caller knows them
+    (saves a read).
     """
     async with transaction(short=True):
         if not is_sqlite():
@@ -193,12 +197,14 @@ async def _mutate(actor: StaffUser, change: Any, member_no: str | None = None) -
             )
     if after.member_id != before.member_id:
         if after.member_id is None:
-            after = replace(after, member_no=None)
+            after = replace(after, member_no=None, member_name="")
         elif member_no is not None:
-            after = replace(after, member_no=member_no)
+            after = replace(after, member_no=member_no, member_name=member_name)
         else:
-            rows = await fetch("SELECT member_no FROM member WHERE id = {}", after.member_id)
-            after = replace(after, member_no=rows[0]["member_no"] if rows else None)
+            rows = await fetch("SELECT member_no, name FROM member WHERE id = {}", after.member_id)
+            after = replace(
+                after, member_no=rows[0]["member_no"] if rows else None, member_name=rows[0]["name"] if rows else ""
+            )
     return after
 
 
@@ -315,7 +321,9 @@ async def set_line_discount(actor: StaffUser, product_id: int, discount_fen: int
     return await _mutate(actor, change)
 
 
-async def attach_member(actor: StaffUser, member_id: int | None, member_no: str | None = None) -> CartView:
+async def attach_member(
+    actor: StaffUser, member_id: int | None, member_no: str | None = None, member_name: str = ""
+) -> CartView:
     """Sell to this member (None: a walk-in sale). Changing the member drops an allergy override given for another.
 
     `member_no` (the member's number, when the caller has it) spares reading it back. Scanning the member who is
@@ -340,9 +348,9 @@ async def attach_member(actor: StaffUser, member_id: int | None, member_no: str 
         )
         if done:  # the cart as it is now
             if member_id is not None and member_no is None:
-                found = await fetch("SELECT member_no FROM member WHERE id = {}", member_id)
-                member_no = found[0]["member_no"] if found else None
-            return _view({**done[0], "member_no": member_no})
+                found = await fetch("SELECT member_no, name FROM member WHERE id = {}", member_id)
+                member_no, member_name = (found[0]["member_no"], found[0]["name"]) if found else (None, "")
+            return _view({**done[0], "member_no": member_no, "member_name": member_name})
     row = await _open_row(actor)
     if row is not None and row["sold"] is None and row["member"] == member_id:
         return _view(row)
@@ -352,7 +360,7 @@ async def attach_member(actor: StaffUser, member_id: int | None, member_no: str 
             return cart
         return replace(cart, member_id=member_id, override={})
 
-    return await _mutate(actor, change, member_no=member_no)
+    return await _mutate(actor, change, member_no=member_no, member_name=member_name)
 
 
 async def add_coupon(actor: StaffUser, code: str) -> CartView:

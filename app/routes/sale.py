@@ -194,7 +194,7 @@ async def _mutated(request: Request, action: Any, **extra: Any) -> Template:
 async def scan_member(request: Request, found: members.MemberView) -> carts.CartView:
     """A member scanned at a selling role's counter is also the customer of the open cart (returned, for
     `cart_ctx`, so it is not read twice)."""
-    return await carts.attach_member(request.user, found.id, found.member_no)
+    return await carts.attach_member(request.user, found.id, found.member_no, found.name)
 
 
 async def scan_product(request: Request, code: str) -> Template:

@@ -75,6 +75,8 @@ async def test_scan_member_and_two_products_shows_lines_and_totals(client) -> No
     assert panel.status_code == 200
     assert f'data-member-no="{member_no}"' in panel.text  # the member panel
     assert 'id="cart" hx-swap-oob="innerHTML"' in panel.text and 'data-testid="cart-member"' in panel.text
+    cart_head = re.search(r'data-testid="cart-member"[^>]*>([^<]*)<', panel.text)
+    assert cart_head and "周健" in cart_head.group(1)  # the customer's name, even before any product
 
     first = await _scan(client, headers, gtin("YS90007"))
     assert first.status_code == 200 and first.headers["HX-Reswap"] == "none"
