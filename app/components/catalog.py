@@ -394,18 +394,6 @@ def _search_where(q: str, category_l1: str = "", include_inactive: bool = False)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
-async def _with_codes(rows: list[dict[str, Any]]) -> list[ProductView]:
-    """Views for product rows in their order, their codes read in one query."""
-    if not rows:
-        return []
-    ids = [r["id"] for r in rows]
-    in_list = marks(ids)
-    codes: dict[int, list[tuple[str, str]]] = {}
-    for row in await fetch(f"SELECT product, code, kind FROM product_code WHERE product IN ({in_list})", *ids):
-        codes.setdefault(row["product"], []).append((row["kind"], row["code"]))
-    return [_view(row, codes.get(row["id"], [])) for row in rows]
-
-
 async def search(q: str, limit: int = 20, include_inactive: bool = False) -> list[ProductView]:
     """Active products matching `q`: a whole code (any scannable form) or SKU first, then name, generic name,
     substance, ATC prefix ("J01C") or part of a code; name matches at the start rank before matches inside."""
@@ -425,7 +413,7 @@ async def search(q: str, limit: int = 20, include_inactive: bool = False) -> lis
     where, args = _search_where(q, include_inactive=include_inactive)
     start = q.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
     rows = await fetch(
-        f"SELECT {_COLUMNS} FROM product p{where} ORDER BY"
+        f"{_select_with_codes()}{where} ORDER BY"
         " CASE WHEN lower(p.name_zh) LIKE {} ESCAPE '!' OR lower(p.generic_en) LIKE {} ESCAPE '!' THEN 0 ELSE 1 END,"
         f" p.name_zh, p.sku LIMIT {limit}",
         *args,
@@ -433,7 +421,7 @@ async def search(q: str, limit: int = 20, include_inactive: bool = False) -> lis
         start,
     )
     seen = {p.id for p in exact}
-    return (exact + [v for v in await _with_codes(rows) if v.id not in seen])[:limit]
+    return (exact + [v for v in _views(rows) if v.id not in seen])[:limit]
 
 
 @dataclass(frozen=True)
@@ -455,11 +443,11 @@ async def list_products(
     where, args = _search_where(q, category_l1, include_inactive)
     total = (await fetch(f"SELECT count(*) AS n FROM product p{where}", *args))[0]["n"]
     rows = await fetch(
-        f"SELECT {_COLUMNS} FROM product p{where} ORDER BY p.category_l1, p.name_zh, p.sku"
+        f"{_select_with_codes()}{where} ORDER BY p.category_l1, p.name_zh, p.sku"
         f" LIMIT {per_page + 1} OFFSET {(page - 1) * per_page}",
         *args,
     )
-    views = await _with_codes(rows[:per_page])
+    views = _views(rows[:per_page])
     return ProductPage(products=views, page=page, per_page=per_page, has_next=len(rows) > per_page, total=total)
 
 

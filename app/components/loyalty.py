@@ -285,17 +285,6 @@ def fifo_remaining(lots: list[tuple[date, int]], outflow: int) -> list[tuple[dat
 # ---------------------------------------------------------------- the ledger
 
 
-async def _ensure_row(member_id: int, today: date) -> None:
-    # reviewed_on = joining day: the first yearly review comes after it.
-    await fetch(
-        "INSERT INTO member_loyalty (member, tier, tier_since, reviewed_on, balance) VALUES ({}, 'regular', {}, {}, 0)"
-        " ON CONFLICT (member) DO NOTHING",
-        member_id,
-        today,
-        today,
-    )
-
-
 async def _lock(member_id: int, today: date, spend_since: datetime | None = None) -> dict:
     """The member's loyalty row (created if missing), locked until the transaction ends, in one statement: on
     PostgreSQL the upsert's DO UPDATE takes the row lock; SQLite's IMMEDIATE transaction serialises anyway.
@@ -526,7 +515,7 @@ async def refresh_cache(member_ids: list[int]) -> None:
         return
     today = _today()
     for member_id in member_ids:  # the survivor and the merged record of one merge
-        await _ensure_row(member_id, today)
+        await _lock(member_id, today)
     in_list = marks(member_ids)
     await fetch(
         "UPDATE member_loyalty SET balance = (SELECT COALESCE(SUM(p.points), 0) FROM points_entry p"
