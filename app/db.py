@@ -44,6 +44,10 @@ def _is_read(sql: str) -> bool:
     return False
 
 
+# Log length (frames, ~4 KiB each) from which a checkpoint makes the log start over (see `_Pool.checkpoint`).
+_RESTART_FRAMES = 16_384
+
+
 class _Pool:
     """The connections and the write lock of one event loop (asyncio primitives belong to a loop).
 
@@ -217,11 +221,29 @@ class _Pool:
             self.checkpoint_task = asyncio.get_running_loop().create_task(self.checkpoint())
 
     async def checkpoint(self) -> None:
-        """Copy the WAL back into the database on a pooled connection's thread (PASSIVE: nobody waits)."""
+        """Copy the WAL back into the database on a pooled connection's thread (PASSIVE: nobody waits), and
+        start the log over when it has grown long under steady writes.
+
+        SQLite starts the log from the top of its file only when a write begins with every frame copied. Under
+        steady writes a pass never catches up (frames are added while it copies), so the file grew without bound,
+        and appending to a file costs each commit ~3 times what overwriting does. So once the log is long, a
+        second pass copies what came in during the first, and a third, holding this process's write lock
+        (writers queue for it, readers do not), the little that came in during the second.
+        """
         try:
             conn = await self.acquire()
             try:
-                await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                for attempt in range(3):
+                    if attempt == 2:
+                        await self.lock_writes()
+                    try:
+                        rows = await conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+                    finally:
+                        if attempt == 2:
+                            self.write_lock.release()
+                    busy, logged, copied = rows[0].values() if rows else (1, 0, 0)
+                    if busy or copied < logged or logged < _RESTART_FRAMES:
+                        break  # short enough, or a reader still needs old frames (the next write retries)
             finally:
                 self.release(conn)
         except Exception as exc:  # the next write schedules another one

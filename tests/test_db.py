@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from app import db as db_module
 from app.db import _is_read, engine, execute_many, fetch, is_sqlite, placeholders, transaction
 from app.settings import get_settings
 
@@ -192,6 +194,38 @@ async def test_an_autocommit_write_on_the_loop_is_applied_exactly_once(
         await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "event", i)
     rows = await fetch(f"SELECT count(*) AS n, count(DISTINCT value) AS d FROM {TABLE}")
     assert rows == [{"n": 1200, "d": 1200}]
+
+
+@sqlite_only
+async def test_the_log_starts_over_while_requests_keep_writing(probe: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint copies the log while requests go on writing; the log must still start over from the top of
+    its file afterwards, or under steady writes the WAL file grows without bound (and every commit appends)."""
+    monkeypatch.setattr(db_module, "_RESTART_FRAMES", 1)
+    for i in range(200):
+        await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "before", i)
+    writing = True
+
+    async def requests_writing() -> int:
+        count = 0
+        while writing:
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "during", count)
+            count += 1
+            await asyncio.sleep(0)
+        return count
+
+    writer = asyncio.create_task(requests_writing())
+    await engine().connections().checkpoint()
+    writing = False
+    during = await writer
+    await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "after", 0)
+    conn = sqlite3.connect(get_settings().sqlite_path)
+    try:
+        busy, logged, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        conn.close()
+    assert during > 0  # requests did write while the log was being copied
+    assert not busy and logged < 50  # the log holds only the last few writes, not all 200 + `during` of them
+    assert len(await _rows()) == 200 + during + 1
 
 
 def _other_process(script: str) -> subprocess.Popen:
