@@ -206,6 +206,9 @@ async def run_job_in_worker(function_name: str) -> None:
     queue = settings["queue"]
     await queue.connect()
     try:
+        # A worker sweeps as it starts (then at most once a minute, chain-wide); a sweep that meets the job between
+        # its dequeue and its status update aborts it as "swept" (saq#124). Sweeping first holds that one off.
+        await queue.sweep()
         job = await queue.enqueue(function_name, retries=tasks.JOB_RETRIES)
         assert job is not None
         worker = Worker(**{**settings, "cron_jobs": [], "burst": True, "dequeue_timeout": 1})
