@@ -889,25 +889,31 @@ async def record_sale(req: SaleRequest, actor: StaffUser) -> SaleResult:
     key = (req.idempotency_key or "").strip()
     if not key or len(key) > 80:
         raise ValidationFailed({"idempotency_key": _("An idempotency key of 1 to 80 characters is required.")})
-    existing = await _sale_id_by_key(key)
-    if existing is not None:
-        return await _replayed(existing, actor)
-    if actor.role not in SALE_ROLES:
-        raise NotPermitted(_("Your role may not sell."))
-    _check_store(actor, req.store_id)
-    if actor.store_id == req.store_id and actor.store_code:
-        store = {"id": req.store_id, "code": actor.store_code, "name": actor.store_name or ""}
-    else:
-        store = await _store(req.store_id)
-    q = await quote(req, actor)
-    if "allergy_high" in q.blocker_codes:
-        raise AllergyBlocked(q.conflicts)
-    if q.blockers:
-        errors: dict[str, str] = {}
-        for code, message in q.blockers:
-            name = _BLOCKER_FIELDS.get(code, code)
-            errors[name] = f"{errors[name]} {message}" if name in errors else message
-        raise ValidationFailed(errors)
+    try:
+        if actor.role not in SALE_ROLES:
+            raise NotPermitted(_("Your role may not sell."))
+        _check_store(actor, req.store_id)
+        if actor.store_id == req.store_id and actor.store_code:
+            store = {"id": req.store_id, "code": actor.store_code, "name": actor.store_name or ""}
+        else:
+            store = await _store(req.store_id)
+        q = await quote(req, actor)
+        if "allergy_high" in q.blocker_codes:
+            raise AllergyBlocked(q.conflicts)
+        if q.blockers:
+            errors: dict[str, str] = {}
+            for code, message in q.blockers:
+                name = _BLOCKER_FIELDS.get(code, code)
+                errors[name] = f"{errors[name]} {message}" if name in errors else message
+            raise ValidationFailed(errors)
+    except (ValidationFailed, AllergyBlocked, NotPermitted, NotFound):
+        # A replay gets its sale even when its cart would not pass now (its stock is sold, say). The key is looked
+        # up only when something failed: a new sale saves the query, and a replay that passes is stopped by the
+        # key's unique index when it is written.
+        existing = await _sale_id_by_key(key)
+        if existing is not None:
+            return await _replayed(existing, actor)
+        raise
     try:
         written = await _write_sale(req, q, store, key, actor)
     except _Replay:
@@ -952,7 +958,15 @@ async def _write_sale(
     # On PostgreSQL the number is taken in its own short statement: inside the sale's transaction its row lock
     # would make every sale of the chain wait for the one before it (a rolled-back sale leaves a gap). SQLite's
     # writers are one at a time anyway, so there it is taken inside the transaction, saving a commit.
-    serial = None if is_sqlite() else await next_serials("sale")
+    serial = None
+    if not is_sqlite():
+        if await _sale_id_by_key(key) is not None:
+            raise _Replay()  # a replay must not use up a sale number
+        serial = await next_serials("sale")
+    # Points as quoted, so the sale row is written once; corrected below if earning finds a new tier.
+    rules = (q.rules if q.rules is not None else await loyalty.rules()) if member is not None else None
+    expected_earned = q.points_estimate if member is not None and _eligible(q.lines, _exclude_rx(rules)) > 0 else 0
+    points_redeemed = _points_for_fen(q.points_tender, rules)[0] if member is not None and q.points_tender else 0
     # A short transaction: a few indexed statements per line (see app.db.transaction). The key's unique index
     # (ON CONFLICT … DO NOTHING) tells a replay that got here first.
     async with transaction(short=True):
@@ -963,7 +977,7 @@ async def _write_sale(
             "INSERT INTO sale (sale_no, idempotency_key, store, staff, member, status, subtotal, line_discount,"
             " coupon_discount, total, paid, change_given, points_earned, points_redeemed, override_reason,"
             " override_by, rx_number, rx_hospital, rx_image, rx_verified_by, created_at)"
-            " VALUES ({}, {}, {}, {}, {}, 'completed', {}, {}, {}, {}, {}, {}, 0, 0, {}, {}, {}, {}, {}, {}, {})"
+            " VALUES ({}, {}, {}, {}, {}, 'completed', {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
             " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
             sale_no,
             key,
@@ -976,6 +990,8 @@ async def _write_sale(
             q.total,
             q.paid,
             cash_change,
+            expected_earned,
+            points_redeemed,
             override.reason.strip() if overridden and override else "",
             override.approved_by if overridden and override else None,
             rx.number.strip() if rx else "",
@@ -1000,7 +1016,7 @@ async def _write_sale(
                 line.line_discount,
                 line.coupon_share,
                 line.total,
-                json.dumps([a.as_json() for a in line.alerts], ensure_ascii=False),
+                json.dumps([a.as_json() for a in line.alerts], ensure_ascii=False) if line.alerts else "[]",
                 json.dumps(list(line.trace_codes) or ([line.code] if line.code else [])),
             ]
         values = ", ".join("({}, {}, {}, {}, {}, {}, {}, {}, 0, {}, {})" for _ in q.lines)
@@ -1062,24 +1078,17 @@ async def _write_sale(
         if codes:
             await coupons.redeem_coupons(codes, member.id if member else None, sale_id, actor)
 
-        points_earned = points_redeemed = 0
+        points_earned = 0
         if member is not None:
-            rules = q.rules if q.rules is not None else await loyalty.rules()
-            if q.points_tender:
-                points_redeemed = _points_for_fen(q.points_tender, rules)[0]
+            if points_redeemed:
                 await loyalty.redeem(member.id, points_redeemed, sale_no, req.store_id, actor)
             eligible = _eligible(q.lines, _exclude_rx(rules))
             if eligible > 0:
                 points_earned = int(
                     await loyalty.earn(member.id, sale_no, eligible, today, req.store_id, actor, known_rules=rules)
                 )
-            if points_earned or points_redeemed:
-                await fetch(
-                    "UPDATE sale SET points_earned = {}, points_redeemed = {} WHERE id = {}",
-                    points_earned,
-                    points_redeemed,
-                    sale_id,
-                )
+            if points_earned != expected_earned:
+                await fetch("UPDATE sale SET points_earned = {} WHERE id = {}", points_earned, sale_id)
 
             # Medication history: one row per line, with its days of supply.
             args = []

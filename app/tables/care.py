@@ -32,7 +32,7 @@ class Household(Table, tablename="household"):
 class MemberEvent(Table, tablename="member_event"):
     """The member's timeline: registrations, edits, purchases, follow-ups, messages, complaints …"""
 
-    member = ForeignKey(references=Member, index=True)
+    member = ForeignKey(references=Member)  # indexed by member_event_member_at (member, at)
     at = Timestamptz(default=TimestamptzNow())
     kind = Varchar(length=30)
     summary = Text(default="")

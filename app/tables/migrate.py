@@ -56,9 +56,15 @@ async def _m0002_sales() -> None:
         await fetch(statement)
 
 
+async def _m0003_drop_duplicate_index() -> None:
+    """member_event (member) is the prefix of member_event_member_at: one B-tree less to write per timeline row."""
+    await fetch("DROP INDEX IF EXISTS member_event_member")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _m0001_initial),
     ("0002_sales", _m0002_sales),
+    ("0003_drop_duplicate_index", _m0003_drop_duplicate_index),
 ]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from app.components import catalog, members, sales, stock
 from app.components.barcodes import synthetic_gtin13
@@ -159,3 +159,25 @@ async def request(
         tenders=[sales.TenderRequest(kind, amount) for kind, amount in tenders],
         **extra,  # type: ignore[arg-type]
     )
+
+
+async def past_sale(member_id: int, sale_no: str, total: int, days_ago: int = 0) -> int:
+    """A sale row as the sale component writes it (the spend that tiers are computed from)."""
+    store = (await fetch("SELECT id FROM store WHERE code = 'SH001'"))[0]["id"]
+    staff = (await fetch("SELECT id FROM staff WHERE username = 'pharmacist'"))[0]["id"]
+    rows = await fetch(
+        "INSERT INTO sale (sale_no, idempotency_key, store, staff, member, status, subtotal, line_discount,"
+        " coupon_discount, total, paid, change_given, points_earned, points_redeemed, override_reason, rx_number,"
+        " rx_hospital, rx_image, created_at) VALUES ({}, {}, {}, {}, {}, 'completed', {}, 0, 0, {}, {}, 0, 0, 0,"
+        " '', '', '', '', {}) RETURNING id",
+        sale_no,
+        sale_no,
+        store,
+        staff,
+        member_id,
+        total,
+        total,
+        total,
+        datetime.now(UTC) - timedelta(days=days_ago),
+    )
+    return rows[0]["id"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,34 +13,13 @@ from app.components import loyalty, members
 from app.components.errors import ValidationFailed
 from app.components.loyalty import DEFAULT_RULES, EligibleLine, LoyaltyRules
 from app.db import fetch, transaction
+from tests.components.sale_data import past_sale
 from tests.conftest import actor
 
 
 async def _member(name: str = "积分") -> int:
     view = await members.register(members.NewMember(name=name), await actor())
     return await members.member_id(view.member_no)
-
-
-async def _sale(member_id: int, sale_no: str, total: int, days_ago: int = 0) -> int:
-    """A sale row as the sale component writes it (the spend that tiers are computed from)."""
-    store = (await fetch("SELECT id FROM store WHERE code = 'SH001'"))[0]["id"]
-    staff = (await fetch("SELECT id FROM staff WHERE username = 'pharmacist'"))[0]["id"]
-    rows = await fetch(
-        "INSERT INTO sale (sale_no, idempotency_key, store, staff, member, status, subtotal, line_discount,"
-        " coupon_discount, total, paid, change_given, points_earned, points_redeemed, override_reason, rx_number,"
-        " rx_hospital, rx_image, created_at) VALUES ({}, {}, {}, {}, {}, 'completed', {}, 0, 0, {}, {}, 0, 0, 0,"
-        " '', '', '', '', {}) RETURNING id",
-        sale_no,
-        sale_no,
-        store,
-        staff,
-        member_id,
-        total,
-        total,
-        total,
-        datetime.now(UTC) - timedelta(days=days_ago),
-    )
-    return rows[0]["id"]
 
 
 async def _earn(member_id: int, sale_no: str, fen: int, on: date) -> int:
@@ -270,14 +249,14 @@ async def test_a_reversed_lot_expires_only_what_is_left() -> None:
 
 async def test_earning_upgrades_the_tier_at_once_from_rolling_spend() -> None:
     member = await _member()
-    await _sale(member, "OLD", 900_000, days_ago=400)  # outside the 12 months
-    await _sale(member, "S1", 150_000, days_ago=30)
+    await past_sale(member, "OLD", 900_000, days_ago=400)  # outside the 12 months
+    await past_sale(member, "S1", 150_000, days_ago=30)
     assert await _earn(member, "S1", 150_000, date(2026, 3, 15)) == 1500
     assert await loyalty.tier_of(member) == "regular"
-    await _sale(member, "S2", 60_000)
+    await past_sale(member, "S2", 60_000)
     assert await _earn(member, "S2", 10_000, date(2026, 3, 15)) == 120  # silver already applies to this sale
     assert await loyalty.tier_of(member) == "silver"
-    await _sale(member, "S3", 1_000)
+    await past_sale(member, "S3", 1_000)
     assert await _earn(member, "S3", 1_000, date(2026, 4, 2)) == 12  # still silver: the tier's date stays
     assert await _earn(member, "S3", 1_000, date(2026, 4, 2)) == 12  # a retry credits nothing more
     row = (await fetch("SELECT tier_since, balance FROM member_loyalty WHERE member = {}", member))[0]
@@ -286,7 +265,7 @@ async def test_earning_upgrades_the_tier_at_once_from_rolling_spend() -> None:
 
 async def test_the_yearly_review_downgrades_set_based_and_only_once_a_year() -> None:
     spender, idle = await _member("常客"), await _member("沉睡")
-    await _sale(spender, "S1", 600_000, days_ago=10)
+    await past_sale(spender, "S1", 600_000, days_ago=10)
     await _earn(spender, "S1", 1000, date(2026, 3, 15))
     await _earn(idle, "S0", 1000, date(2026, 3, 15))
     last_year = date(2025, 6, 1)

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.components import audit, loyalty, sales, stock
+from app.components import audit, loyalty, members, sales, stock
 from app.components.errors import NotFound, ValidationFailed
 from app.components.members import store_today
 from app.db import fetch, transaction
@@ -21,6 +21,7 @@ from tests.components.sale_data import (
     make_member,
     make_products,
     on_hand,
+    past_sale,
     points,
     request,
     stock_in,
@@ -242,6 +243,29 @@ async def test_a_replay_returns_the_same_sale_and_does_nothing_else(products: di
     assert not again.created and again.sale.sale_no == first.sale.sale_no
     assert await count("sale") == 1 and await count("stock_move") == moves and await count("points_entry") == entries
     assert await count("outbox") == 1
+
+
+async def test_a_replay_gets_its_sale_even_when_its_cart_would_not_pass_now(products: dict) -> None:
+    req = await request("all-of-it", lines=[("YS90005", 50)])
+    first = await sales.record_sale(req, await actor())
+    assert await on_hand("YS90005") == 0
+    again = await sales.record_sale(req, await actor())  # its quote alone would now say "only 0 in stock"
+    assert not again.created and again.sale.sale_no == first.sale.sale_no
+    with pytest.raises(ValidationFailed):  # a new key for the same cart is refused
+        await sales.record_sale(replace(req, idempotency_key="all-of-it-2"), await actor())
+
+
+async def test_a_sale_that_lifts_the_member_to_silver_records_the_points_it_earned(products: dict) -> None:
+    member_no = await make_member(status="none")
+    member = await members.member_id(member_no)
+    await past_sale(member, "PAST", loyalty.DEFAULT_RULES.silver_fen - PRICE["YS90005"], days_ago=30)
+    req = await request(member_no=member_no, lines=[("YS90005", 1)])
+    quoted = (await sales.quote(req, await actor())).points_estimate  # at the regular rate
+    sale = (await sales.record_sale(req, await actor())).sale
+    earned = await fetch("SELECT points FROM points_entry WHERE kind = 'earn' AND ref = {}", sale.sale_no)
+    assert await loyalty.tier_of(member) == "silver"
+    assert sale.points_earned == earned[0]["points"] > quoted  # silver's rate applied to this sale
+    assert (await sales.get_sale(sale.sale_no, await actor())).points_earned == sale.points_earned
 
 
 async def test_ten_concurrent_identical_sales_make_one(products: dict) -> None:
