@@ -1217,7 +1217,9 @@ def _written_view(
             "total": line.total,
             "returned_qty": 0,
             # As stored: through JSON, so the body is the same as a read-back's.
-            "alerts": json.loads(json.dumps([a.as_json() for a in line.alerts], ensure_ascii=False)),
+            "alerts": json.loads(json.dumps([a.as_json() for a in line.alerts], ensure_ascii=False))
+            if line.alerts
+            else [],
             "codes": list(line.trace_codes) or ([line.code] if line.code else []),
         }
         for line in q.lines
