@@ -6,8 +6,10 @@ database is a SQLite file under a temporary directory and Redis is the embedded 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -80,6 +82,9 @@ PER_TEST_TABLES = [
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _EMBEDDED_REDIS is not None:
         _EMBEDDED_REDIS.terminate()
+        with contextlib.suppress(Exception):
+            _EMBEDDED_REDIS.wait(timeout=10)
+    shutil.rmtree(_TMP, ignore_errors=True)  # the run's database, keys and Redis files
 
 
 @pytest.fixture(scope="session")
