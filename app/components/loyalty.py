@@ -97,11 +97,11 @@ def _safe_date(year: int, month: int, day: int) -> date:
 async def rules() -> LoyaltyRules:
     """The configured rules (defaults for anything not configured)."""
     rows = await fetch("SELECT value FROM loyalty_setting WHERE name = {}", RULES_SETTING)
-    return _rules_from(rows[0]["value"] if rows else None)
+    return rules_from(rows[0]["value"] if rows else None)
 
 
-def _rules_from(raw: Any) -> LoyaltyRules:
-    """The rules from the stored setting's value (None: not configured)."""
+def rules_from(raw: Any) -> LoyaltyRules:
+    """The rules from the stored setting's value (None: not configured), e.g. read by a caller's own query."""
     if raw is None:
         return DEFAULT_RULES
     stored = json.loads(raw) if isinstance(raw, str) else (raw or {})
@@ -654,7 +654,7 @@ async def wallet(member_id: int, today: date | None = None, soon_days: int = 90)
         member_id,
         member_id,
     )
-    r = _rules_from(rows[0]["rules"])
+    r = rules_from(rows[0]["rules"])
     groups = [(_as_date(row["expires_on"]), int(row["points"])) for row in rows if row["points"] is not None]
     outflow = -sum(p for d, p in groups if d is None)
     lots = [(d, p) for d, p in fifo_remaining([g for g in groups if g[0] is not None], outflow) if d >= today]

@@ -498,19 +498,20 @@ def _approver_ok(row: dict | None, roles: Collection[str], store_id: int) -> boo
     return row is not None and row["role"] in roles and (row["store"] is None or row["store"] == store_id)
 
 
-async def _member(member_no: str) -> tuple[QuoteMember, list[tuple[str, str]]]:
-    """The member (following a merge to the survivor), their tier, points balance and active allergies."""
+async def _member(member_no: str) -> tuple[QuoteMember, list[tuple[str, str]], loyalty.LoyaltyRules]:
+    """The member (following a merge to the survivor), their tier, points balance and active allergies, and the
+    loyalty rules (read with them: a member's sale needs both)."""
     sql = (
         "SELECT m.id, m.member_no, m.name, m.phone_masked, m.allergy_status, m.merged_into,"
         " ml.tier, ml.balance,"  # the cached balance: kept equal to the ledger's sum in every ledger write
-        " a.allergen_class, a.substance"
+        " a.allergen_class, a.substance, (SELECT ls.value FROM loyalty_setting ls WHERE ls.name = {}) AS rules"
         " FROM member m LEFT JOIN member_loyalty ml ON ml.member = m.id"
         " LEFT JOIN allergy a ON a.member = m.id AND a.clinical_status = 'active'"
         " AND a.verification_status NOT IN ('refuted', 'entered-in-error')"
     )
-    rows = await fetch(sql + " WHERE m.member_no = {}", (member_no or "").strip())
+    rows = await fetch(sql + " WHERE m.member_no = {}", loyalty.RULES_SETTING, (member_no or "").strip())
     if rows and rows[0]["merged_into"]:
-        rows = await fetch(sql + " WHERE m.id = {}", rows[0]["merged_into"])
+        rows = await fetch(sql + " WHERE m.id = {}", loyalty.RULES_SETTING, rows[0]["merged_into"])
     if not rows:
         raise ValidationFailed({"member_no": _("No member with number %(no)s.") % {"no": member_no}})
     row = rows[0]
@@ -524,7 +525,7 @@ async def _member(member_no: str) -> tuple[QuoteMember, list[tuple[str, str]]]:
         phone_masked=row["phone_masked"] or "",
     )
     allergies = [(r["allergen_class"], r["substance"] or "") for r in rows if r["allergen_class"]]
-    return member, allergies
+    return member, allergies, loyalty.rules_from(row["rules"])
 
 
 async def _resolve_lines(lines: list[LineRequest]) -> tuple[list[Any], list[tuple[str, ...]]]:
@@ -617,10 +618,6 @@ def _eligible(lines: list[QuoteLine], exclude_rx: bool) -> int:
     )
 
 
-async def _rules() -> Any:
-    return await loyalty.rules()
-
-
 def _exclude_rx(rules: Any) -> bool:
     return bool(getattr(rules, "exclude_rx", False)) if rules is not None else False
 
@@ -644,9 +641,9 @@ async def quote(req: SaleRequest, actor: StaffUser) -> Quote:
     """
     _check_store(actor, req.store_id)
     today = store_today()
-    member, allergies = (None, [])
+    member, allergies, rules = (None, [], None)
     if req.member_no:
-        member, allergies = await _member(req.member_no)
+        member, allergies, rules = await _member(req.member_no)
     products, traces = await _resolve_lines(req.lines)
     errors: dict[str, str] = {}
     for i, tender in enumerate(req.tenders):
@@ -805,7 +802,6 @@ async def quote(req: SaleRequest, actor: StaffUser) -> Quote:
     paid = sum(t.amount for t in req.tenders)
     non_cash = sum(t.amount for t in req.tenders if t.kind != "cash")
     points_tender = sum(t.amount for t in req.tenders if t.kind == "points")
-    rules = await _rules() if member is not None else None
     if member is not None and points_tender:
         needed, whole = _points_for_fen(points_tender, rules)
         if not whole:
