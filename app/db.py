@@ -172,7 +172,9 @@ class _Pool:
                 self.engine.checkpoint_delay, self._start_checkpoint
             )
 
-    def try_direct(self, query: str, args: list[Any] | None, write: bool) -> list[dict] | None:
+    def try_direct(
+        self, query: str, args: list[Any] | None, write: bool, holding_lock: bool = False
+    ) -> list[dict] | None:
         """Run one autocommit statement on the loop's thread, or return None to have it run on a pooled connection.
 
         It never waits: when another connection holds the write lock (busy timeout 0) or a read runs past
@@ -180,7 +182,7 @@ class _Pool:
         where waiting is harmless. So a point query costs no thread hop, and a slow read blocks the loop ~2 ms
         (writes run to the end: requests only make short indexed ones; set-based jobs run in the worker).
         """
-        if write and self.write_lock.locked():
+        if write and self.write_lock.locked() and not holding_lock:
             return None
         try:
             conn = self.tx_direct or self._open_shared()
@@ -408,17 +410,15 @@ class PooledSQLiteEngine(SQLiteEngine):
     """Piccolo's SQLiteEngine with long-lived connections instead of a new connection (and thread) per query.
 
     Every connection is configured once: foreign keys on, `synchronous = NORMAL` (with WAL: commits survive a
-    crash of the application; on power loss the last `checkpoint_delay` seconds may be; no fsync per commit) and
-    the busy timeout.
+    crash of the application and may be lost only on power loss; no fsync per commit) and the busy timeout.
     A statement outside a transaction runs on the loop's own connection when it can do so at once (see
     `_Pool.try_direct`), otherwise on a pooled connection. A transaction keeps one pooled connection to itself
     until it ends, so concurrent requests never share a transaction. Writers in this process queue on an asyncio
     lock (IMMEDIATE transactions hold it throughout) instead of sleeping in SQLite's busy handler; other
     processes (the worker, the CLI) still meet the busy timeout. WAL checkpoints after the loop's own writes run
     on a pooled connection's thread `checkpoint_delay` seconds later (PASSIVE), so their fsync never stalls the
-    loop. The loop still runs slower while one copies (every statement ~1.5× as long, measured), and a page
-    written many times in between is copied once: under steady writes a checkpoint every 2 s left the sale's
-    p95 at ~31 ms where one every 0.5 s (four times the slow-downs) left it at ~37.
+    loop (it still runs slower while one copies: every statement ~1.5× as long, measured; a delay of 2 s instead
+    of 0.5 made that rarer but each statement dearer, as a longer log is searched for every page read).
     """
 
     __slots__ = ("_pools", "_pools_guard", "busy_timeout", "checkpoint_delay", "direct_budget", "pool_size", "pragmas")
@@ -430,7 +430,7 @@ class PooledSQLiteEngine(SQLiteEngine):
         pool_size: int = 8,
         pragmas: Sequence[str] = ("synchronous = NORMAL",),
         direct_budget: float | None = 0.002,
-        checkpoint_delay: float = 2.0,
+        checkpoint_delay: float = 0.5,
         **connection_kwargs: Any,
     ) -> None:
         super().__init__(path=path, timeout=timeout, **connection_kwargs)
@@ -514,6 +514,12 @@ class PooledSQLiteEngine(SQLiteEngine):
                 pool.release(conn)
         await pool.lock_writes()
         try:
+            # Still on the loop's connection if SQLite's lock is free now (it waited only for this process's lock,
+            # e.g. a checkpoint's last pass): a pooled connection's commit would empty the loop connections' page
+            # caches (SQLite drops a connection's cache when another connection has written).
+            rows = pool.try_direct(query, args, write=True, holding_lock=True) if self.direct_budget else None
+            if rows is not None:
+                return rows
             conn = await pool.acquire()
             try:
                 return await self._execute(conn, query, args)
