@@ -959,9 +959,9 @@ async def _write_sale(
         if await _sale_id_by_key(key) is not None:
             raise _Replay()  # a replay must not use up a sale number
         serial = await next_serials("sale")
-    # Points as quoted, so the sale row is written once; corrected below if earning finds a new tier.
-    rules = (q.rules if q.rules is not None else await loyalty.rules()) if member is not None else None
-    expected_earned = q.points_estimate if member is not None and _eligible(q.lines, _exclude_rx(rules)) > 0 else 0
+    # Points as quoted (0 without a member), so the sale row is written once; corrected below if earning finds
+    # a new tier. A member's quote carries the rules it was priced with.
+    rules = q.rules
     points_redeemed = _points_for_fen(q.points_tender, rules)[0] if member is not None and q.points_tender else 0
     # A short transaction: a few indexed statements per line (see app.db.transaction). The key's unique index
     # (ON CONFLICT … DO NOTHING) tells a replay that got here first.
@@ -986,7 +986,7 @@ async def _write_sale(
             q.total,
             q.paid,
             cash_change,
-            expected_earned,
+            q.points_estimate,
             points_redeemed,
             override.reason.strip() if overridden and override else "",
             override.approved_by if overridden and override else None,
@@ -1083,7 +1083,7 @@ async def _write_sale(
                 points_earned = int(
                     await loyalty.earn(member.id, sale_no, eligible, today, req.store_id, actor, known_rules=rules)
                 )
-            if points_earned != expected_earned:
+            if points_earned != q.points_estimate:
                 await fetch("UPDATE sale SET points_earned = {} WHERE id = {}", points_earned, sale_id)
 
             # Medication history: one row per line, with its days of supply.
