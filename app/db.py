@@ -48,6 +48,23 @@ def _is_read(sql: str) -> bool:
 _RESTART_FRAMES = 16_384
 
 
+_MEMBER = "yaoshi_member"  # the savepoint of one short transaction inside its group
+
+
+class _Group:
+    """Short write transactions sharing one BEGIN … COMMIT on the loop's main connection (see `_Pool.join_group`)."""
+
+    __slots__ = ("closing", "conn", "done", "kept")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # A COMMIT failure no member is left to hear of (all cancelled) must not be logged as never retrieved.
+        self.done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self.kept = 0  # members whose savepoint was released: their writes wait for the COMMIT
+        self.closing: asyncio.Task | None = None
+
+
 class _Pool:
     """The connections and the write lock of one event loop (asyncio primitives belong to a loop).
 
@@ -72,6 +89,7 @@ class _Pool:
         self.shared_deadline = math.inf  # of the main connection's autocommit statement
         self.checkpoint_due: asyncio.TimerHandle | None = None
         self.checkpoint_task: asyncio.Task | None = None
+        self.group: _Group | None = None  # the open group of short transactions on `tx_direct`, if any
 
     async def acquire(self) -> aiosqlite.Connection:
         await self.slots.acquire()
@@ -98,13 +116,19 @@ class _Pool:
         finally:
             self.slots.release()
 
-    async def lock_writes(self) -> None:
-        """Take the write lock, waiting as long as SQLite's busy timeout would before 'database is locked'."""
+    async def lock_writes(self, join: bool = False) -> None:
+        """Take the write lock, waiting as long as SQLite's busy timeout would before 'database is locked'.
+
+        Unless the caller joins the open group of short transactions (`join`), that group is committed first:
+        whatever else writes must find SQLite's write lock free, and its own COMMIT must not come before theirs.
+        """
         try:
             async with asyncio.timeout(self.engine.busy_timeout):
                 await self.write_lock.acquire()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
+        if not join and self.group is not None:
+            self.commit_group()
 
     def _over_budget(self) -> int:
         return 1 if time.perf_counter() > self.deadline else 0
@@ -141,33 +165,108 @@ class _Pool:
         self.tx_direct = conn
         return conn
 
-    def begin_on_loop(self, kind: TransactionType) -> _LoopConnection | None:
-        """BEGIN a short write transaction on the loop's own connection (the caller holds `write_lock`), or None
-        when another process holds SQLite's write lock (or the file is busy): the caller then waits for it on a
-        pooled connection's thread, as usual. Once BEGIN IMMEDIATE succeeded nothing else in the transaction
-        waits on a lock (WAL: the writer holds the only write lock; readers never block it)."""
-        try:
-            conn = self.tx_direct or self._open_shared()
-            self.shared_deadline = math.inf
-            conn.execute(f"BEGIN {kind.value}")
-        except sqlite3.OperationalError as exc:
-            if _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED):
-                return None
-            raise
-        return _LoopConnection(conn)
+    def join_group(self, kind: TransactionType) -> _LoopConnection | None:
+        """Start a short write transaction on the loop's own connection (the caller holds `write_lock`) as a
+        SAVEPOINT in the open group, BEGINning one if none is open; or None when another process holds SQLite's
+        write lock (or the file is busy): the caller then waits for it on a pooled connection's thread, as usual.
 
-    def end_on_loop(self, conn: _LoopConnection, wrote: bool) -> None:
-        """After COMMIT/ROLLBACK on the loop's connection: drop it if it is somehow still in a transaction, and
-        schedule the WAL checkpoint its commit did not run."""
-        if conn.raw.in_transaction:
+        Group commit: short transactions that take the write lock one after another before the group's COMMIT
+        (queued behind them on the lock, see `leave_group`) share it. The pages every sale writes (the right edges
+        of the append-only tables and their indexes, stock rows, sequences) then go to the log once per group, not
+        once per transaction: fewer frames to append and to checkpoint. Once BEGIN IMMEDIATE succeeded nothing
+        else in the group waits on a lock (WAL: the writer holds the only write lock; readers never block it).
+        """
+        group = self.group
+        # A transaction's statements, its COMMIT included, are never interrupted (a read between members set one).
+        self.shared_deadline = math.inf
+        if group is None:
             try:
-                conn.raw.execute("ROLLBACK")
+                conn = self.tx_direct or self._open_shared()
+                conn.execute(f"BEGIN {kind.value}")
+            except sqlite3.OperationalError as exc:
+                if _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED):
+                    return None
+                raise
+            group = self.group = _Group(conn)
+        try:
+            group.conn.execute(f"SAVEPOINT {_MEMBER}")
+        except BaseException:
+            self._end_group(group, ok=False)
+            raise
+        return _LoopConnection(group.conn)
+
+    def leave_group(self, ok: bool) -> asyncio.Future[None] | None:
+        """End a member's savepoint (released if `ok`, else rolled back) while it still holds the write lock.
+
+        Returns the future of the group's COMMIT for the member to wait on before it answers anyone (nothing it
+        wrote, or read of the others' writes, is durable or visible elsewhere until then), or None when nothing
+        is left to commit (the group was rolled back). The COMMIT itself runs once the members already queued on
+        the write lock have had their turn: the first member kept queues it there behind them.
+        """
+        group = self.group
+        assert group is not None
+        conn = group.conn
+        try:
+            if not conn.in_transaction:
+                # SQLite rolled the whole transaction back (e.g. disk full): the members kept are lost too.
+                raise sqlite3.OperationalError("the shared write transaction was rolled back")
+            if ok:
+                conn.execute(f"RELEASE {_MEMBER}")
+                group.kept += 1
+            else:
+                conn.execute(f"ROLLBACK TO {_MEMBER}")
+                conn.execute(f"RELEASE {_MEMBER}")
+        except BaseException as exc:
+            self._end_group(group, ok=False, error=exc)
+            raise
+        if not group.kept:
+            self._end_group(group, ok=False)
+            return None
+        if group.closing is None:
+            group.closing = asyncio.get_running_loop().create_task(self._close_group())
+        return group.done
+
+    async def _close_group(self) -> None:
+        # No timeout: the members are waiting for this COMMIT, however long a writer ahead of it takes.
+        async with self.write_lock:
+            if self.group is not None:
+                self.commit_group()
+
+    def commit_group(self) -> None:
+        """COMMIT the open group (the caller holds `write_lock`) and tell its members how it went."""
+        group = self.group
+        if group is not None:
+            self._end_group(group, ok=True)
+
+    def _end_group(self, group: _Group, ok: bool, error: BaseException | None = None) -> None:
+        """COMMIT (`ok`) or ROLLBACK the group's transaction, settle its future, and schedule the WAL checkpoint
+        its commit did not run; a connection left in a transaction, or replaced meanwhile (`renew`), is closed."""
+        if self.group is group:
+            self.group = None
+        conn = group.conn
+        self.shared_deadline = math.inf
+        if ok:
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                ok, error = False, exc
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
             except sqlite3.Error:
                 with contextlib.suppress(Exception):
-                    conn.raw.close()
-                if self.tx_direct is conn.raw:
+                    conn.close()
+                if self.tx_direct is conn:
                     self.tx_direct = None
-        if wrote and self.checkpoint_due is None:
+        if self.tx_direct is not conn:
+            with contextlib.suppress(Exception):
+                conn.close()
+        if not group.done.done():
+            if ok or not group.kept:
+                group.done.set_result(None)
+            else:
+                group.done.set_exception(sqlite3.OperationalError(f"the shared write transaction failed: {error}"))
+        if ok and self.checkpoint_due is None:
             self.checkpoint_due = asyncio.get_running_loop().call_later(
                 self.engine.checkpoint_delay, self._start_checkpoint
             )
@@ -182,13 +281,16 @@ class _Pool:
         where waiting is harmless. So a point query costs no thread hop, and a slow read blocks the loop ~2 ms
         (writes run to the end: requests only make short indexed ones; set-based jobs run in the worker).
         """
-        if write and self.write_lock.locked() and not holding_lock:
+        if write and (self.write_lock.locked() or self.group is not None) and not holding_lock:
             return None
         try:
             conn = self.tx_direct or self._open_shared()
-            if conn.in_transaction:
+            if conn.in_transaction and (self.group is None or self.write_lock.locked()):
                 # A short transaction is open on the loop (its block awaited something): its uncommitted writes
-                # must stay unseen, so this statement runs on the second loop connection.
+                # must stay unseen, so this statement runs on the second loop connection. Between members of a
+                # group (write lock free) it stays on the main one, whose page cache the group's COMMIT keeps
+                # (the second's is dropped at every commit): it may then see the members' writes, which the
+                # group commits before this loop's next write of any kind (see `lock_writes`).
                 conn = self.direct or self._open_direct()
         except sqlite3.OperationalError as exc:
             # Opening reads the schema: busy while another process (a worker's import) checkpoints or writes.
@@ -341,9 +443,11 @@ class PooledSQLiteTransaction(SQLiteTransaction):
 
     A `short` write transaction (a handful of indexed statements, e.g. a sale or a cart change) runs on the loop
     thread's own connection instead, once it holds the write lock and SQLite's lock is free at once: each statement
-    then costs no round trip to a worker thread. Isolation and durability are the same (BEGIN IMMEDIATE, one writer
-    at a time, COMMIT or ROLLBACK); the price is that its statements block the loop while they run, so long
-    statements do not belong in one.
+    then costs no round trip to a worker thread. It is a SAVEPOINT in a group of such transactions sharing one
+    COMMIT (`_Pool.join_group`), and its block's exit returns once that COMMIT is done (it raises if the COMMIT
+    failed). Isolation and durability are the same (one writer at a time, its own writes rolled back alone if it
+    fails, nothing answered before the COMMIT); the price is that its statements block the loop while they run, so
+    long statements do not belong in one.
     """
 
     __slots__ = ("_locked", "_on_loop", "_pool", "_short")
@@ -359,12 +463,11 @@ class PooledSQLiteTransaction(SQLiteTransaction):
         engine: PooledSQLiteEngine = self.engine  # type: ignore[assignment]
         self._pool = engine.connections()
         self._locked = self.transaction_type is not TransactionType.deferred
+        short = bool(self._locked and self._short and engine.direct_budget)
         if self._locked:
-            await self._pool.lock_writes()
+            await self._pool.lock_writes(join=short)
         try:
-            on_loop = None
-            if self._locked and self._short and engine.direct_budget:
-                on_loop = self._pool.begin_on_loop(self.transaction_type)
+            on_loop = self._pool.join_group(self.transaction_type) if short else None
             if on_loop is not None:
                 self.connection = on_loop
                 self._on_loop = True
@@ -382,9 +485,21 @@ class PooledSQLiteTransaction(SQLiteTransaction):
         self.context = self.engine.current_transaction.set(self)
         return self
 
+    async def commit(self) -> None:
+        if self._on_loop:
+            raise NotImplementedError("a short transaction commits when its block ends")
+        await super().commit()
+
+    async def rollback(self) -> None:
+        if self._on_loop:
+            raise NotImplementedError("a short transaction rolls back when its block raises")
+        await super().rollback()
+
     async def __aexit__(self, exception_type, exception, traceback) -> bool:
         if self._parent:
             return exception is None
+        if self._on_loop:
+            return await self._leave_group(exception)
         ok = False
         try:
             if exception:
@@ -397,12 +512,28 @@ class PooledSQLiteTransaction(SQLiteTransaction):
             self.engine.current_transaction.reset(self.context)
             if isinstance(exception, sqlite3.DatabaseError) and _code(exception) == _SQLITE_CORRUPT:
                 self._pool.renew()
-            if self._on_loop:
-                self._pool.end_on_loop(self.connection, wrote=ok and exception is None)
-            else:
-                self._pool.release(self.connection, discard=not ok)
+            self._pool.release(self.connection, discard=not ok)
             if self._locked:
                 self._pool.write_lock.release()
+        return exception is None
+
+    async def _leave_group(self, exception: BaseException | None) -> bool:
+        try:
+            done = self._pool.leave_group(ok=exception is None)
+        finally:
+            self.engine.current_transaction.reset(self.context)
+            if isinstance(exception, sqlite3.DatabaseError) and _code(exception) == _SQLITE_CORRUPT:
+                self._pool.renew()
+            self._pool.write_lock.release()
+        if done is not None:
+            # Shielded: a member cancelled while it waits must not cancel the others' wait.
+            if exception is None:
+                await asyncio.shield(done)
+                self._committed = True
+            else:
+                # It saw the others' writes (a duplicate key, say): what it does next must find them committed.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(done)
         return exception is None
 
 

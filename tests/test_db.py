@@ -236,6 +236,160 @@ async def test_the_log_starts_over_while_requests_keep_writing(probe: str, monke
     assert len(await _rows()) == 200 + during + 1
 
 
+def _wal_frames(mode: str = "PASSIVE") -> int:
+    """Frames in the WAL file now, as a checkpoint by another connection reports them (TRUNCATE: then empties it)."""
+    conn = sqlite3.connect(get_settings().sqlite_path)
+    try:
+        busy, logged, _ = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        assert not busy
+        return logged
+    finally:
+        conn.close()
+
+
+def _committed_rows() -> list[tuple[str, int]]:
+    """The probe's rows as another process sees them: committed ones only."""
+    conn = sqlite3.connect(get_settings().sqlite_path)
+    try:
+        return conn.execute(f"SELECT name, value FROM {TABLE} ORDER BY name, value").fetchall()
+    finally:
+        conn.close()
+
+
+async def _no_checkpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hold this process's scheduled checkpoints off (one in flight is awaited): the test reads the log itself."""
+    monkeypatch.setattr(engine(), "checkpoint_delay", 3600)
+    pool = engine().connections()
+    if pool.checkpoint_due is not None:
+        pool.checkpoint_due.cancel()
+        pool.checkpoint_due = None
+    if pool.checkpoint_task is not None:
+        await pool.checkpoint_task
+
+
+@sqlite_only
+async def test_short_transactions_at_the_same_moment_share_one_commit(
+    probe: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sales arriving together are committed together: the page they all write goes to the log once, not once
+    per sale; and none of them returns before its row is committed (another process sees it by then)."""
+    await _no_checkpoints(monkeypatch)
+    committed_on_return: list[bool] = []
+
+    async def sale(n: int) -> None:
+        async with transaction(short=True):
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "sale", n)
+        committed_on_return.append(("sale", n) in _committed_rows())
+
+    _wal_frames("TRUNCATE")
+    await asyncio.gather(*(sale(n) for n in range(8)))
+    assert committed_on_return == [True] * 8
+    assert _committed_rows() == [("sale", n) for n in range(8)]
+    assert _wal_frames() < 4  # one commit of the probe's page (one commit each: 8 frames or more)
+
+
+@sqlite_only
+async def test_a_failing_transaction_in_a_shared_commit_rolls_back_alone(probe: str) -> None:
+    await fetch(f"CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_name ON {TABLE} (name)")
+
+    async def write(name: str, fail: bool) -> None:
+        async with transaction(short=True):
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", name, 1)
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", name + "-line", 1)
+            if fail:
+                await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "a", 2)  # "a" is taken
+
+    results = await asyncio.gather(write("a", False), write("b", True), write("c", False), return_exceptions=True)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert _committed_rows() == [("a", 1), ("a-line", 1), ("c", 1), ("c-line", 1)]
+
+
+@sqlite_only
+async def test_a_commit_that_fails_fails_every_transaction_that_shared_it(probe: str) -> None:
+    """A deferred constraint is checked at COMMIT: when it fails there, no sharer may report success."""
+    await fetch("CREATE TABLE IF NOT EXISTS db_probe_parent (id INTEGER PRIMARY KEY)")
+    await fetch(
+        "CREATE TABLE IF NOT EXISTS db_probe_child (parent INTEGER REFERENCES db_probe_parent (id)"
+        " DEFERRABLE INITIALLY DEFERRED)"
+    )
+    try:
+
+        async def write(name: str, orphan: bool) -> None:
+            async with transaction(short=True):
+                await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", name, 1)
+                if orphan:
+                    await fetch("INSERT INTO db_probe_child (parent) VALUES (42)")  # no parent 42: fails at COMMIT
+
+        results = await asyncio.gather(write("a", False), write("b", True), return_exceptions=True)
+        assert all(isinstance(r, sqlite3.Error) and "FOREIGN KEY" in str(r) for r in results), results
+        assert _committed_rows() == []
+        async with transaction(short=True):  # the loop's connection is usable again
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "later", 1)
+        assert _committed_rows() == [("later", 1)]
+    finally:
+        await fetch("DROP TABLE IF EXISTS db_probe_child")
+        await fetch("DROP TABLE IF EXISTS db_probe_parent")
+
+
+@sqlite_only
+@pytest.mark.parametrize("other", ["autocommit", "pooled", "checkpoint"])
+async def test_other_writers_wait_for_a_shared_commit_instead_of_deadlocking(probe: str, other: str) -> None:
+    """While short transactions wait for their shared COMMIT, every other kind of write in this process commits
+    them first (SQLite's write lock is theirs until then) and then goes ahead."""
+    pool = engine().connections()
+
+    async def short(n: int) -> None:
+        async with transaction(short=True):
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "short", n)
+
+    async def write() -> None:
+        if other == "autocommit":
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "other", 1)
+        elif other == "pooled":
+            async with transaction():
+                await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "other", 1)
+        else:
+            await pool.checkpoint()
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "other", 1)
+
+    first = asyncio.create_task(short(1))
+    for _ in range(10_000):  # loop steps, not time: until the first waits for its commit
+        if pool.group is not None and pool.group.kept:
+            break
+        await asyncio.sleep(0)
+    assert pool.group is not None and not first.done()
+    async with asyncio.timeout(10):
+        await asyncio.gather(first, write(), short(2))
+    assert _committed_rows() == [("other", 1), ("short", 1), ("short", 2)]
+
+
+@sqlite_only
+async def test_a_transaction_cancelled_while_it_waits_for_the_commit_does_not_hold_up_the_others(probe: str) -> None:
+    pool = engine().connections()
+    entered = asyncio.Event()
+
+    async def write(name: str) -> None:
+        async with transaction(short=True):
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", name, 1)
+            entered.set()
+
+    gone = asyncio.create_task(write("gone"))
+    await entered.wait()
+    for _ in range(10_000):
+        if pool.group is not None and pool.group.kept:
+            break
+        await asyncio.sleep(0)
+    gone.cancel()  # e.g. its client hung up
+    async with asyncio.timeout(10):
+        await write("stays")
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    # Its writes were done when it was cancelled, so they commit with the group (as a sale whose client hung up
+    # after it was recorded); the other transaction is unaffected.
+    assert _committed_rows() == [("gone", 1), ("stays", 1)]
+
+
 def _other_process(script: str) -> subprocess.Popen:
     """A separate Python process with its own sqlite3 connection to the same database file."""
     return subprocess.Popen(
