@@ -718,6 +718,11 @@ def is_sqlite() -> bool:
     return isinstance(engine(), SQLiteEngine)
 
 
+def in_transaction() -> bool:
+    """True inside `transaction()` (what is read there may include its own writes, which may yet roll back)."""
+    return engine().current_transaction.get() is not None
+
+
 def transaction(short: bool = False) -> Any:
     """A write transaction; on SQLite it takes the write lock at BEGIN so read-then-write cannot deadlock.
 

@@ -24,3 +24,34 @@ async def test_a_database_from_before_0003_loses_the_duplicate_timeline_index() 
     assert "member_event_member" not in found
     assert "member_event_member_at" in found  # the timeline's own index stays
     assert await migrate() == []
+
+
+async def _token() -> int | None:
+    rows = await fetch("SELECT value FROM number_sequence WHERE name = 'catalog_token'")
+    return rows[0]["value"] if rows else None
+
+
+async def test_a_database_from_before_0004_gets_a_catalog_token_that_every_catalog_write_changes() -> None:
+    if is_sqlite():
+        names = await fetch("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        for row in names:
+            await fetch(f"DROP TRIGGER {row['name']}")
+    else:
+        for table in ("product", "product_code"):
+            await fetch(f"DROP TRIGGER IF EXISTS {table}_token ON {table}")
+    await fetch("DELETE FROM number_sequence WHERE name = 'catalog_token'")
+    await fetch("DELETE FROM yaoshi_migration WHERE name = {}", "0004_catalog_token")
+
+    assert await migrate() == ["0004_catalog_token"]
+    token = await _token()
+    assert token is not None
+    await fetch("INSERT INTO product (sku, name_zh, price) VALUES ('T-1', '测试', 100)")
+    assert await _token() not in (None, token)
+    token = await _token()
+    product_id = (await fetch("SELECT id FROM product WHERE sku = 'T-1'"))[0]["id"]
+    await fetch("INSERT INTO product_code (code, product, kind) VALUES ('T-1-A', {}, 'alias')", product_id)
+    assert await _token() != token
+    token = await _token()
+    await fetch("DELETE FROM product_code WHERE product = {}", product_id)
+    assert await _token() != token
+    assert await migrate() == []

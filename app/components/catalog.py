@@ -24,8 +24,9 @@ from app.components.barcodes import (
     synthetic_gtin13,
 )
 from app.components.errors import NotFound, ValidationFailed
-from app.db import execute_many, fetch, is_sqlite, marks, placeholders, transaction
-from app.i18n import _, join_list, pick
+from app.db import execute_many, fetch, in_transaction, is_sqlite, marks, placeholders, transaction
+from app.i18n import _, current_language, join_list, pick
+from app.tables.migrate import CATALOG_TOKEN
 
 RX_CLASSES = ("Rx", "OTC", "device")
 CODE_KINDS = ("gtin", "trace", "alias")
@@ -286,25 +287,67 @@ def _wanted(text: str) -> tuple[Scan | None, list[tuple[str, str]]]:
     return scan, [("code", scan.gtin)]
 
 
+class _ProductCache:
+    """Product views this process has read in one language, good while the catalog's token is `token`."""
+
+    __slots__ = ("by_id", "owner", "token")
+
+    def __init__(self, token: int) -> None:
+        self.token = token
+        self.by_id: dict[int, ProductView] = {}
+        # What each (via, key) pair names: a GTIN by a code row of any kind, the others by their own kind.
+        self.owner: dict[tuple[str, str], ProductView] = {}
+
+    def add(self, views: Iterable[ProductView]) -> None:
+        for view in views:
+            self.by_id[view.id] = view
+            self.owner[("sku", view.sku)] = view
+            for kind, code in view.code_kinds:
+                self.owner[(kind, code)] = self.owner[("code", code)] = view
+
+
+_CACHES: dict[str, _ProductCache] = {}  # language → cache
+_CACHE_LIMIT = 20_000  # products; a larger set starts over (a chain's catalog is a few thousand)
+
+
+async def _cache() -> _ProductCache:
+    """The product views that are still the catalog as it is now: emptied whenever its token has changed (any
+    write to product or product_code gives it a new one, migration 0004). Inside a transaction, and without a
+    token, an empty one that nobody keeps: what is read there may be its own writes, which may yet roll back.
+
+    A view read after the token is read is at least as new as the token; one newer than its cache's token only
+    lives until the next request reads the new token."""
+    if in_transaction():
+        return _ProductCache(0)
+    rows = await fetch("SELECT value FROM number_sequence WHERE name = {}", CATALOG_TOKEN)
+    if not rows:
+        return _ProductCache(0)
+    token, language = rows[0]["value"], current_language.get()
+    found = _CACHES.get(language)
+    if found is None or found.token != token or len(found.by_id) > _CACHE_LIMIT:
+        found = _CACHES[language] = _ProductCache(token)
+    return found
+
+
 async def resolve_codes(raws: list[str]) -> list[Resolved | BadScan | NotFound]:
-    """`resolve_code` for several codes in one query: for each, its Resolved or the error it would raise."""
+    """`resolve_code` for several codes in one query (none when the process has read them all already): for each,
+    its Resolved or the error it would raise."""
     texts = [(raw or "").strip() for raw in raws]
     parsed = [_wanted(text) for text in texts]
-    skus = sorted({key for _, pairs in parsed for via, key in pairs if via == "sku"})
-    codes = sorted({key for _, pairs in parsed for via, key in pairs if via != "sku"})
+    cache = await _cache()
+    # A text's first (via, key) pair wins: only a cached first pair answers without the database (a cached later
+    # pair may be outranked by a product not in the cache, e.g. a SKU that is another product's alias).
+    missing = [pairs for _, pairs in parsed if pairs and pairs[0] not in cache.owner]
+    skus = sorted({key for pairs in missing for via, key in pairs if via == "sku"})
+    codes = sorted({key for pairs in missing for via, key in pairs if via != "sku"})
     where = []
     if skus:
         where.append(f"p.sku IN ({marks(skus)})")
     if codes:
         where.append(f"p.id IN (SELECT product FROM product_code WHERE code IN ({marks(codes)}))")
-    views = _views(await fetch(f"{_select_with_codes()} WHERE {' OR '.join(where)}", *skus, *codes)) if where else []
-    # What each (via, key) pair names: a GTIN by a code row of any kind, the others by their own kind.
-    owner: dict[tuple[str, str], ProductView] = {}
-    for view in views:
-        owner[("sku", view.sku)] = view
-        for kind, code in view.code_kinds:
-            owner[(kind, code)] = owner[("code", code)] = view
-    return [_resolved(text, scan, pairs, owner) for text, (scan, pairs) in zip(texts, parsed, strict=True)]
+    if where:
+        cache.add(_views(await fetch(f"{_select_with_codes()} WHERE {' OR '.join(where)}", *skus, *codes)))
+    return [_resolved(text, scan, pairs, cache.owner) for text, (scan, pairs) in zip(texts, parsed, strict=True)]
 
 
 def _resolved(
@@ -356,9 +399,11 @@ async def products_by_ids(ids: Iterable[int]) -> dict[int, ProductView]:
     wanted = sorted({int(i) for i in ids})
     if not wanted:
         return {}
-    in_list = marks(wanted)
-    rows = await fetch(f"{_select_with_codes()} WHERE p.id IN ({in_list})", *wanted)
-    return {view.id: view for view in _views(rows)}
+    cache = await _cache()
+    missing = [i for i in wanted if i not in cache.by_id]
+    if missing:
+        cache.add(_views(await fetch(f"{_select_with_codes()} WHERE p.id IN ({marks(missing)})", *missing)))
+    return {i: cache.by_id[i] for i in wanted if i in cache.by_id}
 
 
 def _like(text: str) -> str:

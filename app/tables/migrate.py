@@ -6,6 +6,7 @@ migration must be idempotent (add a column only when it is missing).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 
 from app.db import fetch, is_sqlite, transaction
@@ -61,10 +62,52 @@ async def _m0003_drop_duplicate_index() -> None:
     await fetch("DROP INDEX IF EXISTS member_event_member")
 
 
+# The number_sequence row whose value changes (to a new random number) with every write to the catalog.
+CATALOG_TOKEN = "catalog_token"
+_CATALOG_TABLES = ("product", "product_code")
+
+
+async def _m0004_catalog_token() -> None:
+    """Every write to product or product_code, whoever makes it (the app, an import, a console), gives the
+    catalog a new random token in the same transaction: a process may keep the product views it has read for as
+    long as the token it read them under is still the token (`catalog._cache`). Random, not a counter, so a
+    token never comes back after the row is deleted and written again."""
+    if is_sqlite():
+        bump = (
+            f"INSERT INTO number_sequence (name, value) VALUES ('{CATALOG_TOKEN}', random())"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+        )
+        for table in _CATALOG_TABLES:
+            for event in ("INSERT", "UPDATE", "DELETE"):
+                await fetch(
+                    f"CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()}_token AFTER {event} ON {table}"
+                    f" BEGIN {bump}; END"
+                )
+    else:
+        await fetch(
+            "CREATE OR REPLACE FUNCTION yaoshi_catalog_token() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            f" INSERT INTO number_sequence (name, value) VALUES ('{CATALOG_TOKEN}',"
+            " floor(random() * 9e18)::bigint)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value; RETURN NULL; END $$"
+        )
+        for table in _CATALOG_TABLES:
+            await fetch(f"DROP TRIGGER IF EXISTS {table}_token ON {table}")
+            await fetch(
+                f"CREATE TRIGGER {table}_token AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}"
+                " FOR EACH STATEMENT EXECUTE FUNCTION yaoshi_catalog_token()"
+            )
+    await fetch(
+        "INSERT INTO number_sequence (name, value) VALUES ({}, {}) ON CONFLICT (name) DO NOTHING",
+        CATALOG_TOKEN,
+        secrets.randbits(62),
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _m0001_initial),
     ("0002_sales", _m0002_sales),
     ("0003_drop_duplicate_index", _m0003_drop_duplicate_index),
+    ("0004_catalog_token", _m0004_catalog_token),
 ]
 
 
