@@ -350,9 +350,13 @@ class _Pool:
                     finally:
                         if attempt == 2:
                             self.write_lock.release()
-                    busy, logged, copied = rows[0].values() if rows else (1, 0, 0)
-                    if busy or copied < logged or logged < _RESTART_FRAMES:
-                        break  # short enough, or a reader still needs old frames (the next write retries)
+                    busy, logged, _copied = rows[0].values() if rows else (1, 0, 0)
+                    # Frames left behind (copied < logged) do not end it: a write in flight on the loop holds
+                    # its read mark below the frame it is committing for a moment, and the last pass, which no
+                    # writer of this process overlaps, copies them. A reader of another process that keeps an
+                    # old snapshot costs three passes over what is left and a brief hold of the write lock.
+                    if busy or logged < _RESTART_FRAMES:
+                        break  # short enough, or another connection is checkpointing (the next write retries)
             finally:
                 self.release(conn)
         except Exception as exc:  # the next write schedules another one
