@@ -196,12 +196,8 @@ async def test_an_autocommit_write_on_the_loop_is_applied_exactly_once(
     assert rows == [{"n": 1200, "d": 1200}]
 
 
-@sqlite_only
-async def test_the_log_starts_over_while_requests_keep_writing(probe: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A checkpoint copies the log while requests go on writing; the log must still start over from the top of
-    its file afterwards, or under steady writes the WAL file grows without bound (and every commit appends)."""
-    monkeypatch.setattr(db_module, "_RESTART_FRAMES", 1)
-    # Only this test's checkpoint: a scheduled one running at the same time would make it report busy.
+async def _no_checkpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hold this process's scheduled checkpoints off (one in flight is awaited): the test reads the log itself."""
     monkeypatch.setattr(engine(), "checkpoint_delay", 3600)
     pool = engine().connections()
     if pool.checkpoint_due is not None:
@@ -209,6 +205,16 @@ async def test_the_log_starts_over_while_requests_keep_writing(probe: str, monke
         pool.checkpoint_due = None
     if pool.checkpoint_task is not None:
         await pool.checkpoint_task
+
+
+@sqlite_only
+async def test_the_log_starts_over_while_requests_keep_writing(probe: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint copies the log while requests go on writing; the log must still start over from the top of
+    its file afterwards, or under steady writes the WAL file grows without bound (and every commit appends)."""
+    monkeypatch.setattr(db_module, "_RESTART_FRAMES", 1)
+    # Only this test's checkpoint: a scheduled one running at the same time would make it report busy.
+    await _no_checkpoints(monkeypatch)
+    pool = engine().connections()
     for i in range(200):
         await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "before", i)
     writing = True
@@ -254,17 +260,6 @@ def _committed_rows() -> list[tuple[str, int]]:
         return conn.execute(f"SELECT name, value FROM {TABLE} ORDER BY name, value").fetchall()
     finally:
         conn.close()
-
-
-async def _no_checkpoints(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hold this process's scheduled checkpoints off (one in flight is awaited): the test reads the log itself."""
-    monkeypatch.setattr(engine(), "checkpoint_delay", 3600)
-    pool = engine().connections()
-    if pool.checkpoint_due is not None:
-        pool.checkpoint_due.cancel()
-        pool.checkpoint_due = None
-    if pool.checkpoint_task is not None:
-        await pool.checkpoint_task
 
 
 @sqlite_only
