@@ -294,8 +294,8 @@ class _Pool:
                 # A short transaction is open on the loop (its block awaited something): its uncommitted writes
                 # must stay unseen, so this statement runs on the second loop connection. Between members of a
                 # group (write lock free) it stays on the main one, whose page cache the group's COMMIT keeps
-                # (the second's is dropped at every commit): it may then see the members' writes, which the
-                # group commits before this loop's next write of any kind (see `lock_writes`).
+                # (the second's is dropped at every commit): it may then see the members' writes a moment before
+                # their COMMIT, which runs within the next turns of the loop (see `leave_group`).
                 conn = self.direct or self._open_direct()
         except sqlite3.OperationalError as exc:
             # Opening reads the schema: busy while another process (a worker's import) checkpoints or writes.
