@@ -196,6 +196,26 @@ async def test_an_autocommit_write_on_the_loop_is_applied_exactly_once(
     assert rows == [{"n": 1200, "d": 1200}]
 
 
+def _wal_frames(mode: str = "PASSIVE") -> int:
+    """Frames in the WAL file now, as a checkpoint by another connection reports them (TRUNCATE: then empties it)."""
+    conn = sqlite3.connect(get_settings().sqlite_path)
+    try:
+        busy, logged, _ = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        assert not busy
+        return logged
+    finally:
+        conn.close()
+
+
+def _committed_rows() -> list[tuple[str, int]]:
+    """The probe's rows as another process sees them: committed ones only."""
+    conn = sqlite3.connect(get_settings().sqlite_path)
+    try:
+        return conn.execute(f"SELECT name, value FROM {TABLE} ORDER BY name, value").fetchall()
+    finally:
+        conn.close()
+
+
 async def _no_checkpoints(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hold this process's scheduled checkpoints off (one in flight is awaited): the test reads the log itself."""
     monkeypatch.setattr(engine(), "checkpoint_delay", 3600)
@@ -232,34 +252,9 @@ async def test_the_log_starts_over_while_requests_keep_writing(probe: str, monke
     writing = False
     during = await writer
     await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "after", 0)
-    conn = sqlite3.connect(get_settings().sqlite_path)
-    try:
-        busy, logged, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    finally:
-        conn.close()
     assert during > 0  # requests did write while the log was being copied
-    assert not busy and logged < 50  # the log holds only the last few writes, not all 200 + `during` of them
+    assert _wal_frames() < 50  # the log holds only the last few writes, not all 200 + `during` of them
     assert len(await _rows()) == 200 + during + 1
-
-
-def _wal_frames(mode: str = "PASSIVE") -> int:
-    """Frames in the WAL file now, as a checkpoint by another connection reports them (TRUNCATE: then empties it)."""
-    conn = sqlite3.connect(get_settings().sqlite_path)
-    try:
-        busy, logged, _ = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
-        assert not busy
-        return logged
-    finally:
-        conn.close()
-
-
-def _committed_rows() -> list[tuple[str, int]]:
-    """The probe's rows as another process sees them: committed ones only."""
-    conn = sqlite3.connect(get_settings().sqlite_path)
-    try:
-        return conn.execute(f"SELECT name, value FROM {TABLE} ORDER BY name, value").fetchall()
-    finally:
-        conn.close()
 
 
 @sqlite_only
