@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from app.components.barcodes import synthetic_gtin13
-from app.components.catalog import demo_rows
 from e2e.conftest import Server
 from e2e.helpers import (
     ARTIFACTS,
@@ -31,6 +29,7 @@ from e2e.helpers import (
     show_member,
 )
 from e2e.test_counter import TOO_SMALL
+from e2e.test_sale import _demo_gtin, _fresh_cart
 
 pytestmark = pytest.mark.e2e
 
@@ -42,20 +41,6 @@ PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
 )
-
-
-def _demo_gtin(generic_en: str) -> str:
-    """The EAN-13 printed on a demo product (row n of the demo catalog counts from 1)."""
-    n = next(i for i, row in enumerate(demo_rows(), start=1) if row["generic_en"] == generic_en)
-    return synthetic_gtin13(n)
-
-
-async def _fresh_cart(page: Page) -> None:
-    clear = page.get_by_test_id("cart-clear")
-    if await clear.count():
-        page.once("dialog", lambda dialog: dialog.accept())
-        await clear.tap()
-    await expect(page.get_by_test_id("cart-empty")).to_be_visible()
 
 
 async def _language(page: Page, code: str) -> None:

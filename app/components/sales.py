@@ -852,6 +852,7 @@ async def quote(req: SaleRequest, actor: StaffUser) -> Quote:
                     "rule": alert.rule,
                     "criticality": alert.criticality,
                     "reaction": alert.reaction,
+                    "severity": alert.severity,
                     "action": alert.action,
                 }
                 entry = {

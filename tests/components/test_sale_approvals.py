@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 import pytest
 
 from app.components import cart as carts
-from app.components import members, sales
+from app.components import sales
 from app.components.errors import ValidationFailed
 from app.db import fetch
-from tests.components.sale_data import make_member, make_products, request, stock_in
-from tests.conftest import actor, grant_health_consent
+from tests.components.sale_data import make_member, make_products, request, stock_in, zhang_wei
+from tests.conftest import actor
 
 
 @pytest.fixture
@@ -23,22 +23,6 @@ async def products() -> dict:
     for sku in found:
         await stock_in(sku, 50, "B1")
     return found
-
-
-async def zhang_wei() -> str:
-    """A member recorded like the demo's 张伟: high penicillin allergy (anaphylaxis), low NSAID allergy (hives)."""
-    view = await members.register(members.NewMember(name="张伟"), await actor())
-    await grant_health_consent(view.member_no)
-    for cls, substance, criticality, reaction in (
-        ("penicillins", "amoxicillin", "high", "anaphylaxis"),
-        ("nsaids", "", "low", "urticaria"),
-    ):
-        await members.add_allergy(
-            view.member_no,
-            members.NewAllergy(allergen_class=cls, substance=substance, criticality=criticality, reaction=reaction),
-            await actor(),
-        )
-    return view.member_no
 
 
 def _allergy(q: sales.Quote, line_no: int = 1) -> list[sales.LineAlert]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import re
 
-from app.components import members
 from app.components.seed import DEMO_PIN
 from app.db import fetch
-from tests.components.sale_data import PRICE, count, gtin, make_member, make_products, stock_in
-from tests.conftest import actor, api_headers, grant_health_consent, login
+from tests.components.sale_data import PRICE, count, gtin, make_member, make_products, stock_in, zhang_wei
+from tests.conftest import api_headers, login
 
 HX = {"HX-Request": "true"}
 
@@ -22,19 +21,6 @@ async def _stocked() -> None:
     await make_products()
     for sku in PRICE:
         await stock_in(sku, 50, f"B-{sku}")
-
-
-async def _zhang_wei() -> str:
-    """Recorded like the demo's 张伟 (8000000011): high penicillin allergy (anaphylaxis), low NSAID allergy (hives)."""
-    view = await members.register(members.NewMember(name="张伟"), await actor())
-    await grant_health_consent(view.member_no)
-    for cls, substance, criticality, reaction in (
-        ("penicillins", "amoxicillin", "high", "anaphylaxis"),
-        ("nsaids", "", "low", "urticaria"),
-    ):
-        new = members.NewAllergy(allergen_class=cls, substance=substance, criticality=criticality, reaction=reaction)
-        await members.add_allergy(view.member_no, new, await actor())
-    return view.member_no
 
 
 async def _scan(client, headers, code: str):
@@ -70,7 +56,7 @@ async def _pay(client, headers, html: str) -> str:
 
 async def test_a_clerks_sale_needing_an_override_and_a_prescription_asks_the_pharmacist_once(client) -> None:
     await _stocked()
-    member_no = await _zhang_wei()
+    member_no = await zhang_wei()
     headers = await _counter(client, "clerk")
     await _scan(client, headers, member_no)
     html = (await _scan(client, headers, gtin("YS90001"))).text  # amoxicillin: penicillin (high), Rx
@@ -109,7 +95,7 @@ async def test_a_clerks_sale_needing_an_override_and_a_prescription_asks_the_pha
 
 async def test_a_logged_in_pharmacist_approves_everything_with_one_tap(client) -> None:
     await _stocked()
-    member_no = await _zhang_wei()
+    member_no = await zhang_wei()
     headers = await _counter(client)
     await _scan(client, headers, member_no)
     html = (await _scan(client, headers, gtin("YS90001"))).text
@@ -122,7 +108,7 @@ async def test_a_logged_in_pharmacist_approves_everything_with_one_tap(client) -
 
 async def test_nothing_is_approved_for_a_form_that_cannot_pass_and_no_pin_try_is_used(client, staff_ids) -> None:
     await _stocked()
-    member_no = await _zhang_wei()
+    member_no = await zhang_wei()
     headers = await _counter(client, "clerk")
     await _scan(client, headers, member_no)
     await _scan(client, headers, gtin("YS90001"))
@@ -138,7 +124,7 @@ async def test_nothing_is_approved_for_a_form_that_cannot_pass_and_no_pin_try_is
 
 async def test_five_wrong_pins_lock_the_pharmacist_and_the_right_pin_is_then_refused(client) -> None:
     await _stocked()
-    member_no = await _zhang_wei()
+    member_no = await zhang_wei()
     headers = await _counter(client, "clerk")
     await _scan(client, headers, member_no)
     await _scan(client, headers, gtin("YS90004"))  # aspirin: a warning to acknowledge, not an override
@@ -159,7 +145,7 @@ async def test_five_wrong_pins_lock_the_pharmacist_and_the_right_pin_is_then_ref
 
 async def test_a_low_criticality_warning_needs_one_tap_and_is_recorded_with_the_sale(client) -> None:
     await _stocked()
-    member_no = await _zhang_wei()
+    member_no = await zhang_wei()
     headers = await _counter(client, "clerk")
     await _scan(client, headers, member_no)
     html = (await _scan(client, headers, gtin("YS90004"))).text  # aspirin, against a low NSAID allergy (hives)
@@ -218,7 +204,8 @@ async def test_the_prescription_photo_is_a_labelled_button_with_the_chosen_file_
     await _stocked()
     headers = await _counter(client, "clerk")
     html = (await _scan(client, headers, gtin("YS90001"))).text
-    assert re.search(r'<label class="btn file-btn" data-testid="rx-image-pick">拍照或选择照片\s*<input id="rx-image"', html)
+    button = r'<label class="btn file-btn" data-testid="rx-image-pick">拍照或选择照片\s*<input id="rx-image"'
+    assert re.search(button, html)  # the input lies over its labelled button: a tap anywhere on it opens the picker
     assert 'name="rx_image" type="file"' in html
     assert re.search(r'data-testid="rx-image-name" data-none="未选择照片">未选择照片</span>', html)
     assert 'id="rx-image-label">处方照片（选填）</span>' in html
@@ -226,7 +213,7 @@ async def test_the_prescription_photo_is_a_labelled_button_with_the_chosen_file_
 
 async def test_the_api_takes_acknowledgements_and_lists_blocks_and_warnings_apart(client) -> None:
     await _stocked()
-    member_no = await _zhang_wei()
+    member_no = await zhang_wei()
     body = {
         "idempotency_key": "pos-ack",
         "store": "SH001",
