@@ -60,18 +60,13 @@ async def test_scan_card_and_products_override_the_allergy_and_pay(counter: Page
     await save_screenshot(page, "counter-sale-allergy-block.png")
     assert await page.evaluate(TOO_SMALL) == [], "touch targets under 44px on the cart"
 
-    # The prescription, checked by the pharmacist at the counter.
+    # The pharmacist types the prescription and the override's reason: one tap approves both.
     await page.get_by_test_id("rx-number").fill("RX20261130001")
     await page.get_by_test_id("rx-hospital").fill("上海瑞金医院")
-    await page.get_by_test_id("rx-save").tap()
-    await page.get_by_test_id("rx-verify").tap()
-    await expect(page.get_by_test_id("rx-verified")).to_be_visible()
-    await expect(pay).to_be_disabled()  # the allergy still blocks
-
-    # The pharmacist overrides with a reason.
     await page.get_by_test_id("override-reason").fill("皮试阴性，医生确认可用")
-    await page.get_by_test_id("override-submit").tap()
+    await page.get_by_test_id("approve-submit").tap()
     await expect(page.get_by_test_id("override-done")).to_be_visible()
+    await expect(page.get_by_test_id("rx-verified")).to_be_visible()
     await expect(pay).to_be_enabled()
 
     await pay.tap()

@@ -51,6 +51,7 @@ PER_TEST_TABLES = [
     "sale_return",
     "sale_trace_code",
     "sale_tender",
+    "sale_approval",
     "sale_line",
     "sale",
     "cart",
@@ -76,6 +77,7 @@ PER_TEST_TABLES = [
     "allergy",
     "member",
     "api_token",
+    "pin_lockout",
 ]
 
 

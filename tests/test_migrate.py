@@ -55,3 +55,27 @@ async def test_a_database_from_before_0004_gets_a_catalog_token_that_every_catal
     await fetch("DELETE FROM product_code WHERE product = {}", product_id)
     assert await _token() != token
     assert await migrate() == []
+
+
+async def _tables() -> set[str]:
+    if is_sqlite():
+        rows = await fetch("SELECT name FROM sqlite_master WHERE type = 'table'")
+    else:
+        rows = await fetch("SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()")
+    return {r["name"] for r in rows}
+
+
+async def test_a_database_from_before_0006_gets_the_pin_lockout_and_sale_approval_tables() -> None:
+    await fetch("DROP TABLE sale_approval")
+    await fetch("DROP TABLE pin_lockout")
+    await fetch("DELETE FROM yaoshi_migration WHERE name = {}", "0006_approvals")
+    assert not {"sale_approval", "pin_lockout"} & await _tables()
+
+    assert await migrate() == ["0006_approvals"]
+    assert {"sale_approval", "pin_lockout"} <= await _tables()
+    staff = (await fetch("SELECT id FROM staff ORDER BY id LIMIT 1"))[0]["id"]
+    await fetch("INSERT INTO pin_lockout (staff, failures, updated_at) VALUES ({}, 1, CURRENT_TIMESTAMP)", staff)
+    again = "INSERT INTO pin_lockout (staff, failures, updated_at) VALUES ({}, 2, CURRENT_TIMESTAMP)"
+    await fetch(again + " ON CONFLICT (staff) DO NOTHING", staff)  # one row per approver: the column is unique
+    assert (await fetch("SELECT failures FROM pin_lockout WHERE staff = {}", staff))[0]["failures"] == 1
+    assert await migrate() == []

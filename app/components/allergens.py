@@ -17,6 +17,10 @@ VERIFICATION_STATUSES = ("unconfirmed", "presumed", "confirmed", "refuted", "ent
 CLINICAL_STATUSES = ("active", "inactive", "resolved")
 SEVERITIES = ("", "mild", "moderate", "severe")
 REACTIONS = ("", "rash", "urticaria", "angioedema", "bronchospasm", "anaphylaxis", "gi_upset", "other")
+# Reactions that make any allergy a high risk whatever its recorded criticality (life-threatening manifestations).
+SEVERE_REACTIONS = frozenset({"anaphylaxis", "angioedema", "bronchospasm"})
+# The risk a recorded allergy carries at the counter (`risk_of`), strongest first.
+RISKS = ("high", "unable-to-assess", "low")
 
 
 @dataclass(frozen=True)
@@ -88,3 +92,35 @@ def reaction_label(value: str) -> str:
         "gi_upset": _("stomach upset"),
         "other": _("other reaction"),
     }.get(value, value)
+
+
+def severe_reaction(reaction: str, severity: str) -> bool:
+    """The recorded reaction was severe: anaphylaxis, angioedema or bronchospasm, or severity `severe`."""
+    return (reaction or "").strip() in SEVERE_REACTIONS or (severity or "").strip() == "severe"
+
+
+def risk_of(criticality: str, reaction: str = "", severity: str = "") -> str:
+    """The risk of a recorded allergy, after FHIR AllergyIntolerance: `high` when its criticality is high or its
+    reaction was severe (see `severe_reaction`); `low` when criticality is low and the reaction was not severe;
+    otherwise `unable-to-assess` (so recorded, or a missing or unknown value: nobody judged it low)."""
+    criticality = (criticality or "").strip()
+    if criticality == "high" or severe_reaction(reaction, severity):
+        return "high"
+    if criticality == "low":
+        return "low"
+    return "unable-to-assess"
+
+
+def risk_basis_label(criticality: str, reaction: str = "", severity: str = "") -> str:
+    """Why an allergy carries its risk, in words for the counter: "high risk, anaphylaxis", or "low risk, but a
+    severe reaction (anaphylaxis)" when the reaction outweighs a recorded low criticality."""
+    recorded = criticality_label((criticality or "").strip() or "unable-to-assess")
+    what = reaction_label(reaction) if reaction else ""
+    if severe_reaction(reaction, severity) and (criticality or "").strip() != "high":
+        return _("%(criticality)s, but a severe reaction (%(reaction)s)") % {
+            "criticality": recorded,
+            "reaction": what or _("severe"),
+        }
+    if what:
+        return _("%(criticality)s, %(reaction)s") % {"criticality": recorded, "reaction": what}
+    return recorded

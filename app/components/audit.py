@@ -17,6 +17,8 @@ ALLERGY_NONE = "allergy.none_known"
 LOGIN = "auth.login"
 LOGOUT = "auth.logout"
 LOGIN_LOCKED = "auth.locked"
+PIN_FAILED = "sale.pin_failed"  # an approval PIN refused at a counter (app.components.pin_lock)
+PIN_LOCKED = "sale.pin_locked"  # an approver's PIN locked after repeated wrong tries
 
 
 def action_label(action: str) -> str:
@@ -53,6 +55,8 @@ def action_label(action: str) -> str:
         "household.change": _("Changed household"),
         LOGIN_LOCKED: _("Login locked out"),
         "sale.allergy_override": _("Overrode an allergy block"),
+        PIN_FAILED: _("Approval PIN refused"),
+        PIN_LOCKED: _("Approval PIN locked"),
         "purchases.view": _("Viewed purchases and medicines"),
         "product.upsert": _("Saved a product"),
         "catalog.import": _("Imported the catalog"),
@@ -97,6 +101,8 @@ FILTER_ACTIONS = (
     "member.export_full",
     "member.import",
     "sale.allergy_override",
+    PIN_FAILED,
+    PIN_LOCKED,
     "product.upsert",
     "catalog.import",
     "stock.batch_status",

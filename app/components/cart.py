@@ -45,7 +45,9 @@ class CartLine:
 
 @dataclass(frozen=True)
 class CartView:
-    """The open cart of one staff member at one store."""
+    """The open cart of one staff member at one store. `override` holds the approvals given on it: the allergy
+    override (reason, by, at, products seen), "oversell" (a store manager's) and "acks" (allergy warnings
+    acknowledged: product_id, allergen_class, by, at)."""
 
     id: int
     key: str
@@ -67,6 +69,11 @@ class CartView:
 
     def line(self, product_id: int) -> CartLine | None:
         return next((line for line in self.lines if line.product_id == product_id), None)
+
+    @property
+    def acknowledgements(self) -> tuple[dict, ...]:
+        """The allergy warnings acknowledged on this cart (one tap each: who, when, which line and allergy)."""
+        return tuple(self.override.get("acks") or ())
 
 
 def _loads(value: Any, default: Any) -> Any:
@@ -226,7 +233,7 @@ def _codes_of(scan: Scan | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return (), ()
 
 
-_VERIFICATION = ("verified_by", "verified_by_name", "products")
+_VERIFICATION = ("verified_by", "verified_by_name", "verified_at", "products")
 
 
 def _with_line(cart: CartView, new: CartLine | None, product_id: int) -> CartView:
@@ -242,7 +249,11 @@ def _with_line(cart: CartView, new: CartLine | None, product_id: int) -> CartVie
         prescription = {k: v for k, v in prescription.items() if k not in _VERIFICATION}
     override = cart.override if ids <= set(cart.override.get("products", ())) else {}
     # A manager's approval to sell beyond stock was for these exact quantities: any change needs it again.
-    override = {k: v for k, v in override.items() if k != "oversell"}
+    override = {k: v for k, v in override.items() if k not in ("oversell", "acks")}
+    # An acknowledged warning belongs to its line: it stays while the line does.
+    acks = [a for a in cart.acknowledgements if a.get("product_id") in ids]
+    if acks:
+        override["acks"] = acks
     return replace(cart, lines=tuple(lines), prescription=prescription, override=override)
 
 
@@ -395,7 +406,10 @@ async def set_prescription(actor: StaffUser, number: str, hospital: str, image: 
     number, hospital = number.strip(), hospital.strip()
 
     def change(cart: CartView) -> CartView:
-        kept = image if image is not None else cart.prescription.get("image", "")
+        rx = cart.prescription
+        if image is None and (rx.get("number"), rx.get("hospital")) == (number, hospital):
+            return cart  # the same reference again: its check stands
+        kept = image if image is not None else rx.get("image", "")
         return replace(cart, prescription={"number": number, "hospital": hospital, "image": kept})
 
     return await _mutate(actor, change)
@@ -416,40 +430,130 @@ def prescription_errors(number: str, hospital: str) -> dict[str, str]:
     return errors
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _verified(cart: CartView, pharmacist_id: int, pharmacist_name: str) -> CartView:
+    if not cart.prescription.get("number"):
+        raise ValidationFailed({"rx_number": _("Enter the prescription before it is verified.")})
+    verified = {
+        "verified_by": pharmacist_id,
+        "verified_by_name": pharmacist_name,
+        "verified_at": _now(),
+        "products": _product_ids(cart),
+    }
+    return replace(cart, prescription={**cart.prescription, **verified})
+
+
+def _overridden(cart: CartView, reason: str, by_staff_id: int, by_name: str) -> CartView:
+    override = {"reason": reason, "by": by_staff_id, "by_name": by_name, "at": _now(), "products": _product_ids(cart)}
+    return replace(cart, override={**_kept(cart), **override})
+
+
+def override_reason_errors(reason: str) -> dict[str, str]:
+    """What is wrong with an override's reason (empty when nothing)."""
+    reason = (reason or "").strip()
+    if not reason:
+        return {"reason": _("Say why the sale may go ahead despite the allergy.")}
+    if len(reason) > 500:
+        return {"reason": _("At most %(n)s characters.") % {"n": 500}}
+    return {}
+
+
+def _seen(cart: CartView, products: Sequence[int] | None) -> None:
+    """An approval is for the cart the approver saw: refused when a line came or went meanwhile."""
+    if products is not None and sorted(set(products)) != sorted(_product_ids(cart)):
+        raise ValidationFailed(
+            {"approve": _("The cart changed while it was being approved: check it and approve again.")}
+        )
+
+
+async def pharmacist_pending(actor: StaffUser) -> tuple[CartView, tuple[str, ...]]:
+    """The open cart and what in it waits for a pharmacist ("allergy_override", "rx_verified"), as its quote says."""
+    from app.components import sales
+
+    cart = await current(actor)
+    if cart.is_empty:
+        return cart, ()
+    return cart, (await sales.quote(to_sale_request(cart), actor)).pharmacist_pending
+
+
 async def verify_prescription(actor: StaffUser, pharmacist_id: int, pharmacist_name: str) -> CartView:
-    """Record which pharmacist checked the prescription against the Rx lines."""
-
-    def change(cart: CartView) -> CartView:
-        if not cart.prescription.get("number"):
-            raise ValidationFailed({"rx_number": _("Enter the prescription before it is verified.")})
-        verified = {"verified_by": pharmacist_id, "verified_by_name": pharmacist_name, "products": _product_ids(cart)}
-        return replace(cart, prescription={**cart.prescription, **verified})
-
-    return await _mutate(actor, change)
+    """Record which pharmacist checked the prescription against the Rx lines (and when)."""
+    return await _mutate(actor, lambda cart: _verified(cart, pharmacist_id, pharmacist_name))
 
 
 async def set_override(actor: StaffUser, reason: str, by_staff_id: int, by_name: str) -> CartView:
     """A pharmacist's override of the high allergy alerts, with the reason (audited when the sale is made)."""
-    reason = reason.strip()
-    if not reason:
-        raise ValidationFailed({"reason": _("Say why the sale may go ahead despite the allergy.")})
-    if len(reason) > 500:
-        raise ValidationFailed({"reason": _("At most %(n)s characters.") % {"n": 500}})
+    errors = override_reason_errors(reason)
+    if errors:
+        raise ValidationFailed(errors)
+    return await _mutate(actor, lambda cart: _overridden(cart, reason.strip(), by_staff_id, by_name))
+
+
+async def approve(
+    actor: StaffUser,
+    pharmacist_id: int,
+    pharmacist_name: str,
+    *,
+    reason: str | None = None,
+    verify_rx: bool = False,
+    products: Sequence[int] | None = None,
+) -> CartView:
+    """Everything a pharmacist approves at once, each recorded on its own: the allergy override with `reason`
+    (when given) and the prescription check (`verify_rx`). `products` are the cart's products as the approver saw
+    them: a cart changed meanwhile is refused."""
+    if reason is not None:
+        errors = override_reason_errors(reason)
+        if errors:
+            raise ValidationFailed(errors)
 
     def change(cart: CartView) -> CartView:
-        override = {"reason": reason, "by": by_staff_id, "by_name": by_name, "products": _product_ids(cart)}
-        return replace(cart, override={**_oversell_of(cart), **override})
+        _seen(cart, products)
+        if reason is not None:
+            cart = _overridden(cart, reason.strip(), pharmacist_id, pharmacist_name)
+        if verify_rx:
+            cart = _verified(cart, pharmacist_id, pharmacist_name)
+        return cart
 
     return await _mutate(actor, change)
 
 
-def _oversell_of(cart: CartView) -> dict:
-    return {"oversell": cart.override["oversell"]} if "oversell" in cart.override else {}
+async def acknowledge(actor: StaffUser, product_id: int, allergen_class: str) -> CartView:
+    """One tap: `actor` has read the allergy warning of a line for the recorded allergen class (who and when are
+    kept, and stored with the sale). A block is never cleared this way: the sale component decides what needs it."""
+    allergen_class = (allergen_class or "").strip()
+    if not allergen_class or len(allergen_class) > 40:
+        raise ValidationFailed({"acknowledge": _("Name the allergen class of the warning.")})
+
+    def change(cart: CartView) -> CartView:
+        _need_line(cart, product_id)
+        acks = [
+            a
+            for a in cart.acknowledgements
+            if (a.get("product_id"), a.get("allergen_class")) != (product_id, allergen_class)
+        ]
+        ack = {
+            "product_id": product_id,
+            "allergen_class": allergen_class,
+            "by": actor.id,
+            "by_name": actor.display_name,
+            "at": _now(),
+        }
+        return replace(cart, override={**cart.override, "acks": [*acks, ack]})
+
+    return await _mutate(actor, change)
+
+
+def _kept(cart: CartView) -> dict:
+    """The approvals an allergy override's change leaves alone: overselling and acknowledged warnings."""
+    return {k: cart.override[k] for k in ("oversell", "acks") if k in cart.override}
 
 
 async def clear_override(actor: StaffUser) -> CartView:
     """Withdraw an allergy override."""
-    return await _mutate(actor, lambda cart: replace(cart, override=_oversell_of(cart)))
+    return await _mutate(actor, lambda cart: replace(cart, override=_kept(cart)))
 
 
 async def approve_oversell(actor: StaffUser, manager_id: int, manager_name: str) -> CartView:
@@ -458,7 +562,7 @@ async def approve_oversell(actor: StaffUser, manager_id: int, manager_name: str)
     def change(cart: CartView) -> CartView:
         if cart.is_empty:
             raise ValidationFailed({"oversell": _("The cart is empty.")})
-        approval = {"by": manager_id, "by_name": manager_name}
+        approval = {"by": manager_id, "by_name": manager_name, "at": _now()}
         return replace(cart, override={**cart.override, "oversell": approval})
 
     return await _mutate(actor, change)
@@ -511,7 +615,9 @@ def to_sale_request(cart: CartView, tenders: Sequence[Any] = ()) -> Any:
         for line in cart.lines
     ]
     override = (
-        sales.Override(reason=cart.override["reason"], approved_by=int(cart.override["by"]))
+        sales.Override(
+            reason=cart.override["reason"], approved_by=int(cart.override["by"]), at=_when(cart.override.get("at"))
+        )
         if cart.override.get("reason") and cart.override.get("by")
         else None
     )
@@ -523,9 +629,21 @@ def to_sale_request(cart: CartView, tenders: Sequence[Any] = ()) -> Any:
             hospital=rx.get("hospital", ""),
             image=rx.get("image", ""),
             verified_by=rx.get("verified_by"),
+            verified_at=_when(rx.get("verified_at")),
         )
         if rx.get("number")
         else None
+    )
+    line_nos = {line.product_id: n for n, line in enumerate(cart.lines, start=1)}
+    acknowledged = tuple(
+        sales.Acknowledgement(
+            line_no=line_nos[a["product_id"]],
+            allergen_class=a["allergen_class"],
+            by=int(a["by"]),
+            at=_when(a.get("at")),
+        )
+        for a in cart.acknowledgements
+        if a.get("product_id") in line_nos and a.get("allergen_class") and a.get("by")
     )
     return sales.SaleRequest(
         idempotency_key=cart.key,
@@ -537,7 +655,17 @@ def to_sale_request(cart: CartView, tenders: Sequence[Any] = ()) -> Any:
         override=override,
         prescription=prescription,
         oversell_approved_by=oversell.get("by"),
+        oversell_approved_at=_when(oversell.get("at")),
+        acknowledged=acknowledged,
     )
+
+
+def _when(value: Any) -> datetime | None:
+    """A time the cart stored (ISO text), or None."""
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+    except ValueError:
+        return None
 
 
 # ---------------------------------------------------------------- prescription images

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.components import audit, catalog, coupons, health, loyalty, stock, timeline
-from app.components.allergy_check import check_line
+from app.components import audit, catalog, coupons, health, loyalty, pin_lock, stock, timeline
+from app.components.allergy_check import RecordedAllergy, check_line
 from app.components.auth import StaffUser
 from app.components.barcodes import BadScan
 from app.components.errors import NotFound, ValidationFailed
@@ -30,6 +30,7 @@ TENDER_KINDS = ("cash", "bank_card", "wechat", "alipay", "insurance", "points")
 # Blocker codes of a quote (the screen keys its prompts on them).
 BLOCKERS = (
     "allergy_high",
+    "allergy_ack",
     "rx_unverified",
     "out_of_stock",
     "coupon",
@@ -65,20 +66,33 @@ class TenderRequest:
 
 @dataclass(frozen=True)
 class Override:
-    """A pharmacist's override of high allergy alerts: the reason and the approving staff id."""
+    """A pharmacist's override of high allergy alerts: the reason, the approving staff id and when (None: now)."""
 
     reason: str
     approved_by: int
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class Prescription:
-    """The prescription of the Rx lines; `verified_by` is the pharmacist's staff id once checked."""
+    """The prescription of the Rx lines; `verified_by` is the pharmacist's staff id once checked, at `verified_at`."""
 
     number: str
     hospital: str
     image: str = ""
     verified_by: int | None = None
+    verified_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """A tap that acknowledges the allergy warning (level `caution`) of line `line_no` (1-based) for the recorded
+    allergen class: who (`by`, a selling staff id of the store) and when (None: now)."""
+
+    line_no: int
+    allergen_class: str
+    by: int
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +108,8 @@ class SaleRequest:
     override: Override | None = None
     prescription: Prescription | None = None
     oversell_approved_by: int | None = None
+    oversell_approved_at: datetime | None = None
+    acknowledged: tuple[Acknowledgement, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,11 +126,13 @@ class ReturnRequest:
 
 
 class AllergyBlocked(Exception):
-    """A sale with unresolved high allergy alerts; `conflicts` are dicts (line_no, sku, name, level, message)."""
+    """A sale with allergy alerts still open: `conflicts` block until a pharmacist overrides them, `unacknowledged`
+    warnings wait for one acknowledging tap; both are dicts (line_no, sku, name, level, recorded_class, message)."""
 
-    def __init__(self, conflicts: list[dict]) -> None:
-        super().__init__("; ".join(c["message"] for c in conflicts))
+    def __init__(self, conflicts: list[dict], unacknowledged: list[dict] | None = None) -> None:
         self.conflicts = conflicts
+        self.unacknowledged = list(unacknowledged or [])
+        super().__init__("; ".join(c["message"] for c in [*conflicts, *self.unacknowledged]))
 
 
 class NotPermitted(Exception):
@@ -212,10 +230,23 @@ class Quote:
     conflicts: list[dict]  # unresolved high allergy alerts (as AllergyBlocked carries them)
     on_date: date | None = None
     rules: Any = None  # loyalty.LoyaltyRules read for a member's quote (recording reuses them)
+    unacknowledged: list[dict] = field(default_factory=list)  # allergy warnings waiting for their tap
 
     @property
     def can_checkout(self) -> bool:
         return not self.blockers
+
+    @property
+    def pharmacist_pending(self) -> tuple[str, ...]:
+        """What waits for a pharmacist, in the order one approval gives it: "allergy_override" (a reason) and
+        "rx_verified" (the prescription checked)."""
+        codes = self.blocker_codes
+        pending = []
+        if codes & {"allergy_high", "override_invalid"}:
+            pending.append("allergy_override")
+        if "rx_unverified" in codes:
+            pending.append("rx_verified")
+        return tuple(pending)
 
     @property
     def blocker_codes(self) -> set[str]:
@@ -295,6 +326,34 @@ class ReturnView:
         }
 
 
+# The kinds of approval a sale records (table sale_approval), in the order they are shown.
+APPROVAL_KINDS = ("allergy_override", "rx_verified", "allergy_acknowledged", "oversell")
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    """One recorded approval of a sale: kind in APPROVAL_KINDS, the line and allergy it is about (when it is about
+    one), the reason (an override's), who gave it (display name) and when."""
+
+    kind: str
+    line_no: int | None
+    allergen_class: str
+    reason: str
+    by_id: int
+    by_name: str
+    at: datetime | None
+
+    def as_json(self) -> dict:
+        return {
+            "kind": self.kind,
+            "line_no": self.line_no,
+            "allergen_class": self.allergen_class or None,
+            "reason": self.reason,
+            "by": self.by_name,
+            "at": self.at.isoformat() if isinstance(self.at, datetime) else self.at,
+        }
+
+
 @dataclass(frozen=True)
 class SaleView:
     """A recorded sale as the receipt, the API and the return screen show it."""
@@ -329,6 +388,7 @@ class SaleView:
     returns: list[ReturnView]
     warnings: list[str] = field(default_factory=list)
     member_phone_masked: str = ""  # for the receipt, without reading (and auditing) the member's record
+    approvals: list[ApprovalView] = field(default_factory=list)
 
     @property
     def refunded(self) -> int:
@@ -377,6 +437,7 @@ class SaleView:
             else None,
             "returns": [r.as_json() for r in self.returns],
             "warnings": self.warnings,
+            "approvals": [a.as_json() for a in self.approvals],
         }
 
 
@@ -413,13 +474,20 @@ class SaleSummary:
 # ---------------------------------------------------------------- helpers
 
 
+def _is_warning(alert: dict) -> bool:
+    if alert.get("kind") == "duplicate":
+        return True
+    if alert.get("kind") != "allergy":
+        return False
+    return alert.get("level") in ("caution", "ask") or (
+        alert.get("level") == "info" and alert.get("pair_level") == "caution"
+    )
+
+
 def _warnings(name: str, alerts: list[dict]) -> list[str]:
-    """The notes a line's alerts give the API's `warnings`: cautions, prompts to ask and duplicate therapy."""
-    return [
-        f"{name}: {a['message']}"
-        for a in alerts
-        if a.get("kind") == "duplicate" or (a.get("kind") == "allergy" and a.get("level") in ("caution", "ask"))
-    ]
+    """The notes a line's alerts give the API's `warnings`: allergy warnings to acknowledge, a possible
+    cross-sensitivity shown for a low-risk allergy, prompts to ask and duplicate therapy."""
+    return [f"{name}: {a['message']}" for a in alerts if _is_warning(a)]
 
 
 def _as_date(value: date | str | None) -> date | None:
@@ -460,25 +528,50 @@ def _check_store(actor: StaffUser, store_id: int) -> None:
         raise NotPermitted(_("You may only sell in your own store."))
 
 
-async def verify_pin(store_id: int | None, username: str, pin: str, roles: Collection[str] = PHARMACIST_ROLES) -> int:
-    """The staff id of `username` when the PIN is theirs, they are active, their role is in `roles` and they work
-    in `store_id` (HQ roles: any store); else ValidationFailed on field "pin"."""
-    wrong = ValidationFailed({"pin": _("Wrong user or PIN, or this user may not approve it.")})
+@dataclass(frozen=True)
+class Approver:
+    """The staff member whose PIN approved something at a counter."""
+
+    id: int
+    display_name: str
+    role: str
+
+
+async def verify_pin(actor: StaffUser, username: str, pin: str, roles: Collection[str] = PHARMACIST_ROLES) -> Approver:
+    """The approver whose username and PIN were typed at `actor`'s counter, when the PIN is theirs, they are active,
+    their role is in `roles` and they work in the actor's store (HQ roles: any store); else ValidationFailed on
+    field "pin". Five refused tries in a row lock the approver's PIN for 15 minutes (`pin_lock`); every refusal is
+    audited with who typed it, the approver, the store and the time."""
     if not (username or "").strip() or not (pin or "").strip():
         raise ValidationFailed({"pin": _("Enter the approving user's name and PIN.")})
-    rows = await fetch(
-        "SELECT id, role, store, pin_hash, active FROM staff WHERE username = {}", username.strip().lower()
-    )
+    wrong = ValidationFailed({"pin": _("Wrong user or PIN, or this user may not approve it.")})
+    typed = username.strip()
+    sql = "SELECT id, username, display_name, role, store, pin_hash, active FROM staff WHERE username = {}"
+    rows = await fetch(sql, typed.lower()) or await fetch(sql, typed)
     if not rows:
-        rows = await fetch("SELECT id, role, store, pin_hash, active FROM staff WHERE username = {}", username.strip())
-    if not rows:
+        await pin_lock.unknown_approver(actor, typed)
         raise wrong
     row = rows[0]
-    if not row["active"] or row["role"] not in roles or not verify_password(row["pin_hash"], pin.strip()):
+    attempt = await pin_lock.claim(row["id"])
+    if not attempt.allowed:
+        assert attempt.locked_until is not None
+        await pin_lock.refused_while_locked(actor, row["id"], row["username"], attempt.locked_until)
+        raise ValidationFailed({"pin": pin_lock.locked_error(row["display_name"], attempt.locked_until)})
+    store_id = actor.store_id
+    why = ""
+    if not verify_password(row["pin_hash"], pin.strip()):
+        why = "wrong PIN"
+    elif not row["active"] or row["role"] not in roles:
+        why = "may not approve this"
+    elif row["store"] is not None and store_id is not None and row["store"] != store_id:
+        why = "works in another store"
+    if why:
+        until = await pin_lock.failed(actor, row["id"], row["username"], attempt, why)
+        if until is not None:
+            raise ValidationFailed({"pin": pin_lock.locked_error(row["display_name"], until)})
         raise wrong
-    if row["store"] is not None and store_id is not None and row["store"] != store_id:
-        raise wrong
-    return row["id"]
+    await pin_lock.succeeded(row["id"])
+    return Approver(id=row["id"], display_name=row["display_name"], role=row["role"])
 
 
 async def _approvers(ids: Collection[int]) -> dict[int, dict]:
@@ -498,13 +591,15 @@ def _approver_ok(row: dict | None, roles: Collection[str], store_id: int) -> boo
     return row is not None and row["role"] in roles and (row["store"] is None or row["store"] == store_id)
 
 
-async def _member(member_no: str) -> tuple[QuoteMember, list[tuple[str, str]], loyalty.LoyaltyRules]:
-    """The member (following a merge to the survivor), their tier, points balance and active allergies, and the
-    loyalty rules (read with them: a member's sale needs both)."""
+async def _member(member_no: str) -> tuple[QuoteMember, list[RecordedAllergy], loyalty.LoyaltyRules]:
+    """The member (following a merge to the survivor), their tier, points balance and active recorded allergies
+    (with criticality, reaction and severity: the check weighs them), and the loyalty rules (read with them: a
+    member's sale needs both)."""
     sql = (
         "SELECT m.id, m.member_no, m.name, m.phone_masked, m.allergy_status, m.merged_into,"
         " ml.tier, ml.balance,"  # the cached balance: kept equal to the ledger's sum in every ledger write
-        " a.allergen_class, a.substance, (SELECT ls.value FROM loyalty_setting ls WHERE ls.name = {}) AS rules"
+        " a.allergen_class, a.substance, a.criticality, a.reaction, a.severity,"
+        " (SELECT ls.value FROM loyalty_setting ls WHERE ls.name = {}) AS rules"
         " FROM member m LEFT JOIN member_loyalty ml ON ml.member = m.id"
         " LEFT JOIN allergy a ON a.member = m.id AND a.clinical_status = 'active'"
         " AND a.verification_status NOT IN ('refuted', 'entered-in-error')"
@@ -524,7 +619,17 @@ async def _member(member_no: str) -> tuple[QuoteMember, list[tuple[str, str]], l
         points_balance=int(row["balance"] or 0),
         phone_masked=row["phone_masked"] or "",
     )
-    allergies = [(r["allergen_class"], r["substance"] or "") for r in rows if r["allergen_class"]]
+    allergies = [
+        RecordedAllergy(
+            allergen_class=r["allergen_class"],
+            substance=r["substance"] or "",
+            criticality=r["criticality"] or "",
+            reaction=r["reaction"] or "",
+            severity=r["severity"] or "",
+        )
+        for r in rows
+        if r["allergen_class"]
+    ]
     return member, allergies, loyalty.rules_from(row["rules"])
 
 
@@ -653,6 +758,13 @@ async def quote(req: SaleRequest, actor: StaffUser) -> Quote:
             errors[f"tenders.{i}.amount"] = _("A payment is a positive amount.")
         if tender.kind == "points" and member is None:
             errors[f"tenders.{i}.kind"] = _("Paying with points needs a member.")
+    if len(req.acknowledged) > 100:
+        errors["acknowledged"] = _("At most %(n)s acknowledged warnings.") % {"n": 100}
+    for i, ack in enumerate(req.acknowledged[:100]):
+        if not isinstance(ack.line_no, int) or not 1 <= ack.line_no <= len(req.lines):
+            errors[f"acknowledged.{i}.line_no"] = _("No line %(n)s in this sale.") % {"n": ack.line_no}
+        if not isinstance(ack.allergen_class, str) or not 0 < len(ack.allergen_class) <= 40:
+            errors[f"acknowledged.{i}.allergen_class"] = _("Name the allergen class of the warning.")
     if errors:
         raise ValidationFailed(errors)
 
@@ -703,8 +815,25 @@ async def quote(req: SaleRequest, actor: StaffUser) -> Quote:
         for code, message in coupon_errors.items():
             blockers.append(("coupon", f"{code}: {message}"))
 
-    # Allergies, duplicate therapy.
+    # Approvers named by the request: one query for all of them.
+    approvers = await _approvers(
+        [
+            x
+            for x in (
+                req.override.approved_by if req.override else None,
+                req.prescription.verified_by if req.prescription else None,
+                req.oversell_approved_by,
+                *(ack.by for ack in req.acknowledged),
+            )
+            if x is not None
+        ]
+    )
+
+    # Allergies (from the recorded allergies themselves, whatever the cached status says), duplicate therapy.
     conflicts: list[dict] = []
+    unacknowledged: list[dict] = []
+    acknowledged = {(ack.line_no, ack.allergen_class): ack for ack in req.acknowledged}
+    now = datetime.now(UTC)
     groups: dict[str, list[QuoteLine]] = {}
     for line in lines:
         group = _atc_group(line.product.atc)
@@ -716,20 +845,38 @@ async def quote(req: SaleRequest, actor: StaffUser) -> Quote:
             for alert in check_line(
                 allergies, member.allergy_status, list(line.product.allergen_classes), line.product.substance
             ):
-                detail = {"recorded_class": alert.recorded_class, "product_class": alert.product_class}
-                line.alerts.append(LineAlert("allergy", alert.level, alert.message, detail))
+                detail: dict[str, Any] = {
+                    "recorded_class": alert.recorded_class,
+                    "product_class": alert.product_class,
+                    "pair_level": alert.pair_level,
+                    "rule": alert.rule,
+                    "criticality": alert.criticality,
+                    "reaction": alert.reaction,
+                    "severity": alert.severity,
+                    "action": alert.action,
+                }
+                entry = {
+                    "line_no": line.line_no,
+                    "sku": line.product.sku,
+                    "name": line.product.name,
+                    "level": alert.level,
+                    "recorded_class": alert.recorded_class,
+                    "product_class": alert.product_class,
+                    "message": alert.message,
+                }
                 if alert.level == "high":
-                    conflicts.append(
-                        {
-                            "line_no": line.line_no,
-                            "sku": line.product.sku,
-                            "name": line.product.name,
-                            "level": "high",
-                            "recorded_class": alert.recorded_class,
-                            "product_class": alert.product_class,
-                            "message": alert.message,
-                        }
-                    )
+                    conflicts.append(entry)
+                elif alert.level == "caution":
+                    # One tap by selling staff of this store acknowledges it; a block is never cleared that way.
+                    ack = acknowledged.get((line.line_no, alert.recorded_class or ""))
+                    by = approvers.get(ack.by) if ack is not None else None
+                    if ack is not None and by is not None and _approver_ok(by, SALE_ROLES, req.store_id):
+                        detail["acknowledged_by"] = ack.by
+                        detail["acknowledged_by_name"] = by["display_name"]
+                        detail["acknowledged_at"] = (ack.at or now).isoformat()
+                    else:
+                        unacknowledged.append(entry)
+                line.alerts.append(LineAlert("allergy", alert.level, alert.message, detail))
         group = _atc_group(line.product.atc)
         others = [o for o in groups.get(group, []) if o is not line and o.product.id != line.product.id]
         if others:
@@ -758,18 +905,14 @@ async def quote(req: SaleRequest, actor: StaffUser) -> Quote:
     for line in lines:
         warnings += _warnings(line.product.name, [a.as_json() for a in line.alerts])
 
-    # Approvers named by the request: one query for all of them.
-    approvers = await _approvers(
-        [
-            x
-            for x in (
-                req.override.approved_by if req.override else None,
-                req.prescription.verified_by if req.prescription else None,
-                req.oversell_approved_by,
+    if unacknowledged:
+        blockers.append(
+            (
+                "allergy_ack",
+                _("Allergy warning on %(names)s: acknowledge it on the line before payment.")
+                % {"names": join_list(dict.fromkeys(e["name"] for e in unacknowledged))},
             )
-            if x is not None
-        ]
-    )
+        )
     if conflicts:
         override = req.override
         if override is None or not (override.reason or "").strip():
@@ -841,6 +984,7 @@ async def quote(req: SaleRequest, actor: StaffUser) -> Quote:
         conflicts=conflicts,
         on_date=today,
         rules=rules,
+        unacknowledged=unacknowledged,
     )
 
 
@@ -853,6 +997,7 @@ class _Replay(Exception):
 
 _BLOCKER_FIELDS = {
     "allergy_high": "override",
+    "allergy_ack": "acknowledged",
     "override_invalid": "override",
     "rx_unverified": "prescription",
     "out_of_stock": "qty",
@@ -894,8 +1039,8 @@ async def record_sale(req: SaleRequest, actor: StaffUser) -> SaleResult:
         else:
             store = await _store(req.store_id)
         q = await quote(req, actor)
-        if "allergy_high" in q.blocker_codes:
-            raise AllergyBlocked(q.conflicts)
+        if q.blocker_codes & {"allergy_high", "allergy_ack"}:
+            raise AllergyBlocked(q.conflicts, q.unacknowledged)
         if q.blockers:
             errors: dict[str, str] = {}
             for code, message in q.blockers:
@@ -1122,6 +1267,14 @@ async def _write_sale(
                     detail=f"{sale_no}: {override.reason.strip()} (approved by staff {override.approved_by})",
                 )
 
+        approvals = _approval_rows(req, q, override if overridden else None, rx, now)
+        if approvals:
+            await fetch(
+                "INSERT INTO sale_approval (sale, kind, line_no, allergen_class, reason, staff, at) VALUES "
+                + ", ".join("({}, {}, {}, {}, {}, {}, {})" for _ in approvals),
+                *[x for row in approvals for x in (sale_id, *row)],
+            )
+
         payload = {
             "sale_no": sale_no,
             "store": store["code"],
@@ -1147,11 +1300,45 @@ async def _write_sale(
             json.dumps(payload, ensure_ascii=False),
             now,
         )
-    if overridden or rx is not None:
-        return sale_id, None
+    if approvals:
+        return sale_id, None  # the approvers' names are read back with the approvals
     return sale_id, _written_view(
         sale_id, sale_no, store, actor, q, req, line_ids, now, points_earned, points_redeemed, cash_change
     )
+
+
+def _approval_rows(
+    req: SaleRequest, q: Quote, override: Override | None, rx: Prescription | None, now: datetime
+) -> list[tuple[str, int | None, str, str, int, datetime]]:
+    """The approvals a sale goes ahead with, one row each (kind, line_no, allergen class, reason, staff, at): the
+    override of each blocked line and allergy with its reason, the prescription check, each acknowledged warning
+    and a store manager's approval to sell beyond stock (when some line needed it)."""
+    rows: list[tuple[str, int | None, str, str, int, datetime]] = []
+    for line in q.lines:
+        for alert in line.alerts:
+            if alert.kind != "allergy":
+                continue
+            recorded = alert.detail.get("recorded_class") or ""
+            if alert.level == "high" and override is not None:
+                rows.append(
+                    (
+                        "allergy_override",
+                        line.line_no,
+                        recorded,
+                        override.reason.strip(),
+                        override.approved_by,
+                        override.at or now,
+                    )
+                )
+            elif alert.detail.get("acknowledged_by"):
+                at = datetime.fromisoformat(alert.detail["acknowledged_at"])
+                rows.append(("allergy_acknowledged", line.line_no, recorded, "", alert.detail["acknowledged_by"], at))
+    if rx is not None and rx.verified_by is not None:
+        rows.append(("rx_verified", None, "", "", rx.verified_by, rx.verified_at or now))
+    if req.oversell_approved_by is not None and any(a.kind == "stock" for line in q.lines for a in line.alerts):
+        rows.append(("oversell", None, "", "", req.oversell_approved_by, req.oversell_approved_at or now))
+    rows.sort(key=lambda row: (APPROVAL_KINDS.index(row[0]), row[1] or 0))
+    return rows
 
 
 def _written_view(
@@ -1267,7 +1454,12 @@ async def _load_sale(sale_id: int) -> SaleView:
         " WHERE r.sale = {} ORDER BY r.id, sl.line_no",
         sale_id,
     )
-    return _sale_view(s, line_rows, tender_rows, return_rows)
+    approval_rows = await fetch(
+        "SELECT a.kind, a.line_no, a.allergen_class, a.reason, a.staff, a.at, sf.display_name AS by_name"
+        " FROM sale_approval a JOIN staff sf ON sf.id = a.staff WHERE a.sale = {} ORDER BY a.id",
+        sale_id,
+    )
+    return _sale_view(s, line_rows, tender_rows, return_rows, approval_rows)
 
 
 def _return_views(sale_no: str, rows: list[dict]) -> list[ReturnView]:
@@ -1293,7 +1485,9 @@ def _return_views(sale_no: str, rows: list[dict]) -> list[ReturnView]:
     ]
 
 
-def _sale_view(s: dict, line_rows: list[dict], tender_rows: list[dict], return_rows: list[dict]) -> SaleView:
+def _sale_view(
+    s: dict, line_rows: list[dict], tender_rows: list[dict], return_rows: list[dict], approval_rows: list[dict] = ()
+) -> SaleView:
     lines = [
         SaleLineView(
             id=r["id"],
@@ -1345,6 +1539,18 @@ def _sale_view(s: dict, line_rows: list[dict], tender_rows: list[dict], return_r
         tenders=[TenderView(r["kind"], r["amount"], r["reference"] or "") for r in tender_rows],
         returns=_return_views(s["sale_no"], return_rows),
         warnings=list(dict.fromkeys(w for line in lines for w in _warnings(line.name, line.alerts))),
+        approvals=[
+            ApprovalView(
+                kind=r["kind"],
+                line_no=r["line_no"],
+                allergen_class=r["allergen_class"] or "",
+                reason=r["reason"] or "",
+                by_id=r["staff"],
+                by_name=r["by_name"],
+                at=r["at"],
+            )
+            for r in approval_rows
+        ],
     )
 
 

@@ -336,13 +336,12 @@ async def coupon_remove(request: Request, data: Annotated[CouponForm, FORM]) -> 
     return await _mutated(request, carts.remove_coupon(request.user, data.code))
 
 
-@post("/counter/cart/prescription", guards=guard)
-async def prescription(request: Request, data: Annotated[dict[str, Any], MULTIPART]) -> Template:
-    """The prescription of the Rx lines: number, issuing hospital and an optional photo."""
+async def _prescription_form(request: Request, data: dict[str, Any]) -> tuple[dict[str, str], str | None, dict]:
+    """The prescription typed in a form (number, hospital, optional photo, saved when the reference is usable):
+    (typed values, photo name or None, field errors)."""
     number = str(data.get("rx_number") or "")
     hospital = str(data.get("rx_hospital") or "")
     upload = data.get("rx_image")
-    rx_form = {"number": number, "hospital": hospital}
     errors = carts.prescription_errors(number, hospital)
     image = None
     if isinstance(upload, UploadFile) and upload.filename:
@@ -357,40 +356,103 @@ async def prescription(request: Request, data: Annotated[dict[str, Any], MULTIPA
                 carts.check_rx_image(content, upload.content_type)
         except ValidationFailed as exc:
             errors.update(exc.errors)
+    return {"number": number, "hospital": hospital}, image, errors
+
+
+@post("/counter/cart/prescription", guards=guard)
+async def prescription(request: Request, data: Annotated[dict[str, Any], MULTIPART]) -> Template:
+    """The prescription of the Rx lines: number, issuing hospital and an optional photo."""
+    rx_form, image, errors = await _prescription_form(request, data)
     if errors:
         return await _cart_response(request, status_code=422, errors=errors, rx_form=rx_form)
-    return await _mutated(request, carts.set_prescription(request.user, number, hospital, image))
+    return await _mutated(request, carts.set_prescription(request.user, rx_form["number"], rx_form["hospital"], image))
 
 
 @dataclass
 class PinForm:
-    """A pharmacist's approval: their own login, or (for a clerk) a pharmacist's username and PIN."""
+    """An approval: the approver's own login, or (at another's counter) the approver's username and PIN; the
+    override's reason; `products`, the cart's product ids as the approver saw them (comma-separated)."""
 
     username: str = ""
     pin: str = ""
     reason: str = ""
+    products: str = ""
 
 
-async def _approver(request: Request, data: PinForm) -> tuple[int, str]:
-    """The approving pharmacist: the logged-in user when they are one, else the one whose PIN was typed."""
+async def _approver(request: Request, data: PinForm, roles: frozenset[str] = PHARMACIST_ROLES) -> sales.Approver:
+    """The approver: the logged-in user when their role may approve (one tap, no PIN), else the one whose username
+    and PIN were typed (`sales.verify_pin`: locked after repeated wrong tries, every failure audited)."""
     user = request.user
-    if user.role in PHARMACIST_ROLES:
-        return user.id, user.display_name
+    if user.role in roles:
+        return sales.Approver(id=user.id, display_name=user.display_name, role=user.role)
     if not data.username.strip():
+        if roles == STOCK_ROLES:
+            raise ValidationFailed({"username": _("A store manager must approve: their username and PIN.")})
         raise ValidationFailed({"username": _("A pharmacist must approve: their username and PIN.")})
-    staff_id = await sales.verify_pin(user.store_id, data.username.strip(), data.pin.strip(), PHARMACIST_ROLES)
-    return staff_id, data.username.strip()
+    return await sales.verify_pin(user, data.username, data.pin, roles)
+
+
+def _seen_products(text: str) -> list[int] | None:
+    """The product ids an approval form showed (None when the form does not say)."""
+    if not text.strip():
+        return None
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if len(parts) > 200 or not all(p.isdigit() and len(p) <= 12 for p in parts):
+        raise ValidationFailed({"approve": _("The approval form is out of date: reload the counter.")})
+    return [int(p) for p in parts]
+
+
+async def _approve(request: Request, data: PinForm, parts: tuple[str, ...], **keep: Any) -> Template:
+    """Approve `parts` of what waits for a pharmacist ("allergy_override", "rx_verified"; empty: all of it) with
+    one approval, each recorded on its own; the form's input comes back with any error."""
+    try:
+        cart, pending = await carts.pharmacist_pending(request.user)
+        wanted = tuple(p for p in pending if not parts or p in parts)
+        if not wanted:
+            raise ValidationFailed({"approve": _("Nothing is waiting for a pharmacist's approval.")})
+        errors: dict[str, str] = {}
+        if "allergy_override" in wanted:
+            errors.update(carts.override_reason_errors(data.reason))
+        if "rx_verified" in wanted and not cart.prescription.get("number"):
+            errors["rx_number"] = _("Enter the prescription before it is verified.")
+        if errors:  # before the PIN: a form that cannot pass uses up no try
+            raise ValidationFailed(errors)
+        approver = await _approver(request, data)
+        cart = await carts.approve(
+            request.user,
+            approver.id,
+            approver.display_name,
+            reason=data.reason if "allergy_override" in wanted else None,
+            verify_rx="rx_verified" in wanted,
+            products=_seen_products(data.products),
+        )
+    except ValidationFailed as exc:
+        return await _cart_response(request, status_code=422, errors=exc.errors, **keep)
+    return await _cart_response(request, cart=cart)
+
+
+@post("/counter/cart/approve", guards=guard)
+async def approve_pending(request: Request, data: Annotated[dict[str, Any], MULTIPART]) -> Template:
+    """Everything waiting for a pharmacist with one approval: their one tap when logged in, else one PIN entry
+    (with the override's reason, and a prescription typed in the same form saved first)."""
+    form = PinForm(**{k: str(data.get(k) or "") for k in ("username", "pin", "reason", "products")})
+    keep: dict[str, Any] = {"approve_form": form}
+    if "rx_number" in data or "rx_hospital" in data:
+        rx_form, image, errors = await _prescription_form(request, data)
+        keep["rx_form"] = rx_form
+        if errors:
+            return await _cart_response(request, status_code=422, errors=errors, **keep)
+        try:
+            await carts.set_prescription(request.user, rx_form["number"], rx_form["hospital"], image)
+        except ValidationFailed as exc:
+            return await _cart_response(request, status_code=422, errors=exc.errors, **keep)
+    return await _approve(request, form, (), **keep)
 
 
 @post("/counter/cart/prescription/verify", guards=guard)
 async def prescription_verify(request: Request, data: Annotated[PinForm, FORM]) -> Template:
-    """A pharmacist verifies the prescription against the Rx lines before payment."""
-    try:
-        staff_id, name = await _approver(request, data)
-        cart = await carts.verify_prescription(request.user, staff_id, name)
-    except ValidationFailed as exc:
-        return await _cart_response(request, status_code=422, errors=exc.errors, verify_form=data)
-    return await _cart_response(request, cart=cart)
+    """A pharmacist verifies the prescription against the Rx lines before payment (alone; see approve_pending)."""
+    return await _approve(request, data, ("rx_verified",), approve_form=data)
 
 
 @get("/counter/rx/{name:str}", guards=guard)
@@ -403,29 +465,28 @@ async def prescription_image(request: Request, name: FromPath[str]) -> File:
 @post("/counter/cart/override", guards=guard)
 async def override(request: Request, data: Annotated[PinForm, FORM]) -> Template:
     """Override the high allergy alerts with a reason (a clerk needs a pharmacist's PIN); audited with the sale."""
-    try:
-        if not data.reason.strip():
-            raise ValidationFailed({"reason": _("Say why the sale may go ahead despite the allergy.")})
-        staff_id, name = await _approver(request, data)
-        cart = await carts.set_override(request.user, data.reason, staff_id, name)
-    except ValidationFailed as exc:
-        return await _cart_response(request, status_code=422, errors=exc.errors, override_form=data)
-    return await _cart_response(request, cart=cart)
+    return await _approve(request, data, ("allergy_override",), approve_form=data)
+
+
+@dataclass
+class AckForm:
+    """The allergen class of the line's warning being acknowledged."""
+
+    allergen_class: str = ""
+
+
+@post("/counter/cart/lines/{product_id:int}/acknowledge", guards=guard)
+async def acknowledge(request: Request, product_id: FromPath[int], data: Annotated[AckForm, FORM]) -> Template:
+    """One tap: the allergy warning on a line is read (who and when are kept with the sale)."""
+    return await _mutated(request, carts.acknowledge(request.user, product_id, data.allergen_class))
 
 
 @post("/counter/cart/oversell", guards=guard)
 async def oversell(request: Request, data: Annotated[PinForm, FORM]) -> Template:
     """Sell beyond recorded stock: a store manager approves (their login, or their username and PIN)."""
-    user = request.user
     try:
-        if user.role in STOCK_ROLES:
-            staff_id, name = user.id, user.display_name
-        elif not data.username.strip():
-            raise ValidationFailed({"username": _("A store manager must approve: their username and PIN.")})
-        else:
-            username = data.username.strip()
-            staff_id, name = await sales.verify_pin(user.store_id, username, data.pin, STOCK_ROLES), username
-        cart = await carts.approve_oversell(user, staff_id, name)
+        approver = await _approver(request, data, STOCK_ROLES)
+        cart = await carts.approve_oversell(request.user, approver.id, approver.display_name)
     except ValidationFailed as exc:
         return await _cart_response(request, status_code=422, errors=exc.errors, oversell_form=data)
     return await _cart_response(request, cart=cart)
@@ -495,11 +556,13 @@ async def checkout(request: Request, data: Annotated[CheckoutForm, FORM]) -> Res
     try:
         quoted = await sales.quote(carts.to_sale_request(cart), request.user)
         result = await sales.record_sale(carts.to_sale_request(cart, _tenders(pay, quoted.total)), request.user)
-    except sales.AllergyBlocked:
+    except sales.AllergyBlocked as blocked:
         return await _cart_response(
             request,
             status_code=409,
-            message=_("A high allergy alert blocks this sale: a pharmacist must override it with a reason."),
+            message=_("A high allergy alert blocks this sale: a pharmacist must override it with a reason.")
+            if blocked.conflicts
+            else _("An allergy warning must be acknowledged on its line before payment."),
             pay=pay,
         )
     except ValidationFailed as exc:
@@ -621,9 +684,11 @@ ROUTES = [
     coupon_add,
     coupon_remove,
     prescription,
+    approve_pending,
     prescription_verify,
     prescription_image,
     override,
+    acknowledge,
     oversell,
     override_remove,
     cart_clear,

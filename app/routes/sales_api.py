@@ -51,6 +51,15 @@ class PrescriptionIn:
 
 
 @dataclass
+class AcknowledgedIn:
+    """An allergy warning (an alert of level `caution`) read and acknowledged by the token user: the line (1-based,
+    in the order of `lines`) and the recorded allergen class the alert names (`recorded_class`)."""
+
+    line_no: int = 0
+    allergen_class: str = ""
+
+
+@dataclass
 class SaleIn:
     """A sale. `store` is a store code (a store role's token sells in its own store only); money in fen."""
 
@@ -62,6 +71,7 @@ class SaleIn:
     tenders: list[TenderIn] = field(default_factory=list)
     allergy_override: OverrideIn | None = None
     prescription: PrescriptionIn | None = None
+    acknowledged: list[AcknowledgedIn] = field(default_factory=list)
 
 
 @dataclass
@@ -109,9 +119,11 @@ def _renamed(exc: ValidationFailed) -> ValidationFailed:
 
 @post("/api/v1/sales", guards=[requires_role(SALE_ROLES)], security=SECURITY, tags=["sales"])
 async def create_sale(request: Request, data: JSONBody[SaleIn]) -> Response:
-    """Record a sale: 201 with `sale_no`, `totals`, `points_earned` and `warnings`; the same `idempotency_key`
-    again → 200 with the same sale; 409 with `conflicts` for a high allergy alert without `allergy_override`;
-    422 with field errors (unknown code, stock short, unpaid, Rx without prescription …); 403 for another store."""
+    """Record a sale: 201 with `sale_no`, `totals`, `points_earned`, `warnings` and `approvals`; the same
+    `idempotency_key` again → 200 with the same sale; 409 while allergy alerts are open: `conflicts` (high: they
+    need `allergy_override` by a pharmacist) and `unacknowledged` (warnings: each needs its line and recorded class
+    in `acknowledged`); 422 with field errors (unknown code, stock short, unpaid, Rx without prescription …);
+    403 for another store."""
     user = request.user
     try:
         store_id = await _store_id(request, data.store)
@@ -141,13 +153,19 @@ async def create_sale(request: Request, data: JSONBody[SaleIn]) -> Response:
             tenders=[sales.TenderRequest(t.kind, t.amount, t.reference) for t in data.tenders],
             override=override,
             prescription=prescription,
+            acknowledged=tuple(
+                sales.Acknowledgement(line_no=a.line_no, allergen_class=a.allergen_class, by=user.id)
+                for a in data.acknowledged
+            ),
         )
         result = await sales.record_sale(req, user)
     except sales.AllergyBlocked as blocked:
         return Response(
             {
                 "conflicts": blocked.conflicts,
-                "errors": [{"field": "allergy_override", "message": c["message"]} for c in blocked.conflicts],
+                "unacknowledged": blocked.unacknowledged,
+                "errors": [{"field": "allergy_override", "message": c["message"]} for c in blocked.conflicts]
+                + [{"field": "acknowledged", "message": c["message"]} for c in blocked.unacknowledged],
             },
             status_code=409,
         )

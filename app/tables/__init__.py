@@ -6,8 +6,19 @@ from app.tables.catalog import Product, ProductCode
 from app.tables.health import Condition, Preference, Vital
 from app.tables.loyalty import Coupon, CouponTemplate, LoyaltySetting, MemberLoyalty, PointsEntry
 from app.tables.members import Allergy, Member
-from app.tables.sales import Cart, Medication, Outbox, ReturnLine, Sale, SaleLine, SaleReturn, SaleTraceCode, Tender
-from app.tables.staff import ApiToken, Staff
+from app.tables.sales import (
+    Cart,
+    Medication,
+    Outbox,
+    ReturnLine,
+    Sale,
+    SaleApproval,
+    SaleLine,
+    SaleReturn,
+    SaleTraceCode,
+    Tender,
+)
+from app.tables.staff import ApiToken, PinLockout, Staff
 from app.tables.stock import Batch, StockMove
 from app.tables.stores import NumberSequence, Store
 
@@ -16,6 +27,7 @@ ALL_TABLES = [
     NumberSequence,
     Staff,
     ApiToken,
+    PinLockout,
     Member,
     Allergy,
     AuditEvent,
@@ -37,6 +49,7 @@ ALL_TABLES = [
     SaleLine,
     SaleTraceCode,
     Tender,
+    SaleApproval,
     SaleReturn,
     ReturnLine,
     Medication,
@@ -70,12 +83,14 @@ __all__ = [
     "MemberMerge",
     "NumberSequence",
     "Outbox",
+    "PinLockout",
     "PointsEntry",
     "Preference",
     "Product",
     "ProductCode",
     "ReturnLine",
     "Sale",
+    "SaleApproval",
     "SaleLine",
     "SaleReturn",
     "SaleTraceCode",

@@ -103,11 +103,20 @@ async def _m0004_catalog_token() -> None:
     )
 
 
+async def _m0006_approvals() -> None:
+    """Approval PIN lock-outs and the approvals a sale went ahead with (issue 11: items 5 to 7)."""
+    from app.tables import PinLockout, SaleApproval
+
+    for table in (PinLockout, SaleApproval):
+        await table.create_table(if_not_exists=True)  # pin_lockout.staff is UNIQUE: one row per approver
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _m0001_initial),
     ("0002_sales", _m0002_sales),
     ("0003_drop_duplicate_index", _m0003_drop_duplicate_index),
     ("0004_catalog_token", _m0004_catalog_token),
+    ("0006_approvals", _m0006_approvals),
 ]
 
 

@@ -86,6 +86,20 @@ class Tender(Table, tablename="sale_tender"):
     reference = Varchar(length=60, default="")
 
 
+class SaleApproval(Table, tablename="sale_approval"):
+    """One approval a sale went ahead with, each recorded on its own: a pharmacist's allergy override (per line and
+    allergy, with the reason), the prescription check, an acknowledged allergy warning (per line and allergy), or a
+    store manager's approval to sell beyond stock. `staff` approved or acknowledged it, at `at`."""
+
+    sale = ForeignKey(references=Sale, index=True)
+    kind = Varchar(length=24)  # allergy_override | rx_verified | allergy_acknowledged | oversell
+    line_no = Integer(null=True, default=None)
+    allergen_class = Varchar(length=40, default="")
+    reason = Text(default="")
+    staff = ForeignKey(references=Staff)
+    at = Timestamptz(default=TimestamptzNow())
+
+
 class SaleReturn(Table, tablename="sale_return"):
     """A refund of a whole sale or some of its lines."""
 

@@ -1,6 +1,6 @@
 """Staff users with a role (and a store for store roles) and their API tokens."""
 
-from piccolo.columns import Boolean, ForeignKey, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Integer, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -29,3 +29,12 @@ class ApiToken(Table, tablename="api_token"):
     created_at = Timestamptz(default=TimestamptzNow())
     last_used_at = Timestamptz(null=True, default=None)
     revoked = Boolean(default=False)
+
+
+class PinLockout(Table, tablename="pin_lockout"):
+    """Wrong approval PINs of one approver in a row; refused until `locked_until` (see app.components.pin_lock)."""
+
+    staff = ForeignKey(references=Staff, unique=True)
+    failures = Integer(default=0)
+    locked_until = Timestamptz(null=True, default=None)
+    updated_at = Timestamptz(default=TimestamptzNow())

@@ -3,6 +3,13 @@
 // back-to-back scans are neither dropped nor shown out of order, and the field never loses focus.
 (function () {
   "use strict";
+  // A file field shown as a button: the chosen file's name next to it (the input itself is visually hidden).
+  document.addEventListener("change", function (evt) {
+    var input = evt.target;
+    if (!input.matches || !input.matches("input[type=file][data-file-name]")) return;
+    var name = document.getElementById(input.dataset.fileName);
+    if (name) name.textContent = input.files && input.files.length ? input.files[0].name : name.dataset.none;
+  });
   // Receipt and guidance slip: a touch button instead of the browser's menu.
   document.addEventListener("click", function (evt) {
     if (evt.target.closest("[data-print]")) window.print();

@@ -113,6 +113,20 @@ async def make_member(name: str = "周健", allergies: tuple[str, ...] = (), sta
     return view.member_no
 
 
+async def zhang_wei() -> str:
+    """A member recorded like the demo's 张伟 (8000000011): a high penicillin allergy (anaphylaxis) and a
+    low-criticality NSAID allergy (hives); returns the member number."""
+    view = await members.register(members.NewMember(name="张伟"), await actor())
+    await grant_health_consent(view.member_no)
+    for cls, substance, criticality, reaction in (
+        ("penicillins", "amoxicillin", "high", "anaphylaxis"),
+        ("nsaids", "", "low", "urticaria"),
+    ):
+        new = members.NewAllergy(allergen_class=cls, substance=substance, criticality=criticality, reaction=reaction)
+        await members.add_allergy(view.member_no, new, await actor())
+    return view.member_no
+
+
 async def store_id(code: str = "SH001") -> int:
     return (await fetch("SELECT id FROM store WHERE code = {}", code))[0]["id"]
 

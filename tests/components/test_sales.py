@@ -102,12 +102,13 @@ async def test_override_with_a_reason_clears_the_block_and_the_sale_audits_it(pr
 
 
 async def test_verify_pin_returns_the_pharmacist_and_refuses_a_wrong_pin_or_role(staff_ids) -> None:
-    sid = await store_id()
-    assert await sales.verify_pin(sid, "pharmacist", "2468") == staff_ids["pharmacist"]
-    assert await sales.verify_pin(sid, "manager", "2468") == staff_ids["manager"]
+    clerk = await actor("clerk")
+    found = await sales.verify_pin(clerk, "pharmacist", "2468")
+    assert (found.id, found.display_name) == (staff_ids["pharmacist"], "王药师")
+    assert (await sales.verify_pin(clerk, "Manager", "2468")).id == staff_ids["manager"]
     for username, pin in (("pharmacist", "1111"), ("clerk", "2468"), ("nobody", "2468"), ("pharmacist2", "2468")):
         with pytest.raises(ValidationFailed) as bad:
-            await sales.verify_pin(sid, username, pin)
+            await sales.verify_pin(clerk, username, pin)
         assert "pin" in bad.value.errors
 
 

@@ -69,6 +69,8 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/counter/cart/coupons/remove"): SALE,
     ("POST", "/counter/cart/prescription"): SALE,
     ("POST", "/counter/cart/prescription/verify"): SALE,
+    ("POST", "/counter/cart/approve"): SALE,
+    ("POST", "/counter/cart/lines/{product_id:int}/acknowledge"): SALE,
     ("GET", "/counter/rx/{name:str}"): SALE,
     ("POST", "/counter/cart/override"): SALE,
     ("POST", "/counter/cart/oversell"): SALE,

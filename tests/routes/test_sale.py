@@ -167,7 +167,7 @@ async def _rx_verified(client, headers, html: str, **pin: str) -> str:
         headers=headers,
     )
     assert response.status_code == 200, response.text
-    assert 'data-testid="rx-verify"' in response.text
+    assert 'data-pending="' in response.text and "rx_verified" in response.text
     response = await client.post("/counter/cart/prescription/verify", data=pin, headers=headers)
     assert response.status_code == 200, response.text
     assert 'data-testid="rx-verified"' in response.text
@@ -207,7 +207,7 @@ async def test_a_clerk_needs_a_pharmacists_pin_to_override(client, staff_ids) ->
     headers = await _counter(client, "clerk")
     await _scan(client, headers, member_no)
     html = (await _scan(client, headers, gtin("YS90001"))).text
-    assert 'data-testid="override-pin"' in html
+    assert 'data-testid="approve-pin"' in html
 
     missing = await client.post("/counter/cart/override", data={"reason": "医生确认"}, headers=headers)
     assert missing.status_code == 422 and 'data-testid="error-username"' in missing.text
@@ -414,7 +414,7 @@ async def test_a_product_added_after_the_override_needs_a_new_one(client) -> Non
     )
     assert 'data-testid="override-done"' in more.text and 'data-testid="rx-verified"' in more.text
     later = await _scan(client, headers, gtin("YS90002"))  # cefalexin: cross-reacts with penicillins, also Rx
-    assert 'data-testid="override-form"' in later.text and 'data-testid="rx-verified"' not in later.text
+    assert 'data-pending="allergy_override rx_verified"' in later.text and 'data-testid="rx-verified"' not in later.text
     assert not _pay_enabled(later.text)
 
 
