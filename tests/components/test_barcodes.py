@@ -119,6 +119,7 @@ def test_elements_in_another_order() -> None:
         ("270600", date(2027, 6, 30)),
         ("280200", date(2028, 2, 29)),  # leap year
         ("270200", date(2027, 2, 28)),
+        ("270400", date(2027, 4, 30)),
         ("261200", date(2026, 12, 31)),
         ("280229", date(2028, 2, 29)),
         ("990101", date(1999, 1, 1)),  # more than 50 years ahead of 2025 → last century

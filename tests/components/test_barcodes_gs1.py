@@ -272,21 +272,7 @@ def test_20_characters_that_are_not_20_ascii_digits_are_no_traceability_code(raw
     assert info.value.message == f"{raw} is not a barcode, GS1 code or drug traceability code."
 
 
-# ---------------------------------------------------------------- (17): day 00 and the century rule
-
-
-@pytest.mark.parametrize(
-    ("yymmdd", "expected"),
-    [
-        ("310600", date(2031, 6, 30)),
-        ("320200", date(2032, 2, 29)),  # leap year
-        ("310200", date(2031, 2, 28)),
-        ("311200", date(2031, 12, 31)),
-        ("310400", date(2031, 4, 30)),
-    ],
-)
-def test_day_00_is_the_last_day_of_the_month(yymmdd: str, expected: date) -> None:
-    assert scan(f"]d201{GTIN}17{yymmdd}").expiry == expected
+# ---------------------------------------------------------------- (17): the century rule (day 00: test_barcodes.py)
 
 
 @pytest.mark.parametrize(
