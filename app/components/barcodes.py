@@ -33,7 +33,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import MAXYEAR, MINYEAR, date
 from functools import cache, lru_cache
 from typing import Literal
 
@@ -167,7 +167,7 @@ def _expiry(value: str, today: date) -> date:
     elif diff <= -50:
         century += 100
     year = century + yy
-    if not 1 <= month <= 12:
+    if not 1 <= month <= 12 or not MINYEAR <= year <= MAXYEAR:
         raise _bad_expiry(value)
     last = calendar.monthrange(year, month)[1]
     if day == 0:

@@ -314,6 +314,26 @@ def test_an_expiry_within_49_years_of_today_reads_back_as_itself(today: date, da
     assert scan(f"]d201{GTIN}17{expiry:%y%m%d}", today=today).expiry == expiry
 
 
+@pytest.mark.parametrize(("today", "yymmdd"), [(date(9999, 6, 1), "000101"), (date(1, 6, 1), "990101")])
+def test_a_century_beyond_what_a_date_can_hold_is_a_bad_expiry_not_a_crash(today: date, yymmdd: str) -> None:
+    with pytest.raises(BadScan, match="not a valid date"):
+        scan(f"(01){GTIN}(17){yymmdd}", today=today)
+
+
+# What scanners and people type, GS and two of its spellings, and a NUL.
+_SCANNER_CHARS = st.sampled_from([*"0123456789]()dCEeQIx A１", GS, "<GS>", "\\x1d", "\x00"])
+
+
+@given(st.one_of(st.text(), st.lists(_SCANNER_CHARS, max_size=40).map("".join)), st.dates())
+def test_anything_typed_is_a_scan_or_a_bad_scan_never_another_error(raw: str, today: date) -> None:
+    try:
+        found = scan(raw, today=today)
+    except BadScan as exc:
+        assert exc.message
+    else:
+        assert found.kind in ("gtin", "gs1", "traceability")
+
+
 # ---------------------------------------------------------------- the wording of scan errors
 
 
