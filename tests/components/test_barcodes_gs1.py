@@ -88,6 +88,8 @@ def test_plain_code_128_before_a_traceability_code() -> None:
         "]E1" + "12",  # an add-on alone names no product
         "]C0" + "8123456001234567890A",
         "]Q1https://example.com/x",
+        "]E0" + TRACE,  # EAN/UPC and ITF-14 carry GTINs, not traceability codes
+        "]I1" + TRACE,
     ],
 )
 def test_what_a_symbology_cannot_carry_is_refused(raw: str) -> None:
@@ -351,6 +353,11 @@ ERRORS = [
     (f"]d201{GTIN}10{'B' * 21}", "The field (10) is longer than 20 characters."),
     (f"]d201{GTIN}10{GS}21S", "The field (10) is empty or has characters GS1 does not allow."),
     (f"]d201{GTIN}21SN 1", "The field (21) is empty or has characters GS1 does not allow."),
+    # 20 characters (the maximum), one a space: the characters are what is wrong, not the length.
+    (f"]d201{GTIN}21{'S' * 10} {'S' * 9}", "The field (21) is empty or has characters GS1 does not allow."),
+    (f"(01){GTIN}(011){GTIN}", "Unknown GS1 application identifier (011) in the code."),
+    (f"(01){GTIN}(", f"(01){GTIN}( is not a barcode, GS1 code or drug traceability code."),
+    (f"(01){GTIN})(10)L", f"(01){GTIN})(10)L is not a barcode, GS1 code or drug traceability code."),
     (f"]d201{GTIN}2399", "No GS1 application identifier starts at “2399” in the code."),
     (f"]d201{GTIN}23456789012", "No GS1 application identifier starts at “23456789…” in the code."),
     (f"(01){GTIN}(23)1", "Unknown GS1 application identifier (23) in the code."),
