@@ -51,8 +51,8 @@ format: install
 
 # Re-extract UI strings and merge them into each language's catalog.
 messages: install
-	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 -o locale/messages.pot --no-location --sort-output --ignore-dirs='.* __pycache__ .venv var node_modules' .
-	$(BIN)/pybabel update -i locale/messages.pot -d locale -D messages --no-fuzzy-matching
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 -o locale/messages.pot --no-location --sort-output -w 120 --ignore-dirs='.* __pycache__ .venv var node_modules' .
+	$(BIN)/pybabel update -i locale/messages.pot -d locale -D messages --no-fuzzy-matching --ignore-obsolete -w 120
 
 chromium:
 	@test -x /usr/bin/chromium || ( $(SUDO) apt-get update -qq && \

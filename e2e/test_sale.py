@@ -6,13 +6,17 @@ Like test_counter.py these tests look at data-testid attributes and data, not at
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
+from datetime import date, timedelta
 
 import pytest
 from playwright.async_api import Page, expect
 
 from app.components.barcodes import synthetic_gtin13
 from app.components.catalog import demo_rows
+from e2e.conftest import Server
 from e2e.helpers import ZHANG_WEI, save_screenshot, scan, show_member
 from e2e.test_counter import TOO_SMALL
 
@@ -25,6 +29,27 @@ def _demo_gtin(generic_en: str) -> str:
     """The EAN-13 printed on a demo product (`yaoshi seed demo` → catalog.seed_demo_catalog: row n counts from 1)."""
     n = next(i for i, row in enumerate(demo_rows(), start=1) if row["generic_en"] == generic_en)
     return synthetic_gtin13(n)
+
+
+async def _open_cart_lines(server: Server, username: str) -> list[dict]:
+    """The lines of `username`'s open cart as the server stored them (what the sale will record per line)."""
+    query = (
+        "SELECT c.lines FROM cart c JOIN staff s ON s.id = c.staff WHERE s.username = {} AND c.status = 'open'"
+        " ORDER BY c.id DESC LIMIT 1"
+    )
+    if server.database_url and server.database_url.startswith(("postgres://", "postgresql://")):
+        import asyncpg
+
+        conn = await asyncpg.connect(server.database_url)
+        try:
+            raw = await conn.fetchval(query.format("$1"), username)
+        finally:
+            await conn.close()
+    else:
+        with sqlite3.connect(f"file:{server.data_dir / 'yaoshi.sqlite3'}?mode=ro", uri=True) as conn:
+            row = conn.execute(query.format("?"), (username,)).fetchone()
+            raw = row[0] if row else None
+    return json.loads(raw) if isinstance(raw, str) else list(raw or [])
 
 
 async def _fresh_cart(page: Page) -> None:
@@ -83,6 +108,27 @@ async def test_scan_card_and_products_override_the_allergy_and_pay(counter: Page
     await expect(page.get_by_test_id("guidance-item")).to_have_count(2)
     await page.goto("/counter")
     await expect(page.get_by_test_id("cart-empty")).to_be_visible()
+
+
+async def test_a_gs1_datamatrix_scan_with_its_symbology_id_adds_the_product_with_batch_and_expiry(
+    counter: Page, server: Server
+) -> None:
+    """A scanner with AIM ids on sends "]d2" before the element string; GS between the fields as its "<GS>" text
+    (a keyboard wedge cannot type ASCII 29 into a browser field). The expiry is a year from today, so the test
+    holds in any year."""
+    page = counter
+    await _fresh_cart(page)
+    gtin14 = "0" + _demo_gtin("amoxicillin")
+    expiry = date.today() + timedelta(days=400)
+    await scan(page, f"]d201{gtin14}17{expiry:%y%m%d}10B2406A<GS>21SN0001234")
+    lines = page.get_by_test_id("cart-line")
+    await expect(lines).to_have_count(1)
+    await expect(page.get_by_test_id("scan-error")).to_have_count(0)
+    await expect(page.get_by_test_id("scan")).to_be_focused()
+    stored = await _open_cart_lines(server, "pharmacist")
+    assert len(stored) == 1
+    assert stored[0]["codes"] == [f"(01){gtin14}(17){expiry:%y%m%d}(10)B2406A(21)SN0001234"]
+    await _fresh_cart(page)
 
 
 async def test_asking_allergies_now_updates_the_cart(counter: Page) -> None:

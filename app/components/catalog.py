@@ -21,6 +21,7 @@ from app.components.barcodes import (
     Scan,
     has_valid_check_digit,
     parse_scan,
+    scanned_text,
     synthetic_gtin13,
 )
 from app.components.errors import NotFound, ValidationFailed
@@ -272,19 +273,22 @@ def _select_with_codes() -> str:
 # ---------------------------------------------------------------- lookups
 
 
-def _wanted(text: str) -> tuple[Scan | None, list[tuple[str, str]]]:
-    """What a typed or scanned text is (its parse, None when not a barcode) and the (via, key) pairs that name its
-    product: a GTIN by any code row, a traceability prefix by a `trace` row, other text by SKU or alias."""
+def _wanted(text: str) -> list[tuple[tuple[str, str], Scan | None]]:
+    """The (via, key) pairs that may name the product of a typed or scanned text, first match wins, each with the
+    reading of the text it stands for (None when the text is not a barcode): a GTIN by any code row, a traceability
+    prefix by a `trace` row, other text by SKU or alias. A 20-digit code that reads both as GS1 and as a
+    traceability code tries its prefix first (app.components.barcodes: the 20-digit rule)."""
     try:
         scan = parse_scan(text)
     except BadScan:
-        # Not a barcode: perhaps a SKU or an alias (old supplier codes may even look like broken barcodes).
-        return None, ([("sku", text.upper()), ("alias", text)] if text else [])
-    if scan.kind == "traceability":
-        assert scan.product_key is not None
-        return scan, [("trace", scan.product_key)]
-    assert scan.gtin is not None
-    return scan, [("code", scan.gtin)]
+        # Not a barcode: perhaps a SKU or an alias (old supplier codes may even look like broken barcodes), also on
+        # a plain Code 128 label read by a scanner that sends its symbology identifier.
+        plain = scanned_text(text)
+        return [(("sku", plain.upper()), None), (("alias", plain), None)] if plain else []
+    readings = [scan] if scan.traceability_alternative is None else [scan.traceability_alternative, scan]
+    return [
+        ((("trace", r.product_key or "") if r.kind == "traceability" else ("code", r.gtin or "")), r) for r in readings
+    ]
 
 
 class _ProductCache:
@@ -333,11 +337,11 @@ async def resolve_codes(raws: list[str]) -> list[Resolved | BadScan | NotFound]:
     """`resolve_code` for several codes in one query (none when the process has read them all already): for each,
     its Resolved or the error it would raise."""
     texts = [(raw or "").strip() for raw in raws]
-    parsed = [_wanted(text) for text in texts]
+    wanted = [_wanted(text) for text in texts]
     cache = await _cache()
     # A text's first (via, key) pair wins: only a cached first pair answers without the database (a cached later
     # pair may be outranked by a product not in the cache, e.g. a SKU that is another product's alias).
-    missing = [pairs for _, pairs in parsed if pairs and pairs[0] not in cache.owner]
+    missing = [[pair for pair, _scan in pairs] for pairs in wanted if pairs and pairs[0][0] not in cache.owner]
     skus = sorted({key for pairs in missing for via, key in pairs if via == "sku"})
     codes = sorted({key for pairs in missing for via, key in pairs if via != "sku"})
     where = []
@@ -347,29 +351,38 @@ async def resolve_codes(raws: list[str]) -> list[Resolved | BadScan | NotFound]:
         where.append(f"p.id IN (SELECT product FROM product_code WHERE code IN ({marks(codes)}))")
     if where:
         cache.add(_views(await fetch(f"{_select_with_codes()} WHERE {' OR '.join(where)}", *skus, *codes)))
-    return [_resolved(text, scan, pairs, cache.owner) for text, (scan, pairs) in zip(texts, parsed, strict=True)]
+    return [_resolved(text, pairs, cache.owner) for text, pairs in zip(texts, wanted, strict=True)]
 
 
 def _resolved(
-    text: str, scan: Scan | None, pairs: list[tuple[str, str]], owner: dict[tuple[str, str], ProductView]
+    text: str, pairs: list[tuple[tuple[str, str], Scan | None]], owner: dict[tuple[str, str], ProductView]
 ) -> Resolved | BadScan | NotFound:
-    for pair in pairs:
+    for pair, scan in pairs:
         if pair in owner:
             return Resolved(product=owner[pair], scan=scan)
+    scan = pairs[-1][1] if pairs else None  # the reading used when the catalog knows none (GS1 for 20 digits)
     if scan is None:
-        if SKU_RE.fullmatch(text.upper()) and not text.isdigit():
-            return NotFound(_("No product has the SKU or code %(code)s.") % {"code": text})
+        plain = scanned_text(text)
+        if SKU_RE.fullmatch(plain.upper()) and not plain.isdigit():
+            return NotFound(_("No product has the SKU or code %(code)s.") % {"code": plain})
         try:
             parse_scan(text)  # the parser's own message says what is wrong with the code
         except BadScan as exc:
             return exc
-    if scan is not None and scan.kind == "traceability":
+    assert scan is not None
+    if scan.kind == "traceability":
         return NotFound(
             _("No product has the traceability prefix %(prefix)s (code %(code)s).")
             % {"prefix": scan.product_key, "code": scan.traceability_code}
         )
-    assert scan is not None and scan.gtin is not None
+    assert scan.gtin is not None
     shown = scan.gtin[1:] if scan.gtin.startswith("0") else scan.gtin
+    trace = scan.traceability_alternative
+    if trace is not None:
+        return NotFound(
+            _("No product has the barcode %(code)s, nor the traceability prefix %(prefix)s (code %(trace)s).")
+            % {"code": shown, "prefix": trace.product_key, "trace": trace.traceability_code}
+        )
     return NotFound(_("No product has the barcode %(code)s.") % {"code": shown})
 
 

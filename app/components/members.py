@@ -14,6 +14,8 @@ import barcode
 import phonenumbers
 import segno
 from barcode.writer import SVGWriter
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError
 
 from app.components import audit, consents, timeline
 from app.components.allergens import (
@@ -124,13 +126,11 @@ def phone_index(phone: str) -> str:
     return blind_index(phone, "phone")
 
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-
-
 def id_check_digit(body: str) -> str:
-    """The ISO 7064 MOD 11-2 check character of the first 17 digits of a resident ID number."""
-    return _ID_CHECK[sum(int(ch) * w for ch, w in zip(body, _ID_WEIGHTS, strict=True)) % 11]
+    """The ISO 7064 MOD 11-2 check character (0-9 or X) of the first 17 digits of a resident ID number."""
+    if len(body) != 17 or not body.isascii() or not body.isdigit():
+        raise ValueError("17 digits")
+    return ric.calc_check_digit(body + "0")  # stdnum takes the whole number and ignores its last character
 
 
 def normalize_id_number(raw: str | None) -> str:
@@ -141,13 +141,15 @@ def normalize_id_number(raw: str | None) -> str:
 def parse_id_number(raw: str) -> tuple[str | None, date | None, str | None]:
     """(normalised number, birth date inside it, error message) for an 18-digit resident ID number."""
     number = normalize_id_number(raw)
-    if not re.fullmatch(r"\d{17}[\dX]", number):
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", number):  # ASCII only: \d takes full-width digits
         return None, None, _("Enter the 18-digit resident ID number (the last character may be X).")
-    if id_check_digit(number[:17]) != number[17]:
+    # stdnum's checksum and birth date, not its validate(): that also checks the region code against the county's
+    # years, and refuses real numbers (310115, Pudong since 1992, for anyone born before then).
+    if ric.calc_check_digit(number) != number[17]:
         return None, None, _("The resident ID number's check digit is wrong: check each digit.")
     try:
-        birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    except ValueError:
+        birth = ric.get_birth_date(number)
+    except ValidationError:
         return None, None, _("The resident ID number does not contain a valid birth date.")
     today = store_today()
     if birth > today or (age_on(birth, today) or 0) > 120:

@@ -35,6 +35,8 @@ GS1_EXAMPLES: list[tuple[str, Scan | None]] = [
             expiry=date(2027, 6, 30),
             batch="B2406A",
             serial="SN0001234",
+            ais=(("01", "06901234567892"), ("17", "270630"), ("10", "B2406A"), ("21", "SN0001234")),
+            symbology="]d2",
         ),
     ),
     (
@@ -46,6 +48,8 @@ GS1_EXAMPLES: list[tuple[str, Scan | None]] = [
             expiry=date(2027, 6, 30),
             batch="B77",
             serial="SN0009",
+            ais=(("01", "06901234567892"), ("21", "SN0009"), ("17", "270600"), ("10", "B77")),
+            symbology="]d2",
         ),
     ),
     (
@@ -97,6 +101,7 @@ def test_bracket_form() -> None:
         gtin="06901234567892",
         expiry=date(2027, 6, 30),
         batch="B2406A",
+        ais=(("01", "06901234567892"), ("17", "270630"), ("10", "B2406A")),
     )
 
 
@@ -114,6 +119,7 @@ def test_elements_in_another_order() -> None:
         ("270600", date(2027, 6, 30)),
         ("280200", date(2028, 2, 29)),  # leap year
         ("270200", date(2027, 2, 28)),
+        ("270400", date(2027, 4, 30)),
         ("261200", date(2026, 12, 31)),
         ("280229", date(2028, 2, 29)),
         ("990101", date(1999, 1, 1)),  # more than 50 years ahead of 2025 → last century
@@ -142,13 +148,13 @@ def test_batch_and_serial_of_20_characters_pass_21_fail() -> None:
 @pytest.mark.parametrize(
     "raw",
     [
-        "]d20106901234567892" + "11" + "250101",  # (11) production date: not one we read
-        "]d2010690123456789240012345",
-        "(01)06901234567892(99)X",
+        "]d20106901234567892" + "23" + "250101",  # no AI starts with 23
+        "]d20106901234567892" + "3299" + "000001",  # 32xx stops at 3295
+        "(01)06901234567892(24)X",  # 24 alone is none (240, 241, … are)
     ],
 )
 def test_unknown_ai_is_refused(raw: str) -> None:
-    with pytest.raises(BadScan, match="Unknown GS1 application identifier"):
+    with pytest.raises(BadScan, match="application identifier"):
         parse_scan(raw, today=TODAY)
 
 
@@ -166,7 +172,7 @@ def test_unknown_ai_is_refused(raw: str) -> None:
         "]d2010690123456789",  # GTIN cut short
         "]d21727063010B1",  # no GTIN
         "]d2010690123456789210\x1d21S",  # empty batch
-        "]d201069012345678921727063017270630",  # (17) twice
+        "]d201069012345678921727063017270701",  # (17) twice, two different dates
         "(01)06901234567892junk",
         "０６９０１２３４５６７８９２",  # full-width digits
     ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator, Iterator
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -83,14 +83,22 @@ async def test_demo_product_carries_the_reference_data(demo: int) -> None:
     assert monitor.rx_class == "device" and monitor.days_supply is None
 
 
+def _expiry_in_a_year() -> tuple[str, date]:
+    """A (17) value about a year from today and the date it stands for: no test pins the year it runs in."""
+    expiry = date.today() + timedelta(days=400)
+    return expiry.strftime("%y%m%d"), expiry
+
+
 async def test_gs1_element_string_resolves_and_carries_batch_expiry_serial(demo: int) -> None:
     gtin = catalog.demo_gtin(3)
-    found = await catalog.resolve_code(f"]d201{gtin}1727060010B2406A{GS}21SN0001234")
+    yymmdd, expiry = _expiry_in_a_year()
+    found = await catalog.resolve_code(f"]d201{gtin}17{yymmdd}10B2406A{GS}21SN0001234{GS}71012345")
     assert found.product.generic_en == "cefalexin"
     assert found.scan is not None
     assert found.scan.batch == "B2406A"
     assert found.scan.serial == "SN0001234"
-    assert found.scan.expiry == date(2027, 6, 30)
+    assert found.scan.expiry == expiry
+    assert found.scan.ai("710") == "12345"  # kept with the scan, not needed by the sale
     bracketed = await catalog.resolve_code(f"(01){gtin}(10)LOT9")
     assert bracketed.product.sku == catalog.demo_sku(3) and bracketed.scan.batch == "LOT9"
 
@@ -103,6 +111,44 @@ async def test_traceability_code_resolves_by_its_product_prefix(demo: int) -> No
     with pytest.raises(NotFound) as info:
         await catalog.resolve_code("79999990012345678901")
     assert "7999999" in info.value.message
+
+
+async def test_codes_behind_a_symbology_identifier_resolve(demo: int) -> None:
+    """A scanner with AIM ids on: ]E0 EAN-13, ]C0 before a traceability code or a SKU label, ]e0 DataBar."""
+    assert (await catalog.resolve_code("]E0" + catalog.demo_gtin(2)[1:])).product.sku == catalog.demo_sku(2)
+    trace = catalog.demo_trace_prefix(5) + "0012345678901"
+    found = await catalog.resolve_code("]C0" + trace)
+    assert found.product.sku == catalog.demo_sku(5) and found.scan.traceability_code == trace
+    assert (await catalog.resolve_code("]C0YS00007")).product.sku == "YS00007"
+    assert (await catalog.resolve_code("]e001" + catalog.demo_gtin(4))).product.sku == catalog.demo_sku(4)
+    with pytest.raises(NotFound) as info:
+        await catalog.resolve_code("]C0YS99999")
+    assert info.value.message == "No product has the SKU or code YS99999."
+
+
+async def test_20_digits_that_read_both_ways_take_the_traceability_prefix_the_catalog_knows(demo: int) -> None:
+    gtin = catalog.demo_gtin(3)
+    code = "01" + gtin + "2012"  # (01) GTIN (20) 12, and also a traceability code of prefix 01 + gtin[:5]
+    prefix = code[:7]
+    found = await catalog.resolve_code(code)
+    assert found.product.sku == catalog.demo_sku(3)  # no product has the prefix: GS1
+    assert found.scan.kind == "gs1" and found.scan.gtin == gtin
+    other = await catalog.get_product(catalog.demo_sku(6))
+    await fetch("INSERT INTO product_code (code, product, kind) VALUES ({}, {}, 'trace')", prefix, other.id)
+    found = await catalog.resolve_code(code)
+    assert found.product.sku == catalog.demo_sku(6)  # the prefix is known: the traceability reading wins
+    assert (found.scan.kind, found.scan.traceability_code) == ("traceability", code)
+    both = await catalog.resolve_codes([code, "01" + gtin + "9199"])  # (91) 99: prefix known too
+    assert [f.product.sku for f in both] == [catalog.demo_sku(6)] * 2
+
+
+async def test_20_digits_that_read_both_ways_and_name_nothing_say_both(demo: int) -> None:
+    code = "0106901234567892" + "2012"
+    with pytest.raises(NotFound) as info:
+        await catalog.resolve_code(code)
+    assert info.value.message == (
+        "No product has the barcode 6901234567892, nor the traceability prefix 0106901 (code 01069012345678922012)."
+    )
 
 
 async def test_sku_and_alias_resolve(demo: int) -> None:
