@@ -6,9 +6,21 @@ from app.tables.catalog import Product, ProductCode
 from app.tables.health import Condition, Preference, Vital
 from app.tables.loyalty import Coupon, CouponTemplate, LoyaltySetting, MemberLoyalty, PointsEntry
 from app.tables.members import Allergy, Member
-from app.tables.sales import Cart, Medication, Outbox, ReturnLine, Sale, SaleLine, SaleReturn, SaleTraceCode, Tender
+from app.tables.sales import (
+    Cart,
+    Medication,
+    Outbox,
+    ReturnLine,
+    ReturnTender,
+    Sale,
+    SaleLine,
+    SaleReturn,
+    SaleTraceCode,
+    Tender,
+)
+from app.tables.settings import ChainSetting
 from app.tables.staff import ApiToken, Staff
-from app.tables.stock import Batch, StockMove
+from app.tables.stock import Batch, ReturnedPack, StockMove
 from app.tables.stores import NumberSequence, Store
 
 ALL_TABLES = [
@@ -39,13 +51,16 @@ ALL_TABLES = [
     Tender,
     SaleReturn,
     ReturnLine,
+    ReturnTender,
     Medication,
     Outbox,
+    ReturnedPack,
     PointsEntry,
     MemberLoyalty,
     LoyaltySetting,
     CouponTemplate,
     Coupon,
+    ChainSetting,
 ]
 
 __all__ = [
@@ -55,6 +70,7 @@ __all__ = [
     "AuditEvent",
     "Batch",
     "Cart",
+    "ChainSetting",
     "Condition",
     "ConsentEvent",
     "Coupon",
@@ -75,6 +91,8 @@ __all__ = [
     "Product",
     "ProductCode",
     "ReturnLine",
+    "ReturnTender",
+    "ReturnedPack",
     "Sale",
     "SaleLine",
     "SaleReturn",
