@@ -46,7 +46,8 @@ async def overridden() -> str:
         members.NewAllergy(allergen_class="sulfonamide_antibiotics", criticality="high", reaction="rash"),
         await actor(),
     )
-    override = sales.Override(reason="过敏史为多年前轻度皮疹，医生评估后处方", approved_by=(await actor("pharmacist")).id)
+    pharmacist = (await actor("pharmacist")).id
+    override = sales.Override(reason="过敏史为多年前轻度皮疹，医生评估后处方", approved_by=pharmacist)
     lines = [(COTRIMOXAZOLE, 1), ("YS90007", 1)]
     req = await request("sulfa", member_no=member_no, lines=lines, tenders=[("cash", 2190)], override=override)
     return (await sales.record_sale(req, await actor("clerk"))).sale.sale_no

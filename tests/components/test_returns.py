@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.components import chain_settings, sales, stock
+from app.components import chain_settings, sales
 from app.components.errors import NotFound, ValidationFailed
 from app.components.members import store_today
 from app.db import fetch
