@@ -181,7 +181,7 @@ async def test_refund_a_sale_to_its_original_wechat_tender_and_print_the_slip(se
     await save_screenshot(page, "returns-refund-slip-en.png")
 
 
-async def test_an_rx_return_is_refused_or_needs_the_store_managers_pin_per_the_chain_setting(
+async def test_an_rx_return_is_refused_or_needs_the_store_managers_pin(
     server, new_context
 ) -> None:
     rx = {"prescription": {"number": "RX-E2E-1", "hospital": "上海瑞金医院"}}
