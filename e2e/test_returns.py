@@ -259,8 +259,7 @@ async def test_the_store_manager_releases_a_quarantined_pack_on_a_phone(server, 
     await page.goto("/manager/stock")
     pack = page.locator(f"[data-testid=returned-pack][data-sku={sku}]").filter(has_text=ret["return_no"])
     await expect(pack).to_be_visible()
-    await pack.scroll_into_view_if_needed()
-    await save_screenshot(page, "returns-manager-packs-zh.png")
+    await page.get_by_test_id("returned-packs").screenshot(path=ARTIFACTS / "returns-manager-packs-zh.png")
     await pack.get_by_test_id("pack-reason").fill("包装完好，已核对批号")
     await pack.get_by_test_id("pack-release").tap()
     await expect(page.locator("[data-testid=pack-decided][data-status=released]")).to_be_visible()
@@ -269,8 +268,7 @@ async def test_the_store_manager_releases_a_quarantined_pack_on_a_phone(server, 
     assert await page.evaluate("document.documentElement.scrollWidth") <= width, "no sideways scrolling"
     await _english(page)
     await page.goto("/manager/stock")
-    await page.get_by_test_id("returned-packs").scroll_into_view_if_needed()
-    await save_screenshot(page, "returns-manager-packs-en.png")
+    await page.get_by_test_id("returned-packs").screenshot(path=ARTIFACTS / "returns-manager-packs-en.png")
 
 
 async def test_receipt_and_slips_fit_58_and_80_mm_rolls_and_a4(server, new_context) -> None:
