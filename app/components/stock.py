@@ -19,7 +19,7 @@ cold-chain medicines can only be written off.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 
 from app.components import audit, barcodes, catalog
@@ -937,28 +937,16 @@ _PACK_SQL = (
 
 
 def _pack_view(row: dict) -> ReturnedPackView:
+    # _PACK_SQL names its columns after the view's fields; these four need converting.
+    values = {f.name: row.get(f.name) for f in fields(ReturnedPackView)}
     return ReturnedPackView(
-        id=row["id"],
-        store_id=row["store_id"],
-        store_code=row["store_code"],
-        product_id=row["product_id"],
-        sku=row["sku"],
-        product_name=_product_name(row),
-        batch_id=row["batch_id"],
-        batch_no=row["batch_no"],
-        expiry=_as_date(row["expiry"]),
-        batch_status=row["batch_status"],
-        sale_no=row["sale_no"],
-        return_no=row["return_no"],
-        line_no=row["line_no"],
-        qty=row["qty"],
-        restricted=bool(row["restricted"]),
-        status=row["status"],
-        staff_name=row["staff_name"],
-        created_at=row["created_at"],
-        decided_by_name=row["decided_by_name"],
-        decided_at=row["decided_at"],
-        decision_reason=row["decision_reason"] or "",
+        **{
+            **values,
+            "product_name": _product_name(row),
+            "expiry": _as_date(row["expiry"]),
+            "restricted": bool(row["restricted"]),
+            "decision_reason": row["decision_reason"] or "",
+        }
     )
 
 
