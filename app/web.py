@@ -33,6 +33,7 @@ from app.i18n import LANGUAGES, _, current_language, gettext, list_separator, ng
 from app.redis import close_redis
 from app.routes import api, auth, counter, kiosk, manager, members, profile, registration, system
 from app.routes import catalog as catalog_routes
+from app.routes import chain_settings as chain_settings_routes
 from app.routes import consents as consent_routes
 from app.routes import health as health_routes
 from app.routes import households as household_routes
@@ -200,6 +201,7 @@ def create_app() -> Litestar:
             *catalog_routes.ROUTES,
             *loyalty_routes.ROUTES,
             *stock_routes.ROUTES,
+            *chain_settings_routes.ROUTES,
             *api.ROUTES,
             *sales_api_routes.ROUTES,
             create_static_files_router(path="/static", directories=[ROOT / "static"], name="static"),

@@ -79,3 +79,28 @@ async def test_a_database_from_before_0006_gets_the_pin_lockout_and_sale_approva
     await fetch(again + " ON CONFLICT (staff) DO NOTHING", staff)  # one row per approver: the column is unique
     assert (await fetch("SELECT failures FROM pin_lockout WHERE staff = {}", staff))[0]["failures"] == 1
     assert await migrate() == []
+
+
+async def _columns(table: str) -> set[str]:
+    if is_sqlite():
+        return {r["name"] for r in await fetch(f"PRAGMA table_info({table})")}
+    rows = await fetch("SELECT column_name AS name FROM information_schema.columns WHERE table_name = {}", table)
+    return {r["name"] for r in rows}
+
+
+async def test_a_database_from_before_0008_gets_the_returns_tables_and_the_store_phone() -> None:
+    for table in ("sale_return_tender", "returned_pack", "chain_setting"):
+        await fetch(f"DROP TABLE IF EXISTS {table}")
+    await fetch("ALTER TABLE store DROP COLUMN phone")
+    await fetch("ALTER TABLE sale_return DROP COLUMN tender_reason")
+    if not is_sqlite():  # SQLite cannot drop a column that is a foreign key
+        await fetch("ALTER TABLE sale_return DROP COLUMN approved_by")
+    await fetch("DELETE FROM yaoshi_migration WHERE name = {}", "0008_returns_and_printouts")
+
+    assert await migrate() == ["0008_returns_and_printouts"]
+    assert "phone" in await _columns("store")
+    assert {"approved_by", "tender_reason"} <= await _columns("sale_return")
+    assert {"kind", "original_kind", "amount"} <= await _columns("sale_return_tender")
+    assert "returned_pack_store_status" in await _indexes("returned_pack")
+    assert await fetch("SELECT phone FROM store WHERE code = 'SH001'") == [{"phone": ""}]
+    assert await migrate() == []

@@ -1129,12 +1129,19 @@ async def member_card(member_no: str) -> MemberCard:
     return MemberCard(r["member_no"], r["name"], r["store"], r["member_class"] or "member")
 
 
-def barcode_svg(member_no: str) -> str:
-    """The member number as a Code 128 barcode, an inline <svg> in millimetres (prints at its true size)."""
+def barcode_svg(member_no: str, module_width: float = 0.3, quiet_zone: float = 3.0) -> str:
+    """The member number (or any other number we print, e.g. a sale's on its receipt) as a Code 128 barcode, an
+    inline <svg> in millimetres (prints at its true size; a 58 mm receipt needs narrower bars)."""
     buffer = io.BytesIO()
     barcode.get("code128", member_no, writer=SVGWriter()).write(
         buffer,
-        options={"module_width": 0.3, "module_height": 12.0, "quiet_zone": 3.0, "font_size": 9, "text_distance": 4},
+        options={
+            "module_width": module_width,
+            "module_height": 12.0,
+            "quiet_zone": quiet_zone,
+            "font_size": 9,
+            "text_distance": 4,
+        },
     )
     svg = buffer.getvalue().decode()
     return svg[svg.index("<svg") :]

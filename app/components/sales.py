@@ -9,14 +9,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.components import audit, catalog, coupons, health, loyalty, pin_lock, stock, timeline
+from app.components import audit, catalog, chain_settings, coupons, health, loyalty, pin_lock, stock, timeline
 from app.components.allergy_check import RecordedAllergy, check_line
 from app.components.auth import StaffUser
 from app.components.barcodes import BadScan
 from app.components.errors import NotFound, ValidationFailed
 from app.components.members import next_serials, store_today
 from app.components.passwords import verify_password
-from app.components.roles import DISCOUNT_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES, STOCK_ROLES
+from app.components.roles import DISCOUNT_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES, STOCK_ROLES, Role
 from app.db import fetch, is_sqlite, marks, transaction
 from app.i18n import N_, _, join_list, pick
 from app.settings import get_settings
@@ -25,8 +25,24 @@ from app.settings import get_settings
 PURCHASE = "purchase"
 RETURNED = "return"
 ALLERGY_OVERRIDE = "sale.allergy_override"
+RETURN_APPROVAL = "sale.return_approval"
+REFUND_TENDER_CHANGE = "sale.refund_tender_change"
 # Tender kinds in the order the counter offers them.
 TENDER_KINDS = ("cash", "bank_card", "wechat", "alipay", "insurance", "points")
+# A refund goes back to the sale's own tenders, filled in this order (within a kind, in the order they were paid):
+# value that can never become cash first (points back to points, medical-insurance funds back to the insurance
+# account), then the electronic tenders back to the account they came from, cash last. So a partial return never
+# turns points, insurance or a card or wallet payment into cash, and the drawer pays out only cash it took in
+# (less the change it gave).
+REFUND_ORDER = ("points", "insurance", "bank_card", "alipay", "wechat", "cash")
+# Staff may pay a refund to one of these instead of the sale's tenders, with a reason (recorded and audited);
+# points and medical insurance always go back where they came from.
+OTHER_REFUND_KINDS = ("cash", "bank_card", "wechat", "alipay")
+FIXED_REFUND_KINDS = ("points", "insurance")
+# Who may allow the return of a dispensed Rx, antibiotic or cold-chain medicine (when the chain allows it at all).
+RETURN_APPROVER_ROLES = frozenset({Role.STORE_MANAGER})
+# How far back the counter's sales list goes by date (a sale's number finds it whatever its age).
+SALE_SEARCH_DAYS = 730
 # Blocker codes of a quote (the screen keys its prompts on them).
 BLOCKERS = (
     "allergy_high",
@@ -114,12 +130,21 @@ class SaleRequest:
 
 @dataclass(frozen=True)
 class ReturnRequest:
-    """A refund: `lines` as (line_no, qty), or None for everything not yet returned."""
+    """A refund: `lines` as (line_no, qty), or None for everything not yet returned.
+
+    The money goes back to the sale's tenders (REFUND_ORDER) unless `refund_kind` names another tender of
+    OTHER_REFUND_KINDS, which needs `refund_reason`. Dispensed Rx, antibiotic and cold-chain lines follow the
+    chain's rule: refused, or approved by a store manager (the actor, or `approver_username` with their PIN).
+    """
 
     idempotency_key: str
     sale_no: str
     lines: list[tuple[int, int]] | None
     reason: str
+    refund_kind: str = ""
+    refund_reason: str = ""
+    approver_username: str = ""
+    approver_pin: str = ""
 
 
 # ---------------------------------------------------------------- errors
@@ -285,10 +310,20 @@ class SaleLineView:
     returned_qty: int
     alerts: list[dict]
     codes: list[str]
+    cold_chain: bool = False
 
     @property
     def returnable(self) -> int:
         return self.qty - self.returned_qty
+
+    @property
+    def restriction(self) -> str:
+        """Why a dispensed unit of this line is not resaleable: "rx", "antibiotic", "cold_chain", or ""."""
+        if self.rx_class == "Rx":
+            return "rx"
+        if (self.atc or "").upper().startswith("J01"):
+            return "antibiotic"
+        return "cold_chain" if self.cold_chain else ""
 
 
 @dataclass(frozen=True)
@@ -296,6 +331,19 @@ class TenderView:
     kind: str
     amount: int
     reference: str
+
+
+@dataclass(frozen=True)
+class RefundTenderView:
+    """Money of a refund paid out as `kind`, taken from the sale's `original_kind` tender."""
+
+    kind: str
+    original_kind: str
+    amount: int
+
+    @property
+    def changed(self) -> bool:
+        return self.kind != self.original_kind
 
 
 @dataclass(frozen=True)
@@ -312,6 +360,9 @@ class ReturnView:
     staff_name: str
     created_at: datetime | None
     lines: list[tuple[int, int, int]]  # (line_no, qty, amount)
+    tenders: list[RefundTenderView] = field(default_factory=list)
+    approved_by_name: str | None = None  # the store manager who allowed a restricted return
+    tender_reason: str = ""
 
     def as_json(self) -> dict:
         return {
@@ -323,6 +374,9 @@ class ReturnView:
             "points_restored": self.points_restored,
             "created_at": self.created_at.isoformat() if isinstance(self.created_at, datetime) else self.created_at,
             "lines": [{"line_no": n, "qty": q, "amount": a} for n, q, a in self.lines],
+            "tenders": [{"kind": t.kind, "from": t.original_kind, "amount": t.amount} for t in self.tenders],
+            "tender_reason": self.tender_reason or None,
+            "approved_by": self.approved_by_name,
         }
 
 
@@ -389,10 +443,17 @@ class SaleView:
     warnings: list[str] = field(default_factory=list)
     member_phone_masked: str = ""  # for the receipt, without reading (and auditing) the member's record
     approvals: list[ApprovalView] = field(default_factory=list)
+    store_phone: str = ""
+    staff_role: str = ""
 
     @property
     def refunded(self) -> int:
         return sum(r.amount for r in self.returns)
+
+    @property
+    def net_paid(self) -> int:
+        """What the customer has paid for what they kept: the total less every refund."""
+        return self.total - self.refunded
 
     def as_json(self) -> dict:
         """The API's sale body."""
@@ -1363,6 +1424,7 @@ def _written_view(
         "store_name": store["name"],
         "staff": actor.id,
         "staff_name": actor.display_name,
+        "staff_role": actor.role,
         "member": q.member.id if q.member else None,
         "member_no": q.member.member_no if q.member else None,
         "member_name": q.member.name if q.member else None,
@@ -1393,6 +1455,7 @@ def _written_view(
             "name_en": line.product.name_en,
             "atc": line.product.atc,
             "rx_class": line.product.rx_class,
+            "cold_chain": line.product.cold_chain,
             "qty": line.qty,
             "unit_price": line.unit_price,
             "line_discount": line.line_discount,
@@ -1408,7 +1471,7 @@ def _written_view(
         for line in q.lines
     ]
     tender_rows = [{"kind": t.kind, "amount": t.amount, "reference": (t.reference or "")[:60]} for t in req.tenders]
-    return _sale_view(row, line_rows, tender_rows, [])
+    return _sale_view(row, line_rows, tender_rows, [], [], [])
 
 
 # ---------------------------------------------------------------- reading
@@ -1428,7 +1491,8 @@ def _json_list(value: Any) -> list:
 
 async def _load_sale(sale_id: int) -> SaleView:
     rows = await fetch(
-        "SELECT s.*, st.code AS store_code, st.name AS store_name, sf.display_name AS staff_name,"
+        "SELECT s.*, st.code AS store_code, st.name AS store_name, st.phone AS store_phone,"
+        " sf.display_name AS staff_name, sf.role AS staff_role,"
         " m.member_no, m.name AS member_name, m.phone_masked AS member_phone_masked,"
         " ob.display_name AS override_by_name,"
         " rb.display_name AS rx_verified_by_name"
@@ -1441,15 +1505,16 @@ async def _load_sale(sale_id: int) -> SaleView:
         raise NotFound(_("No sale with id %(id)s.") % {"id": sale_id})
     s = rows[0]
     line_rows = await fetch(
-        "SELECT sl.*, p.sku, p.name_zh, p.name_en, p.atc, p.rx_class FROM sale_line sl"
+        "SELECT sl.*, p.sku, p.name_zh, p.name_en, p.atc, p.rx_class, p.cold_chain FROM sale_line sl"
         " JOIN product p ON p.id = sl.product WHERE sl.sale = {} ORDER BY sl.line_no",
         sale_id,
     )
     tender_rows = await fetch("SELECT kind, amount, reference FROM sale_tender WHERE sale = {} ORDER BY id", sale_id)
     return_rows = await fetch(
         "SELECT r.id, r.return_no, r.reason, r.amount, r.points_reversed, r.points_restored, r.created_at,"
-        " sf.display_name AS staff_name, sl.line_no, rl.qty, rl.amount AS line_amount"
-        " FROM sale_return r JOIN staff sf ON sf.id = r.staff"
+        " r.tender_reason, sf.display_name AS staff_name, ab.display_name AS approved_by_name,"
+        " sl.line_no, rl.qty, rl.amount AS line_amount"
+        " FROM sale_return r JOIN staff sf ON sf.id = r.staff LEFT JOIN staff ab ON ab.id = r.approved_by"
         " LEFT JOIN sale_return_line rl ON rl.sale_return = r.id LEFT JOIN sale_line sl ON sl.id = rl.sale_line"
         " WHERE r.sale = {} ORDER BY r.id, sl.line_no",
         sale_id,
@@ -1459,15 +1524,27 @@ async def _load_sale(sale_id: int) -> SaleView:
         " FROM sale_approval a JOIN staff sf ON sf.id = a.staff WHERE a.sale = {} ORDER BY a.id",
         sale_id,
     )
-    return _sale_view(s, line_rows, tender_rows, return_rows, approval_rows)
+    refund_rows = (
+        await fetch(
+            "SELECT rt.sale_return, rt.kind, rt.original_kind, rt.amount FROM sale_return_tender rt"
+            " JOIN sale_return r ON r.id = rt.sale_return WHERE r.sale = {} ORDER BY rt.id",
+            sale_id,
+        )
+        if return_rows
+        else []
+    )
+    return _sale_view(s, line_rows, tender_rows, return_rows, refund_rows, approval_rows)
 
 
-def _return_views(sale_no: str, rows: list[dict]) -> list[ReturnView]:
+def _return_views(sale_no: str, rows: list[dict], refund_rows: list[dict]) -> list[ReturnView]:
     grouped: dict[int, tuple[dict, list[tuple[int, int, int]]]] = {}
     for row in rows:
         entry = grouped.setdefault(row["id"], (row, []))
         if row["line_no"] is not None:
             entry[1].append((row["line_no"], row["qty"], row["line_amount"]))
+    refunds: dict[int, list[RefundTenderView]] = {}
+    for r in refund_rows:
+        refunds.setdefault(r["sale_return"], []).append(RefundTenderView(r["kind"], r["original_kind"], r["amount"]))
     return [
         ReturnView(
             id=row["id"],
@@ -1480,13 +1557,21 @@ def _return_views(sale_no: str, rows: list[dict]) -> list[ReturnView]:
             staff_name=row["staff_name"],
             created_at=row["created_at"],
             lines=lines,
+            tenders=refunds.get(row["id"], []),
+            approved_by_name=row.get("approved_by_name"),
+            tender_reason=row.get("tender_reason") or "",
         )
         for row, lines in grouped.values()
     ]
 
 
 def _sale_view(
-    s: dict, line_rows: list[dict], tender_rows: list[dict], return_rows: list[dict], approval_rows: list[dict] = ()
+    s: dict,
+    line_rows: list[dict],
+    tender_rows: list[dict],
+    return_rows: list[dict],
+    refund_rows: list[dict],
+    approval_rows: list[dict],
 ) -> SaleView:
     lines = [
         SaleLineView(
@@ -1505,6 +1590,7 @@ def _sale_view(
             returned_qty=r["returned_qty"],
             alerts=_json_list(r["alerts"]),
             codes=_json_list(r["codes"]),
+            cold_chain=bool(r.get("cold_chain")),
         )
         for r in line_rows
     ]
@@ -1537,7 +1623,9 @@ def _sale_view(
         created_at=s["created_at"],
         lines=lines,
         tenders=[TenderView(r["kind"], r["amount"], r["reference"] or "") for r in tender_rows],
-        returns=_return_views(s["sale_no"], return_rows),
+        returns=_return_views(s["sale_no"], return_rows, refund_rows),
+        store_phone=s.get("store_phone") or "",
+        staff_role=s.get("staff_role") or "",
         warnings=list(dict.fromkeys(w for line in lines for w in _warnings(line.name, line.alerts))),
         approvals=[
             ApprovalView(
@@ -1562,14 +1650,21 @@ async def get_sale(sale_no: str, actor: StaffUser) -> SaleView:
     return await _load_sale(rows[0]["id"])
 
 
-async def recent_sales(store_id: int, limit: int = 20, on_date: date | None = None) -> list[SaleSummary]:
-    """The store's latest sales (of `on_date` in the store zone when given), newest first."""
+async def recent_sales(
+    store_id: int, limit: int = 20, on_date: date | None = None, number: str = ""
+) -> list[SaleSummary]:
+    """The store's latest sales (of `on_date` in the store zone when given; whose number contains `number` when
+    given), newest first."""
     where, args = "s.store = {}", [store_id]
     if on_date is not None:
         zone = ZoneInfo(get_settings().timezone)
         start = datetime.combine(on_date, datetime.min.time(), tzinfo=zone).astimezone(UTC)
         where += " AND s.created_at >= {} AND s.created_at < {}"
         args += [start, start + timedelta(days=1)]
+    text = normalize_number(number)
+    if text:
+        where += " AND s.sale_no LIKE {}"
+        args.append("%" + text.replace("%", "").replace("_", "") + "%")
     rows = await fetch(
         "SELECT s.sale_no, s.created_at, s.total, s.status, m.name AS member_name, sf.display_name AS staff_name,"
         " (SELECT COUNT(*) FROM sale_line sl WHERE sl.sale = s.id) AS lines"
@@ -1583,6 +1678,51 @@ async def recent_sales(store_id: int, limit: int = 20, on_date: date | None = No
         )
         for r in rows
     ]
+
+
+def normalize_number(text: str) -> str:
+    """A sale or return number as typed or scanned from a receipt's barcode: no spaces, upper case, at most 40
+    characters (anything longer is no number of ours)."""
+    return "".join((text or "").split()).upper()[:40]
+
+
+async def sale_no_for(store_id: int, number: str) -> str | None:
+    """The sale a scanned or typed number names in this store: a sale number, or the number of one of its
+    returns (a refund slip); None when it names neither."""
+    text = normalize_number(number)
+    if not text:
+        return None
+    rows = await fetch(
+        "SELECT sale_no FROM sale WHERE sale_no = {} AND store = {}"
+        " UNION ALL SELECT s.sale_no FROM sale_return r JOIN sale s ON s.id = r.sale"
+        " WHERE r.return_no = {} AND r.store = {}",
+        text,
+        store_id,
+        text,
+        store_id,
+    )
+    return rows[0]["sale_no"] if rows else None
+
+
+def sales_date(text: str, today: date | None = None) -> date:
+    """The date picked on the counter's sales list (YYYY-MM-DD), within the last SALE_SEARCH_DAYS and not
+    after today; ValidationFailed on field "date" otherwise."""
+    today = today or store_today()
+    earliest = today - timedelta(days=SALE_SEARCH_DAYS)
+    try:
+        picked = date.fromisoformat((text or "").strip())
+    except ValueError:
+        raise ValidationFailed({"date": _("Pick a date (YYYY-MM-DD).")}) from None
+    if picked > today:
+        raise ValidationFailed({"date": _("Pick today or an earlier day.")})
+    if picked < earliest:
+        raise ValidationFailed(
+            {
+                "date": _("Sales are listed by date back to %(date)s; find an older sale by its number.")
+                % {"date": earliest.isoformat()}
+            }
+        )
+    return picked
 
 
 # ---------------------------------------------------------------- returns
@@ -1607,14 +1747,101 @@ async def _return_result(return_id: int, sale_id: int, created: bool) -> ReturnR
     return ReturnResult(ret=ret, sale=sale, created=created)
 
 
+def restriction_label(code: str) -> str:
+    """Why a dispensed medicine is not resaleable, in the current language."""
+    return {
+        "rx": _("prescription medicine"),
+        "antibiotic": _("antibiotic"),
+        "cold_chain": _("cold-chain medicine"),
+    }.get(code, code)
+
+
+def tender_net(sale: SaleView) -> dict[str, int]:
+    """What each tender kind of the sale brought in: its amounts less, for cash, the change given back."""
+    net: dict[str, int] = {}
+    for tender in sale.tenders:
+        net[tender.kind] = net.get(tender.kind, 0) + tender.amount
+    if sale.change_given and "cash" in net:
+        net["cash"] = max(0, net["cash"] - sale.change_given)
+    return net
+
+
+def refund_split(net: dict[str, int], refunded: dict[str, int], amount: int) -> list[tuple[str, int]]:
+    """`amount` split across the sale's tenders in REFUND_ORDER, each up to what it brought in (`net`) less what
+    earlier refunds took from it (`refunded`): [(tender kind, fen)], without zero parts. Whatever is left after
+    every tender (never, for a sale recorded here) goes to cash."""
+    parts: list[tuple[str, int]] = []
+    left = amount
+    for kind in (*REFUND_ORDER, *sorted(set(net) - set(REFUND_ORDER))):
+        if left <= 0:
+            break
+        room = max(0, net.get(kind, 0) - refunded.get(kind, 0))
+        take = min(room, left)
+        if take:
+            parts.append((kind, take))
+            left -= take
+    if left > 0:
+        parts.append(("cash", left))
+    return parts
+
+
+def _check_refund_choice(req: ReturnRequest, errors: dict[str, str]) -> str:
+    """The other tender asked for ("" for the sale's own tenders); its errors go into `errors`."""
+    kind = (req.refund_kind or "").strip()
+    if kind in ("", "original"):
+        return ""
+    if kind not in OTHER_REFUND_KINDS:
+        errors["refund_kind"] = _("Refund to the sale's tenders, or to cash, bank card, WeChat Pay or Alipay.")
+    elif not (req.refund_reason or "").strip():
+        errors["refund_reason"] = _("Say why the money does not go back to the tender the customer paid with.")
+    elif len(req.refund_reason.strip()) > 200:
+        errors["refund_reason"] = _("At most %(n)s characters.") % {"n": 200}
+    return kind
+
+
+async def _restricted_approval(
+    sale: SaleView, wanted: dict[int, int], req: ReturnRequest, actor: StaffUser
+) -> int | None:
+    """The store manager who allows the return of dispensed Rx, antibiotic and cold-chain lines (None when no such
+    line comes back). The chain's rule may refuse them (ValidationFailed on each such line); else the actor, when
+    a store manager, approves by their login, anyone else needs a store manager's username and PIN."""
+    restricted = [line for line in sale.lines if line.line_no in wanted and line.restriction]
+    if not restricted:
+        return None
+    rule = (await chain_settings.counter_settings()).restricted_returns
+    if rule == chain_settings.REFUSE:
+        raise ValidationFailed(
+            {
+                f"lines.{line.line_no}": _(
+                    "%(name)s is a dispensed %(why)s: this chain does not take it back. Return the other lines only."
+                )
+                % {"name": line.name, "why": restriction_label(line.restriction)}
+                for line in restricted
+            }
+        )
+    if actor.role in RETURN_APPROVER_ROLES:
+        return actor.id
+    if not (req.approver_username or "").strip():
+        raise ValidationFailed(
+            {
+                "approver": _("%(names)s: dispensed medicines come back only with a store manager's approval.")
+                % {"names": join_list(line.name for line in restricted)}
+            }
+        )
+    return (await verify_pin(actor, req.approver_username, req.approver_pin, RETURN_APPROVER_ROLES)).id
+
+
 async def return_sale(req: ReturnRequest, actor: StaffUser) -> ReturnResult:
     """Refund some or all of a sale once per idempotency key (RETURN_ROLES only, else NotPermitted).
 
-    In one transaction: the return and its lines, stock back into the batches it came from, points earned on the
-    returned part reversed and points paid restored (both in proportion to the money refunded), coupons restored
-    when the whole sale has come back, traceability codes and medication history updated, an outbox event and
-    a timeline entry. The refund of a line is its total × returned / sold, floored cumulatively, so returning
-    everything refunds exactly the sale total.
+    In one transaction: the return and its lines, the units into quarantine (`stock.quarantine_return`: never
+    straight back into sellable stock), the money split across the sale's tenders (`refund_split`; points back
+    to points) or paid to another tender with a reason, points earned on the returned part reversed in
+    proportion to the money refunded, coupons restored when the whole sale has come back, traceability codes and
+    medication history updated, an outbox event and a timeline entry. The refund of a line is its total ×
+    returned / sold, floored cumulatively, so returning everything refunds exactly the sale total. Dispensed Rx,
+    antibiotic (ATC J01) and cold-chain lines follow the chain's rule (`chain_settings`): refused, or allowed
+    by a store manager (their PIN checked by `verify_pin`), recorded and audited.
     """
     if actor.role not in RETURN_ROLES:
         raise NotPermitted(_("Only a pharmacist or store manager may refund a sale."))
@@ -1624,6 +1851,9 @@ async def return_sale(req: ReturnRequest, actor: StaffUser) -> ReturnResult:
         errors["idempotency_key"] = _("An idempotency key of 1 to 80 characters is required.")
     if not (req.reason or "").strip():
         errors["reason"] = _("Give the reason for the return.")
+    elif len(req.reason.strip()) > 500:
+        errors["reason"] = _("At most %(n)s characters.") % {"n": 500}
+    refund_kind = _check_refund_choice(req, errors)
     if errors:
         raise ValidationFailed(errors)
     found = await _return_by_key(key)
@@ -1631,8 +1861,10 @@ async def return_sale(req: ReturnRequest, actor: StaffUser) -> ReturnResult:
         return await _return_result(found[0], found[1], created=False)
     sale = await get_sale(req.sale_no, actor)
     wanted = _return_quantities(sale, req.lines)
+    approver = await _restricted_approval(sale, wanted, req, actor)
+    choice = _RefundChoice(refund_kind, (req.refund_reason or "").strip() if refund_kind else "", approver)
     try:
-        return_id = await _write_return(sale, wanted, key, req.reason.strip(), actor)
+        return_id = await _write_return(sale, wanted, key, req.reason.strip(), actor, choice)
     except _Replay:
         return_id = None
     except Exception as exc:
@@ -1645,6 +1877,15 @@ async def return_sale(req: ReturnRequest, actor: StaffUser) -> ReturnResult:
             raise RuntimeError("return key conflict without a return")
         return await _return_result(found[0], found[1], created=False)
     return await _return_result(return_id, sale.id, created=True)
+
+
+@dataclass(frozen=True)
+class _RefundChoice:
+    """Where the money goes ("" = the sale's tenders) and why, and who allowed a restricted return."""
+
+    kind: str
+    reason: str
+    approved_by: int | None
 
 
 def _return_quantities(sale: SaleView, lines: list[tuple[int, int]] | None) -> dict[int, int]:
@@ -1678,18 +1919,23 @@ def _return_quantities(sale: SaleView, lines: list[tuple[int, int]] | None) -> d
     return wanted
 
 
-async def _write_return(sale: SaleView, wanted: dict[int, int], key: str, reason: str, actor: StaffUser) -> int:
+async def _write_return(
+    sale: SaleView, wanted: dict[int, int], key: str, reason: str, actor: StaffUser, choice: _RefundChoice
+) -> int:
     now = datetime.now(UTC)
     by_no = {line.line_no: line for line in sale.lines}
     products = await catalog.products_by_ids(by_no[n].product_id for n in wanted)
     serial = await next_serials("return")  # outside the transaction, as for sales
     return_no = f"R{sale.store_code}{serial:08d}"
     async with transaction():
+        # First, so two refunds of one sale at once each read what the other paid out (see refund_split below).
+        await stock.lock_store(sale.store_id)
         if await _return_by_key(key) is not None:
             raise _Replay()
         inserted = await fetch(
             "INSERT INTO sale_return (return_no, idempotency_key, sale, store, staff, reason, amount,"
-            " points_reversed, points_restored, created_at) VALUES ({}, {}, {}, {}, {}, {}, 0, 0, 0, {})"
+            " points_reversed, points_restored, approved_by, tender_reason, created_at)"
+            " VALUES ({}, {}, {}, {}, {}, {}, 0, 0, 0, {}, {}, {})"
             " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
             return_no,
             key,
@@ -1697,6 +1943,8 @@ async def _write_return(sale: SaleView, wanted: dict[int, int], key: str, reason
             sale.store_id,
             actor.id,
             reason,
+            choice.approved_by,
+            choice.reason,
             now,
         )
         if not inserted:
@@ -1726,7 +1974,9 @@ async def _write_return(sale: SaleView, wanted: dict[int, int], key: str, reason
                 qty,
                 part,
             )
-            await stock.restock_return(sale.store_id, sale.sale_no, line_no, qty, return_no, actor)
+            await stock.quarantine_return(
+                sale.store_id, sale.sale_no, line_no, qty, return_no, actor, restricted=bool(line.restriction)
+            )
             await fetch(
                 "UPDATE sale_trace_code SET returned = 1 WHERE id IN (SELECT id FROM sale_trace_code"
                 f" WHERE sale_line = {{}} AND returned = 0 ORDER BY id LIMIT {int(qty)})",
@@ -1753,11 +2003,13 @@ async def _write_return(sale: SaleView, wanted: dict[int, int], key: str, reason
 
         # Points and status from the sale's refunds so far (cumulative, so a full return is exact).
         totals = await fetch(
-            "SELECT COALESCE(SUM(amount), 0) AS refunded FROM sale_return WHERE sale = {} AND id <> {}",
+            "SELECT COALESCE(SUM(amount), 0) AS refunded, COALESCE(SUM(points_restored), 0) AS restored"
+            " FROM sale_return WHERE sale = {} AND id <> {}",
             sale.id,
             return_id,
         )
         before = int(totals[0]["refunded"])
+        restored_before = int(totals[0]["restored"])
         after_all = before + amount
         left = await fetch(
             "SELECT COALESCE(SUM(qty - returned_qty), 0) AS remaining FROM sale_line WHERE sale = {}", sale.id
@@ -1766,7 +2018,52 @@ async def _write_return(sale: SaleView, wanted: dict[int, int], key: str, reason
         if whole:
             after_all = sale.total  # rounding can leave nothing else: every line is back
         reverse = _share(sale.points_earned, before, after_all, sale.total) if sale.total else sale.points_earned
-        restore = _share(sale.points_redeemed, before, after_all, sale.total) if sale.total else sale.points_redeemed
+        # The money back to the sale's tenders, in REFUND_ORDER after what earlier refunds took from each.
+        paid_out = await fetch(
+            "SELECT rt.original_kind, SUM(rt.amount) AS amount FROM sale_return_tender rt"
+            " JOIN sale_return r ON r.id = rt.sale_return WHERE r.sale = {} GROUP BY rt.original_kind",
+            sale.id,
+        )
+        refunded = {r["original_kind"]: int(r["amount"]) for r in paid_out}
+        net = tender_net(sale)
+        split = refund_split(net, refunded, amount)
+        # Points paid come back as points, for the share of the points tender this refund takes.
+        points_fen = dict(split).get("points", 0)
+        before_points = refunded.get("points", 0)
+        restore = _share(sale.points_redeemed, before_points, before_points + points_fen, net.get("points", 0))
+        # Never more than is left to restore, and all of it once everything is back.
+        left_to_restore = max(0, sale.points_redeemed - restored_before)
+        restore = left_to_restore if whole else min(restore, left_to_restore)
+        paid = [
+            (choice.kind if choice.kind and kind not in FIXED_REFUND_KINDS else kind, kind, part)
+            for kind, part in split
+        ]
+        if paid:
+            await fetch(
+                "INSERT INTO sale_return_tender (sale_return, kind, original_kind, amount) VALUES "
+                + ", ".join("({}, {}, {}, {})" for _ in paid),
+                *[x for row in paid for x in (return_id, *row)],
+            )
+        changed = [(kind, original, part) for kind, original, part in paid if kind != original]
+        if changed:
+            await audit.record(
+                actor,
+                REFUND_TENDER_CHANGE,
+                sale.member_id,
+                (
+                    f"{return_no} of {sale.sale_no}: "
+                    + ", ".join(f"{part} fen to {kind} instead of {original}" for kind, original, part in changed)
+                    + f"; {choice.reason}"
+                )[:500],
+            )
+        if choice.approved_by is not None:
+            names = join_list(by_no[n].name for n in sorted(wanted) if by_no[n].restriction)
+            await audit.record(
+                actor,
+                RETURN_APPROVAL,
+                sale.member_id,
+                f"{return_no} of {sale.sale_no}: {names} (approved by staff {choice.approved_by})"[:500],
+            )
         reversed_pts = restored_pts = 0
         if sale.member_id is not None and (reverse or restore):
             reversed_pts, restored_pts = await loyalty.reverse_for_return(
@@ -1789,6 +2086,7 @@ async def _write_return(sale: SaleView, wanted: dict[int, int], key: str, reason
             "member": sale.member_no,
             "amount": amount,
             "whole": whole,
+            "tenders": [{"kind": kind, "from": original, "amount": part} for kind, original, part in paid],
             "lines": [
                 {"line_no": n, "sku": by_no[n].sku, "atc": by_no[n].atc, "qty": q} for n, q in sorted(wanted.items())
             ],

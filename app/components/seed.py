@@ -18,6 +18,8 @@ DEMO_PASSWORD = "yaoshi123"
 DEMO_PIN = "2468"
 PIN_ROLES = ("pharmacist", "store_manager")
 DEMO_STORES = [("SH001", "上海南京西路店"), ("SH002", "上海徐汇店")]
+# Printed on receipts, refund slips and guidance slips (fictitious numbers).
+DEMO_STORE_PHONES = {"SH001": "021-6288 0001", "SH002": "021-6468 0002"}
 DEMO_STAFF = [
     # username, display name, role, store
     ("pharmacist", "王药师", "pharmacist", "SH001"),
@@ -164,6 +166,7 @@ async def _demo_people(report: SeedReport) -> None:
     """Stores, staff and demo members (first start only)."""
     for code, name in DEMO_STORES:
         await ensure_store(code, name)
+        await fetch("UPDATE store SET phone = {} WHERE code = {} AND phone = ''", DEMO_STORE_PHONES[code], code)
         report.stores += 1
     staff_ids = {}
     for username, display, role, store in DEMO_STAFF:

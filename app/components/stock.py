@@ -1,4 +1,4 @@
-"""Stock by batch: receipts, first-expiry-first-out allocation to sales, returns, batch status and counts.
+"""Stock by batch: receipts, first-expiry-first-out allocation to sales, returns held in quarantine, status, counts.
 
 The ledger is `stock_move` (append-only, one unique `key` per move so a retried operation moves nothing twice);
 `stock_batch.on_hand` caches the sum of a batch's moves and is only ever changed in the same transaction as the
@@ -9,12 +9,17 @@ available). When `oversell_allowed()` is on (setting `allow_oversell`, environme
 sale may go ahead only after a store manager has entered their PIN at the counter: the sale component checks the
 PIN and then calls `allocate_sale(..., allow_oversell=True)`; the shortfall is recorded as one move without a
 batch (nothing is taken from a batch that does not have it, so no batch goes below zero).
+
+Returns: what a customer brings back is never sellable at once. `quarantine_return` moves the units back into the
+batches they came from and straight out again into a returned pack held in quarantine; a manager then releases
+the pack to its batch (a "release" move) or writes it off, with a reason, audited. Dispensed Rx, antibiotic and
+cold-chain medicines can only be written off.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 
 from app.components import audit, barcodes, catalog
@@ -29,6 +34,10 @@ AVAILABLE, QUARANTINED, RECALLED = "available", "quarantined", "recalled"
 STATUSES = (AVAILABLE, QUARANTINED, RECALLED)
 STATUS_ACTION = "stock.batch_status"
 ADJUST_ACTION = "stock.adjust"
+# A returned pack waits in quarantine (held) until a manager releases it to its batch or writes it off.
+HELD, RELEASED, WRITTEN_OFF = "held", "released", "written_off"
+RELEASE_ACTION = "stock.returned_release"
+WRITE_OFF_ACTION = "stock.returned_write_off"
 MAX_QTY = 1_000_000
 MAX_KEY = 80
 BATCH_NO_MAX = 20
@@ -420,6 +429,12 @@ async def _lock_store(store_id: int) -> None:
         await fetch("SELECT pg_advisory_xact_lock({}, {})", STORE_LOCK_CLASS, store_id)
 
 
+async def lock_store(store_id: int) -> None:
+    """`_lock_store` for another domain's transaction that will move this store's stock (a return takes it before
+    it reads what earlier refunds paid out, so two refunds of one sale at once are split one after the other)."""
+    await _lock_store(store_id)
+
+
 async def _product_label(product_id: int) -> str:
     rows = await fetch("SELECT name_zh, name_en, sku FROM product WHERE id = {}", product_id)
     return _product_name(rows[0]) if rows else str(product_id)
@@ -626,20 +641,33 @@ async def allocate_sale_lines(
     return done
 
 
-async def restock_return(store_id: int, sale_no: str, line_no: int, qty: int, return_no: str, actor: StaffUser) -> None:
-    """Put `qty` returned units back into the batches the sale line took them from (call inside `transaction()`).
+async def quarantine_return(
+    store_id: int,
+    sale_no: str,
+    line_no: int,
+    qty: int,
+    return_no: str,
+    actor: StaffUser,
+    restricted: bool = False,
+) -> list[int]:
+    """Take `qty` returned units of a sale line back into quarantine (call inside `transaction()`); return the ids of
+    the returned packs held.
 
-    First expiry first, never more into a batch than the line took from it less earlier returns; a shortfall the
-    line sold without stock is recorded against no batch. A retry with the same return_no and line moves nothing.
-    The return moves carry the sale number in `ref` (the return number is in the key) so a line's moves are found
-    together.
+    The units come back into the batches the line took them from (first expiry first, never more into a batch
+    than the line took from it less earlier returns; a shortfall the line sold without stock against no batch):
+    a "return" move per batch, then at once a "quarantine" move out of it, so the batch's sellable stock does not
+    change and the units wait in a `returned_pack` row for a manager to release or write them off. `restricted`
+    (dispensed Rx, antibiotic, cold chain) packs can only be written off. A retry with the same return_no and line
+    moves nothing. The moves carry the sale number in `ref` (the return number is in the key) so a line's moves
+    are found together.
     """
     if qty <= 0:
-        return
+        return []
     await _lock_store(store_id)
     moves = await _line_moves(sale_no, line_no)
     if any(m["kind"] == "return" and m["key"].startswith(f"return:{return_no}:{line_no}:") for m in moves):
-        return
+        rows = await fetch("SELECT id FROM returned_pack WHERE key LIKE {} ORDER BY id", f"{return_no}:{line_no}:%")
+        return [r["id"] for r in rows]
     open_qty: dict[int | None, int] = {}
     product_id = None
     for m in moves:
@@ -657,28 +685,44 @@ async def restock_return(store_id: int, sale_no: str, line_no: int, qty: int, re
         )
     now = datetime.now(UTC)
     remaining = qty
+    held: list[int] = []
     # Batches in the order the sale took them; the shortfall (no batch) last.
     for batch_id in [b for b in open_qty if b is not None] + ([None] if None in open_qty else []):
         put = min(remaining, open_qty[batch_id])
         if put <= 0:
             continue
-        inserted = await fetch(
+        suffix = f"{return_no}:{line_no}:{'none' if batch_id is None else batch_id}"
+        # In and straight out again: the batch's on_hand (the sum of its moves) is unchanged.
+        await fetch(
             "INSERT INTO stock_move (batch, store, product, qty, kind, ref, key, staff, at)"
-            " VALUES ({}, {}, {}, {}, 'return', {}, {}, {}, {}) ON CONFLICT (key) DO NOTHING RETURNING id",
-            batch_id,
+            " VALUES ({}, {}, {}, {}, 'return', {}, {}, {}, {}), ({}, {}, {}, {}, 'quarantine', {}, {}, {}, {})"
+            " ON CONFLICT (key) DO NOTHING",
+            *(batch_id, store_id, product_id, put, sale_no, f"return:{suffix}", actor.id, now),
+            *(batch_id, store_id, product_id, -put, sale_no, f"quarantine:{suffix}", actor.id, now),
+        )
+        pack = await fetch(
+            "INSERT INTO returned_pack (key, store, product, batch, sale_no, return_no, line_no, qty, restricted,"
+            " status, staff, created_at, decided_by, decided_at, decision_reason)"
+            " VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, NULL, NULL, '')"
+            " ON CONFLICT (key) DO NOTHING RETURNING id",
+            suffix,
             store_id,
             product_id,
-            put,
+            batch_id,
             sale_no,
-            f"return:{return_no}:{line_no}:{'none' if batch_id is None else batch_id}",
+            return_no,
+            line_no,
+            put,
+            restricted,
+            HELD,
             actor.id,
             now,
         )
-        if inserted and batch_id is not None:
-            await fetch("UPDATE stock_batch SET on_hand = on_hand + {} WHERE id = {}", put, batch_id)
+        held += [r["id"] for r in pack]
         remaining -= put
         if remaining == 0:
             break
+    return held
 
 
 async def sellable(store_id: int, product_ids: list[int] | tuple[int, ...] | set[int]) -> dict[int, int]:
@@ -836,6 +880,173 @@ async def expiring(store_id: int | None, within_days: int = 90) -> list[BatchVie
         *args,
     )
     return [_batch_view(r) for r in rows]
+
+
+# ---------------------------------------------------------------- returned packs in quarantine
+
+
+@dataclass(frozen=True)
+class ReturnedPackView:
+    """Units of one batch a customer brought back, with what became of them."""
+
+    id: int
+    store_id: int
+    store_code: str
+    product_id: int
+    sku: str
+    product_name: str
+    batch_id: int | None
+    batch_no: str | None
+    expiry: date | None
+    batch_status: str | None
+    sale_no: str
+    return_no: str
+    line_no: int
+    qty: int
+    restricted: bool
+    status: str
+    staff_name: str | None
+    created_at: datetime | None
+    decided_by_name: str | None
+    decided_at: datetime | None
+    decision_reason: str
+
+    @property
+    def release_refusal(self) -> str:
+        """Why the pack cannot be released to sellable stock ("" when it can)."""
+        if self.restricted:
+            return _("Dispensed prescription, antibiotic and cold-chain medicines are not resold: write it off.")
+        if self.batch_id is None:
+            return _("It was sold beyond recorded stock, so it has no batch to go back to: write it off.")
+        if self.batch_status == RECALLED:
+            return _("Its batch is recalled: write it off.")
+        if self.expiry is not None and self.expiry < store_today():
+            return _("Its batch has expired: write it off.")
+        return ""
+
+
+_PACK_SQL = (
+    "SELECT rp.id, rp.store AS store_id, st.code AS store_code, rp.product AS product_id, p.sku, p.name_zh,"
+    " p.name_en, rp.batch AS batch_id, b.batch_no, b.expiry, b.status AS batch_status, rp.sale_no, rp.return_no,"
+    " rp.line_no, rp.qty, rp.restricted, rp.status, sf.display_name AS staff_name, rp.created_at,"
+    " db.display_name AS decided_by_name, rp.decided_at, rp.decision_reason"
+    " FROM returned_pack rp JOIN store st ON st.id = rp.store JOIN product p ON p.id = rp.product"
+    " LEFT JOIN stock_batch b ON b.id = rp.batch LEFT JOIN staff sf ON sf.id = rp.staff"
+    " LEFT JOIN staff db ON db.id = rp.decided_by"
+)
+
+
+def _pack_view(row: dict) -> ReturnedPackView:
+    # _PACK_SQL names its columns after the view's fields; these four need converting.
+    values = {f.name: row.get(f.name) for f in fields(ReturnedPackView)}
+    return ReturnedPackView(
+        **{
+            **values,
+            "product_name": _product_name(row),
+            "expiry": _as_date(row["expiry"]),
+            "restricted": bool(row["restricted"]),
+            "decision_reason": row["decision_reason"] or "",
+        }
+    )
+
+
+def pack_status_label(status: str) -> str:
+    """A returned pack's status in the current language."""
+    return {
+        HELD: _("In quarantine"),
+        RELEASED: _("Released to stock"),
+        WRITTEN_OFF: _("Written off"),
+    }.get(status, status)
+
+
+async def returned_packs(store_id: int, held: bool = True, limit: int = 100) -> list[ReturnedPackView]:
+    """A store's returned packs: those still in quarantine (oldest first), or those decided (newest first)."""
+    order = "rp.created_at, rp.id" if held else "rp.decided_at DESC, rp.id DESC"
+    rows = await fetch(
+        _PACK_SQL
+        + (" WHERE rp.store = {} AND rp.status = {}" if held else " WHERE rp.store = {} AND rp.status <> {}")
+        + f" ORDER BY {order} LIMIT {max(1, min(int(limit), 500))}",
+        store_id,
+        HELD,
+    )
+    return [_pack_view(r) for r in rows]
+
+
+async def returned_pack(pack_id: int, store_id: int | None = None) -> ReturnedPackView:
+    """One returned pack; NotFound when unknown or (with `store_id`) another store's."""
+    rows = await fetch(_PACK_SQL + " WHERE rp.id = {}", pack_id)
+    if not rows or (store_id is not None and rows[0]["store_id"] != store_id):
+        raise NotFound(_("No returned pack %(id)s in this store.") % {"id": pack_id})
+    return _pack_view(rows[0])
+
+
+async def _decide(pack_id: int, status: str, reason: str, actor: StaffUser) -> tuple[ReturnedPackView, bool]:
+    """Mark a held pack released or written off (inside the caller's transaction); (the pack, whether this call
+    decided it). A pack already decided is returned as it is: a double tap decides once."""
+    if not (reason or "").strip():
+        raise ValidationFailed({"reason": _("Say why (for the audit trail).")})
+    pack = await returned_pack(pack_id, actor.store_id)
+    if pack.status != HELD:
+        return pack, False
+    if status == RELEASED and pack.release_refusal:
+        raise ValidationFailed({"reason": pack.release_refusal})
+    # Conditional: of two managers deciding the same pack at once, one wins.
+    updated = await fetch(
+        "UPDATE returned_pack SET status = {}, decided_by = {}, decided_at = {}, decision_reason = {}"
+        " WHERE id = {} AND status = {} RETURNING id",
+        status,
+        actor.id,
+        datetime.now(UTC),
+        reason.strip()[:500],
+        pack_id,
+        HELD,
+    )
+    return pack, bool(updated)
+
+
+async def release_returned(pack_id: int, reason: str, actor: StaffUser) -> ReturnedPackView:
+    """Put a returned pack back into its batch's stock (a "release" move), with a reason (audited).
+
+    Refused (ValidationFailed on "reason") for restricted medicines, packs without a batch and recalled or expired
+    batches: those can only be written off. A store's staff decide only their own store's packs (else NotFound).
+    """
+    async with transaction():
+        pack, decided = await _decide(pack_id, RELEASED, reason, actor)
+        if decided:
+            inserted = await fetch(
+                "INSERT INTO stock_move (batch, store, product, qty, kind, ref, key, staff, at)"
+                " VALUES ({}, {}, {}, {}, 'release', {}, {}, {}, {}) ON CONFLICT (key) DO NOTHING RETURNING id",
+                pack.batch_id,
+                pack.store_id,
+                pack.product_id,
+                pack.qty,
+                pack.return_no,
+                f"release:{pack.id}",
+                actor.id,
+                datetime.now(UTC),
+            )
+            if inserted:
+                await fetch("UPDATE stock_batch SET on_hand = on_hand + {} WHERE id = {}", pack.qty, pack.batch_id)
+            await audit.record(actor, RELEASE_ACTION, None, _pack_detail(pack, reason))
+        return await returned_pack(pack_id)
+
+
+async def write_off_returned(pack_id: int, reason: str, actor: StaffUser) -> ReturnedPackView:
+    """Write a returned pack off (it never goes back to stock: the quarantine move already took it out), with a
+    reason (audited). A store's staff decide only their own store's packs (else NotFound)."""
+    async with transaction():
+        pack, decided = await _decide(pack_id, WRITTEN_OFF, reason, actor)
+        if decided:
+            await audit.record(actor, WRITE_OFF_ACTION, None, _pack_detail(pack, reason))
+        return await returned_pack(pack_id)
+
+
+def _pack_detail(pack: ReturnedPackView, reason: str) -> str:
+    batch = pack.batch_no or "—"
+    return (
+        f"{pack.store_code} {pack.sku} batch {batch} ×{pack.qty} from {pack.return_no} ({pack.sale_no}, pack "
+        f"#{pack.id}); {reason.strip()}"
+    )[:500]
 
 
 # ---------------------------------------------------------------- demo data

@@ -1,10 +1,11 @@
-"""The counter sale: the scan field's products, the cart, checkout, receipt, guidance slip and counter returns."""
+"""The counter sale: the scan field's products, the cart, checkout, receipt, guidance and refund slips, returns."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import File, Redirect, Template
 
 from app.components import cart as carts
-from app.components import catalog, loyalty, members, sales, stock
+from app.components import catalog, chain_settings, guidance, loyalty, members, sales, stock
 from app.components.barcodes import BadScan
 from app.components.errors import NotFound, ValidationFailed
 from app.components.roles import DISCOUNT_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES, STOCK_ROLES
@@ -575,52 +576,145 @@ async def checkout(request: Request, data: Annotated[CheckoutForm, FORM]) -> Res
 
 # ---------------------------------------------------------------- after the sale
 
+SALES_LIST_LIMIT = 100
+
+
+def _print_ctx(asked: str, offered: tuple[str, ...], default: str) -> dict[str, Any]:
+    """The paper a print page lays out for: the page's toggle when it names one offered, else the chain's."""
+    paper = asked if asked in offered else default
+    return {"paper": paper, "papers": offered, "paper_label": chain_settings.paper_label}
+
 
 async def _points_balance(member_id: int | None) -> int | None:
     return await loyalty.balance(member_id) if member_id is not None else None
 
 
 @get("/counter/sales/{sale_no:str}/receipt", guards=guard)
-async def receipt(request: Request, sale_no: FromPath[str]) -> Template:
-    """The printable receipt of a sale of this store."""
+async def receipt(
+    request: Request, sale_no: FromPath[str], paper: FromQuery[str] = "", reprint: FromQuery[str] = ""
+) -> Template:
+    """The printable receipt of a sale of this store: its Code 128 sale number (scan it to find the sale again)
+    and, once refunded, every refund and what is still paid. `paper` 58 | 80 overrides the chain's roll."""
     sale = await sales.get_sale(sale_no, request.user)
+    settings = await chain_settings.counter_settings()
     ctx = {
         "sale": sale,
         "phone_masked": sale.member_phone_masked,
         "points_balance": await _points_balance(sale.member_id),
         "tender_label": tender_label,
+        "barcode": members.barcode_svg(sale.sale_no, module_width=0.25, quiet_zone=2.5),
+        "reprint": reprint == "1" or bool(sale.returns),
+        "printed_at": datetime.now(UTC),
+        **_print_ctx(paper, chain_settings.RECEIPT_PAPERS, settings.receipt_paper),
     }
-    return Template(template_name="counter/receipt.html", context=ctx, headers={"Vary": "HX-Request"})
+    return render(request, "counter/receipt.html", ctx)
 
 
 @get("/counter/sales/{sale_no:str}/guidance", guards=guard)
-async def guidance(request: Request, sale_no: FromPath[str]) -> Template:
-    """The medication guidance slip: each product's counselling points from its knowledge card."""
+async def guidance_page(request: Request, sale_no: FromPath[str], paper: FromQuery[str] = "") -> Template:
+    """The medication guidance slip, personalised: each medicine's counselling points, the member's relevant
+    allergies and any override beside the contraindication it contradicts (reading them is audited), the
+    pharmacist and the store's phone. `paper` 58 | 80 | a4 overrides the chain's."""
+    slip = await guidance.guidance_slip(sale_no, request.user)
+    settings = await chain_settings.counter_settings()
+    ctx = {
+        "sale": slip.sale,
+        "slip": slip,
+        "items": slip.items,
+        **_print_ctx(paper, chain_settings.SLIP_PAPERS, settings.slip_paper),
+    }
+    return render(request, "counter/guidance.html", ctx)
+
+
+@get("/counter/sales/{sale_no:str}/returns/{return_no:str}/slip", guards=guard)
+async def refund_slip(
+    request: Request, sale_no: FromPath[str], return_no: FromPath[str], paper: FromQuery[str] = ""
+) -> Template:
+    """The printable refund slip of one return: sale and return numbers, lines, the money per tender, reason,
+    staff and store. `paper` 58 | 80 | a4 overrides the chain's slip paper."""
     sale = await sales.get_sale(sale_no, request.user)
-    products = await catalog.products_by_ids(line.product_id for line in sale.lines)
-    items = [
-        {"line": line, "product": products[line.product_id], "card": catalog.knowledge_card(products[line.product_id])}
-        for line in sale.lines
-        if line.product_id in products
-    ]
-    ctx = {"sale": sale, "items": items}
-    return Template(template_name="counter/guidance.html", context=ctx, headers={"Vary": "HX-Request"})
+    wanted = sales.normalize_number(return_no)
+    ret = next((r for r in sale.returns if r.return_no == wanted), None)
+    if ret is None:
+        raise NotFound(_("Sale %(sale)s has no return %(no)s.") % {"sale": sale.sale_no, "no": return_no})
+    settings = await chain_settings.counter_settings()
+    ctx = {
+        "sale": sale,
+        "ret": ret,
+        "lines": {line.line_no: line for line in sale.lines},
+        "tender_label": tender_label,
+        **_print_ctx(paper, chain_settings.SLIP_PAPERS, settings.slip_paper),
+    }
+    return render(request, "counter/refund_slip.html", ctx)
 
 
 @get("/counter/sales", guards=guard)
-async def sales_today(request: Request) -> Template:
-    """Today's sales at this store, newest first: open one to print its receipt again or refund it."""
-    store_id = request.user.store_id
-    found = await sales.recent_sales(store_id, limit=100, on_date=members.store_today()) if store_id else []
-    return render(request, "counter/sales.html", {"sales": found, "sale_status_label": sale_status_label})
+async def sales_today(request: Request, q: FromQuery[str] = "", date: FromQuery[str] = "") -> Response | Template:
+    """The store's sales of a day (today by default; a date back to SALE_SEARCH_DAYS), newest first, or those whose
+    number contains `q`. A whole sale or return number — typed, or scanned from a receipt's barcode or a refund
+    slip — opens that sale at once."""
+    user = request.user
+    store_id = user.store_id
+    today = members.store_today()
+    errors: dict[str, str] = {}
+    on_date: Any = today
+    if store_id and q.strip():
+        found_no = await sales.sale_no_for(store_id, q)
+        if found_no:
+            return Redirect(f"/counter/sales/{found_no}", status_code=303)
+        on_date = None  # a part of a number: any day, unless a day is picked too
+    if date.strip():
+        try:
+            on_date = sales.sales_date(date, today)
+        except ValidationFailed as exc:
+            errors, on_date = exc.errors, None
+    found = (
+        await sales.recent_sales(store_id, limit=SALES_LIST_LIMIT + 1, on_date=on_date, number=q)
+        if store_id and not errors
+        else []
+    )
+    ctx = {
+        "sales": found[:SALES_LIST_LIMIT],
+        "more": len(found) > SALES_LIST_LIMIT,
+        "sale_status_label": sale_status_label,
+        "q": q.strip(),
+        "date": date.strip() if errors else (on_date.isoformat() if on_date else ""),
+        "on_date": on_date,
+        "today": today,
+        "yesterday": today - timedelta(days=1),
+        "earliest": today - timedelta(days=sales.SALE_SEARCH_DAYS),
+        "errors": errors,
+    }
+    status = 422 if errors else (404 if q.strip() and not found else 200)
+    return render(request, "counter/sales.html", ctx, status_code=status)
+
+
+def refundable(sale: Any) -> list[dict[str, Any]]:
+    """Per tender kind of the sale, in the order refunds fill them: paid, refunded so far, still refundable."""
+    net = sales.tender_net(sale)
+    taken: dict[str, int] = {}
+    for ret in sale.returns:
+        for part in ret.tenders:
+            taken[part.original_kind] = taken.get(part.original_kind, 0) + part.amount
+    order = [k for k in sales.REFUND_ORDER if k in net] + sorted(set(net) - set(sales.REFUND_ORDER))
+    return [{"kind": k, "paid": net[k], "refunded": taken.get(k, 0), "left": net[k] - taken.get(k, 0)} for k in order]
 
 
 async def _sale_ctx(request: Request, sale: Any, **extra: Any) -> dict[str, Any]:
+    user = request.user
+    settings = await chain_settings.counter_settings()
+    restricted = [line for line in sale.lines if line.returnable > 0 and line.restriction]
+    refuse = settings.restricted_returns == chain_settings.REFUSE
     return {
         "sale": sale,
-        "can_return": request.user.role in RETURN_ROLES,
+        "can_return": user.role in RETURN_ROLES,
         "return_key": uuid.uuid4().hex,
         "tender_label": tender_label,
+        "restriction_label": sales.restriction_label,
+        "refuse_restricted": refuse,
+        "needs_approval": bool(restricted) and not refuse and user.role not in sales.RETURN_APPROVER_ROLES,
+        "refundable": refundable(sale),
+        "other_refund_kinds": sales.OTHER_REFUND_KINDS,
         "errors": {},
         "form": {},
         **extra,
@@ -629,17 +723,26 @@ async def _sale_ctx(request: Request, sale: Any, **extra: Any) -> dict[str, Any]
 
 @get("/counter/sales/{sale_no:str}", guards=guard)
 async def sale_page(request: Request, sale_no: FromPath[str]) -> Template:
-    """A past sale, the returns so far and (for roles that may refund) the return form."""
+    """A past sale, the returns so far (each with its refund slip) and, for roles that may refund, the return form."""
     sale = await sales.get_sale(sale_no, request.user)
     return render(request, "counter/sale.html", await _sale_ctx(request, sale), block="sale_body")
 
 
+# The sale component's field names → the return form's.
+_RETURN_FIELDS = {"approver": "username", "refund_kind": "refund_to"}
+
+
 @post("/counter/sales/{sale_no:str}/returns", guards=[requires_role(RETURN_ROLES)])
 async def sale_return(request: Request, sale_no: FromPath[str], data: Annotated[dict[str, str], FORM]) -> Template:
-    """Refund the whole sale or some units of its lines, with a reason; the form's key makes a retry one refund."""
+    """Refund the whole sale or some units of its lines, with a reason; the form's key makes a retry one refund.
+
+    The money goes back to the sale's tenders unless another tender is chosen with a reason; dispensed Rx,
+    antibiotic and cold-chain lines need a store manager's username and PIN (or are refused), as the chain says.
+    """
     sale = await sales.get_sale(sale_no, request.user)
     key = str(data.get("key") or "").strip()
     reason = str(data.get("reason") or "")
+    refund_to = str(data.get("refund_to") or "original").strip()
     errors: dict[str, str] = {}
     lines: list[tuple[int, int]] | None = None
     if data.get("scope") != "all":
@@ -648,7 +751,7 @@ async def sale_return(request: Request, sale_no: FromPath[str], data: Annotated[
             raw = str(data.get(f"qty-{line.line_no}") or "").strip()
             if not raw:
                 continue
-            if not raw.isdigit():
+            if not raw.isdigit() or len(raw) > 4:
                 errors[f"qty-{line.line_no}"] = _("Type a whole number.")
             elif int(raw):
                 lines.append((line.line_no, int(raw)))
@@ -659,17 +762,30 @@ async def sale_return(request: Request, sale_no: FromPath[str], data: Annotated[
     if not errors:
         try:
             result = await sales.return_sale(
-                sales.ReturnRequest(idempotency_key=key, sale_no=sale.sale_no, lines=lines, reason=reason),
+                sales.ReturnRequest(
+                    idempotency_key=key,
+                    sale_no=sale.sale_no,
+                    lines=lines,
+                    reason=reason,
+                    refund_kind="" if refund_to == "original" else refund_to,
+                    refund_reason=str(data.get("refund_reason") or ""),
+                    approver_username=str(data.get("username") or ""),
+                    approver_pin=str(data.get("pin") or ""),
+                ),
                 request.user,
             )
         except ValidationFailed as exc:  # what may still come back is the sale component's rule
-            errors = {re.sub(r"^lines\.(\d+)$", r"qty-\1", field): text for field, text in exc.errors.items()}
+            errors = {
+                _RETURN_FIELDS.get(field, re.sub(r"^lines\.(\d+)$", r"qty-\1", field)): text
+                for field, text in exc.errors.items()
+            }
         except sales.NotPermitted as exc:
             errors = {"reason": exc.message}
         else:
             ctx = await _sale_ctx(request, result.sale, returned=result.ret)
             return render(request, "counter/sale.html", ctx, block="sale_body")
-    ctx = await _sale_ctx(request, sale, errors=errors, form=data, return_key=key or uuid.uuid4().hex)
+    form = {k: v for k, v in data.items() if k != "pin"}  # a PIN is never sent back
+    ctx = await _sale_ctx(request, sale, errors=errors, form=form, return_key=key or uuid.uuid4().hex)
     return render(request, "counter/sale.html", ctx, block="sale_body", status_code=422)
 
 
@@ -695,7 +811,8 @@ ROUTES = [
     checkout_preview,
     checkout,
     receipt,
-    guidance,
+    guidance_page,
+    refund_slip,
     sales_today,
     sale_page,
     sale_return,

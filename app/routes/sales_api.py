@@ -81,12 +81,32 @@ class ReturnLineIn:
 
 
 @dataclass
+class RefundToIn:
+    """Pay the refund to another tender than the sale's (cash | bank_card | wechat | alipay), with the reason."""
+
+    kind: str = ""
+    reason: str = ""
+
+
+@dataclass
+class ApprovalIn:
+    """A store manager's username and PIN, for dispensed Rx, antibiotic and cold-chain lines (when the chain allows
+    their return at all; a store manager's own token needs none)."""
+
+    username: str = ""
+    pin: str = ""
+
+
+@dataclass
 class ReturnIn:
-    """A refund; without `lines`, everything not yet returned."""
+    """A refund; without `lines`, everything not yet returned. The money goes back to the sale's tenders (points
+    first, cash last) unless `refund_to` says otherwise."""
 
     idempotency_key: str = ""
     reason: str = ""
     lines: list[ReturnLineIn] | None = None
+    refund_to: RefundToIn | None = None
+    approval: ApprovalIn | None = None
 
 
 def _forbidden(message: str) -> Response:
@@ -186,13 +206,19 @@ async def read_sale(request: Request, sale_no: FromPath[str]) -> dict:
 
 @post("/api/v1/sales/{sale_no:str}/returns", guards=[requires_role(RETURN_ROLES)], security=SECURITY, tags=["sales"])
 async def create_return(request: Request, sale_no: FromPath[str], data: JSONBody[ReturnIn]) -> Response:
-    """Refund lines (`[{line_no, qty}]`) or the whole rest of a sale: 201 with the return and the sale; the same key
-    again → 200; 422 (no reason, more than is left); 404 when the sale is unknown."""
+    """Refund lines (`[{line_no, qty}]`) or the whole rest of a sale: 201 with the return (its `tenders`: where the
+    money went, from which of the sale's tenders) and the sale; the same key again → 200; 422 (no reason, more than
+    is left, another tender without a reason, a dispensed medicine the chain refuses or without a store manager's
+    `approval`); 404 when the sale is unknown."""
     req = sales.ReturnRequest(
         idempotency_key=data.idempotency_key,
         sale_no=sale_no,
         lines=[(line.line_no, line.qty) for line in data.lines] if data.lines is not None else None,
         reason=data.reason,
+        refund_kind=data.refund_to.kind if data.refund_to else "",
+        refund_reason=data.refund_to.reason if data.refund_to else "",
+        approver_username=data.approval.username if data.approval else "",
+        approver_pin=data.approval.pin if data.approval else "",
     )
     try:
         result = await sales.return_sale(req, request.user)

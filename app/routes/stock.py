@@ -1,4 +1,4 @@
-"""Stock pages for managers (phone) and the receipts API: a store's stock, deliveries, batch status, expiry."""
+"""Stock pages for managers (phone) and the receipts API: stock, deliveries, batch status, expiry, returned packs."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Template
 
-from app.components import barcodes, catalog, stock
+from app.components import barcodes, catalog, chain_settings, stock
 from app.components.auth import StaffUser
 from app.components.errors import NotFound, ValidationFailed
 from app.components.roles import HQ_ROLES, MANAGER_ROLES, STOCK_ROLES
 from app.i18n import _
 from app.routes.guards import requires_role
-from app.routes.render import FORM, render
+from app.routes.render import FORM, render, wants_partial
 
 SECURITY = [{"bearer": []}]
 read_guard = [requires_role(MANAGER_ROLES)]
@@ -85,11 +85,87 @@ def _may_write(user: StaffUser) -> bool:
 async def stock_page(
     request: Request, store: FromQuery[str] = "", q: FromQuery[str] = "", page: FromQuery[int] = 1
 ) -> Template:
-    """The store's stock per product (sellable, held back, nearest expiry); HQ picks the store."""
+    """The store's stock per product (sellable, held back, nearest expiry) and the returned packs waiting in
+    quarantine; HQ picks the store."""
     current, stores = await _scope(request.user, store)
-    result = await stock.store_stock(current["id"], q, page) if current else None
-    ctx = {"store": current, "stores": stores, "result": result, "q": q, "may_write": _may_write(request.user)}
+    ctx = await _stock_ctx(request, current, stores, q, page)
     return render(request, "manager/stock.html", ctx, block="stock_results")
+
+
+async def _stock_ctx(
+    request: Request, current: dict | None, stores: list[dict], q: str = "", page: int = 1, **returned: Any
+) -> dict[str, Any]:
+    result = await stock.store_stock(current["id"], q, page) if current else None
+    return {
+        "store": current,
+        "stores": stores,
+        "result": result,
+        "q": q,
+        "may_write": _may_write(request.user),
+        **await _returned_ctx(request, current, **returned),
+    }
+
+
+# ---------------------------------------------------------------- returned packs in quarantine
+
+RETURNED_PARTIAL = "manager/_returned_packs.html"
+
+
+async def _returned_ctx(request: Request, store: dict | None, **extra: Any) -> dict[str, Any]:
+    """What the returned-packs region needs: the packs held, the latest decided, the chain's rule."""
+    held = await stock.returned_packs(store["id"]) if store else []
+    decided = await stock.returned_packs(store["id"], held=False, limit=10) if store else []
+    settings = await chain_settings.counter_settings()
+    return {
+        "returned_store": store,
+        "held_packs": held,
+        "decided_packs": decided,
+        "pack_status_label": stock.pack_status_label,
+        "restricted_rule_label": chain_settings.restricted_returns_label(settings.restricted_returns),
+        "may_decide": _may_write(request.user),
+        "pack_errors": {},
+        "pack_form": {},
+        "failed_pack": None,
+        "decided": None,
+        **extra,
+    }
+
+
+@dataclass
+class PackForm:
+    """A manager's decision on a returned pack: why."""
+
+    reason: str = ""
+
+
+async def _pack_decision(request: Request, pack_id: int, data: PackForm, release: bool) -> Template:
+    pack = await stock.returned_pack(pack_id, None if request.user.role in HQ_ROLES else request.user.store_id)
+    store, stores = await _scope(request.user, pack.store_code)
+    outcome: dict[str, Any] = {}
+    status = 200
+    try:
+        decide = stock.release_returned if release else stock.write_off_returned
+        outcome["decided"] = await decide(pack_id, data.reason, request.user)
+    except ValidationFailed as exc:
+        outcome = {"pack_errors": exc.errors, "pack_form": data.__dict__, "failed_pack": pack_id}
+        status = 422
+    if wants_partial(request):
+        return render(request, RETURNED_PARTIAL, await _returned_ctx(request, store, **outcome), status_code=status)
+    # A plain form post (no script): the whole stock page with the outcome.
+    ctx = await _stock_ctx(request, store, stores, **outcome)
+    return render(request, "manager/stock.html", ctx, status_code=status)
+
+
+@post("/manager/stock/returned/{pack_id:int}/release", guards=write_guard)
+async def release_pack(request: Request, pack_id: FromPath[int], data: Annotated[PackForm, FORM]) -> Template:
+    """Release a returned pack back to its batch's sellable stock (with a reason, audited)."""
+    return await _pack_decision(request, pack_id, data, release=True)
+
+
+@post("/manager/stock/returned/{pack_id:int}/write-off", guards=write_guard)
+async def write_off_pack(request: Request, pack_id: FromPath[int], data: Annotated[PackForm, FORM]) -> Template:
+    """Write a returned pack off: it never goes back to stock (with a reason, audited)."""
+    return await _pack_decision(request, pack_id, data, release=False)
 
 
 @get("/manager/stock/products/{sku:str}", guards=read_guard)
@@ -307,4 +383,4 @@ async def expiring_page(request: Request, store: FromQuery[str] = "", days: From
 
 
 ROUTES = [api_receive, stock_page, product_page, change_status, count_batch, receive_page, receive_submit]
-ROUTES += [expiring_page]
+ROUTES += [expiring_page, release_pack, write_off_pack]

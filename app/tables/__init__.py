@@ -11,6 +11,7 @@ from app.tables.sales import (
     Medication,
     Outbox,
     ReturnLine,
+    ReturnTender,
     Sale,
     SaleApproval,
     SaleLine,
@@ -18,8 +19,9 @@ from app.tables.sales import (
     SaleTraceCode,
     Tender,
 )
+from app.tables.settings import ChainSetting
 from app.tables.staff import ApiToken, PinLockout, Staff
-from app.tables.stock import Batch, StockMove
+from app.tables.stock import Batch, ReturnedPack, StockMove
 from app.tables.stores import NumberSequence, Store
 
 ALL_TABLES = [
@@ -52,13 +54,16 @@ ALL_TABLES = [
     SaleApproval,
     SaleReturn,
     ReturnLine,
+    ReturnTender,
     Medication,
     Outbox,
+    ReturnedPack,
     PointsEntry,
     MemberLoyalty,
     LoyaltySetting,
     CouponTemplate,
     Coupon,
+    ChainSetting,
 ]
 
 __all__ = [
@@ -68,6 +73,7 @@ __all__ = [
     "AuditEvent",
     "Batch",
     "Cart",
+    "ChainSetting",
     "Condition",
     "ConsentEvent",
     "Coupon",
@@ -89,6 +95,8 @@ __all__ = [
     "Product",
     "ProductCode",
     "ReturnLine",
+    "ReturnTender",
+    "ReturnedPack",
     "Sale",
     "SaleApproval",
     "SaleLine",

@@ -111,12 +111,42 @@ async def _m0006_approvals() -> None:
         await table.create_table(if_not_exists=True)  # pin_lockout.staff is UNIQUE: one row per approver
 
 
+async def _has_column(table: str, column: str) -> bool:
+    """Whether `table` already has `column` (a database made before the column's migration may not)."""
+    if is_sqlite():
+        return any(r["name"] == column for r in await fetch(f"PRAGMA table_info({table})"))
+    rows = await fetch(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = {}"
+        " AND column_name = {}",
+        table,
+        column,
+    )
+    return bool(rows)
+
+
+async def _m0008_returns_and_printouts() -> None:
+    """Returns (issue 11, item 8): refund tenders, the store manager who allowed a restricted return, returned
+    packs in quarantine, the chain's settings; printouts (item 9): the store's phone. Columns are added only when
+    missing, with the DDL of their Piccolo definition."""
+    from app.tables import ChainSetting, ReturnedPack, ReturnTender, SaleReturn, Store
+
+    for table in (ReturnTender, ReturnedPack, ChainSetting):
+        await table.create_table(if_not_exists=True)
+    for table, column in ((Store, "phone"), (SaleReturn, "approved_by"), (SaleReturn, "tender_reason")):
+        name = table._meta.tablename
+        if not await _has_column(name, column):
+            await fetch(f"ALTER TABLE {name} ADD COLUMN {table._meta.get_column_by_name(column).ddl}")
+    # The manager's list of packs still held, per store, oldest first.
+    await fetch("CREATE INDEX IF NOT EXISTS returned_pack_store_status ON returned_pack (store, status, created_at)")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _m0001_initial),
     ("0002_sales", _m0002_sales),
     ("0003_drop_duplicate_index", _m0003_drop_duplicate_index),
     ("0004_catalog_token", _m0004_catalog_token),
     ("0006_approvals", _m0006_approvals),
+    ("0008_returns_and_printouts", _m0008_returns_and_printouts),
 ]
 
 

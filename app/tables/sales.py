@@ -112,7 +112,19 @@ class SaleReturn(Table, tablename="sale_return"):
     amount = Integer(default=0)
     points_reversed = Integer(default=0)
     points_restored = Integer(default=0)
+    approved_by = ForeignKey(references=Staff, null=True)  # the store manager who allowed a restricted return
+    tender_reason = Text(default="")  # why the money went to another tender than the sale's
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class ReturnTender(Table, tablename="sale_return_tender"):
+    """Where a refund's money went: `kind` paid out, taken from the sale's `original_kind` tender (they differ
+    only when staff chose another tender, with the return's `tender_reason`)."""
+
+    sale_return = ForeignKey(references=SaleReturn, index=True)
+    kind = Varchar(length=12)
+    original_kind = Varchar(length=12)
+    amount = Integer()
 
 
 class ReturnLine(Table, tablename="sale_return_line"):

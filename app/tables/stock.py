@@ -1,6 +1,6 @@
 """Stock by batch: batches per store and product, and the append-only ledger of stock moves."""
 
-from piccolo.columns import Date, ForeignKey, Integer, Timestamptz, Varchar
+from piccolo.columns import Boolean, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -31,8 +31,30 @@ class StockMove(Table, tablename="stock_move"):
     store = ForeignKey(references=Store)
     product = ForeignKey(references=Product)
     qty = Integer()
-    kind = Varchar(length=14)  # receipt | sale | return | adjust | transfer_out | transfer_in
+    kind = Varchar(length=14)  # receipt | sale | return | quarantine | release | adjust | transfer_out | transfer_in
     ref = Varchar(length=40, default="")  # sale_no, return_no, receipt or transfer reference
     key = Varchar(length=100, unique=True)
     staff = ForeignKey(references=Staff, null=True)
     at = Timestamptz(default=TimestamptzNow())
+
+
+class ReturnedPack(Table, tablename="returned_pack"):
+    """Units a customer brought back, held in quarantine (out of sellable stock) until a manager releases them to
+    their batch or writes them off. `batch` is null for units sold beyond recorded stock; `restricted` marks
+    dispensed Rx, antibiotic (ATC J01) and cold-chain medicines, which are never resold. `key` is unique."""
+
+    key = Varchar(length=100, unique=True)
+    store = ForeignKey(references=Store)
+    product = ForeignKey(references=Product)
+    batch = ForeignKey(references=Batch, null=True)
+    sale_no = Varchar(length=20)
+    return_no = Varchar(length=20)
+    line_no = Integer()
+    qty = Integer()
+    restricted = Boolean(default=False)
+    status = Varchar(length=12, default="held")  # held | released | written_off
+    staff = ForeignKey(references=Staff, null=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    decided_by = ForeignKey(references=Staff, null=True)
+    decided_at = Timestamptz(null=True, default=None)
+    decision_reason = Text(default="")

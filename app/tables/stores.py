@@ -10,6 +10,7 @@ class Store(Table, tablename="store"):
 
     code = Varchar(length=16, unique=True, index=True)
     name = Varchar(length=100)
+    phone = Varchar(length=30, default="")  # printed on receipts, refund slips and guidance slips
     timezone = Varchar(length=40, default="Asia/Shanghai")
     active = Boolean(default=True)
     created_at = Timestamptz(default=TimestamptzNow())

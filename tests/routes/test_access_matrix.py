@@ -83,6 +83,7 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/counter/sales/{sale_no:str}/receipt"): SALE,
     ("GET", "/counter/sales/{sale_no:str}/guidance"): SALE,
     ("POST", "/counter/sales/{sale_no:str}/returns"): PHARMACISTS,
+    ("GET", "/counter/sales/{sale_no:str}/returns/{return_no:str}/slip"): SALE,
     ("GET", "/counter/members/{member_no:str}/allergy-form"): COUNTER,
     ("GET", "/counter/register"): COUNTER,
     ("POST", "/counter/register"): COUNTER,
@@ -132,6 +133,10 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/manager/stock/receive"): STOCK,
     ("POST", "/manager/stock/batches/{batch_id:int}/status"): STOCK,
     ("POST", "/manager/stock/batches/{batch_id:int}/count"): STOCK,
+    ("POST", "/manager/stock/returned/{pack_id:int}/release"): STOCK,
+    ("POST", "/manager/stock/returned/{pack_id:int}/write-off"): STOCK,
+    ("GET", "/manager/settings"): MANAGER,
+    ("POST", "/manager/settings"): CATALOG_WRITE,
     ("POST", "/api/v1/stock/receipts"): STOCK,
     ("GET", "/manager/catalog"): CATALOG_READ,
     ("GET", "/manager/catalog/new"): CATALOG_WRITE,
@@ -212,6 +217,8 @@ def _concrete(path: str, member_no: str) -> str:
         .replace("{code:str}", "NOCOUPON")
         .replace("{product_id:int}", "1")
         .replace("{sale_no:str}", "S00000000")
+        .replace("{return_no:str}", "R00000000")
+        .replace("{pack_id:int}", "1")
         .replace("{name:str}", "0" * 32 + ".jpg")
     )
 
