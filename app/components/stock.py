@@ -27,8 +27,11 @@ from app.settings import get_settings
 
 AVAILABLE, QUARANTINED, RECALLED = "available", "quarantined", "recalled"
 STATUSES = (AVAILABLE, QUARANTINED, RECALLED)
+# Not a stored status: what a list shows for a batch past its expiry (see `batch_state`).
+EXPIRED = "expired"
 STATUS_ACTION = "stock.batch_status"
 ADJUST_ACTION = "stock.adjust"
+WRITE_OFF_ACTION = "stock.write_off"
 MAX_QTY = 1_000_000
 MAX_KEY = 80
 BATCH_NO_MAX = 20
@@ -43,12 +46,24 @@ def oversell_allowed() -> bool:
 
 
 def status_label(status: str) -> str:
-    """A batch status in the current language."""
+    """A batch status (or the shown state "expired") in the current language."""
     return {
         AVAILABLE: _("Available"),
         QUARANTINED: _("Quarantined"),
         RECALLED: _("Recalled"),
+        EXPIRED: _("Expired"),
     }.get(status, status)
+
+
+def batch_state(status: str, expiry: date, today: date | None = None) -> str:
+    """What every batch list shows: a recall first (it is final), then "expired" once the expiry date is before
+    the store's today (whatever the stored status says), else the stored status. The sale's allocation applies
+    the same rule: a batch sells only while its expiry is today or later."""
+    if status == RECALLED:
+        return RECALLED
+    if expiry < (today or store_today()):
+        return EXPIRED
+    return status
 
 
 class OutOfStock(ValidationFailed):
@@ -102,8 +117,18 @@ class BatchView:
         return self.expiry < store_today()
 
     @property
+    def state(self) -> str:
+        """available | quarantined | recalled | expired, as lists show it (`batch_state`)."""
+        return batch_state(self.status, self.expiry)
+
+    @property
     def sellable(self) -> bool:
-        return self.status == AVAILABLE and not self.expired and self.on_hand > 0
+        return self.state == AVAILABLE and self.on_hand > 0
+
+    @property
+    def may_write_off(self) -> bool:
+        """Stock that may not be sold (expired, quarantined, recalled) and is still on the shelf."""
+        return self.state != AVAILABLE and self.on_hand > 0
 
     def as_json(self) -> dict:
         """The API's body for a batch."""
@@ -702,7 +727,8 @@ async def sellable(store_id: int, product_ids: list[int] | tuple[int, ...] | set
 
 
 async def set_batch_status(batch_id: int, status: str, reason: str, actor: StaffUser) -> BatchView:
-    """Quarantine, recall or release a batch, with a reason (audited). A recalled batch stays recalled.
+    """Quarantine, recall or release a batch, with a reason (audited). A recalled batch stays recalled; an expired
+    one is never released.
 
     A store's staff may change only their own store's batches (others are NotFound).
     """
@@ -719,6 +745,8 @@ async def set_batch_status(batch_id: int, status: str, reason: str, actor: Staff
             return view
         if view.status == RECALLED:
             raise ValidationFailed({"status": _("A recalled batch stays recalled.")})
+        if status == AVAILABLE and view.expired:
+            raise ValidationFailed({"status": _("An expired batch cannot be released: write it off instead.")})
         await fetch("UPDATE stock_batch SET status = {} WHERE id = {}", status, batch_id)
         await audit.record(
             actor,
@@ -775,6 +803,56 @@ async def adjust(batch_id: int, counted: int | str, reason: str, actor: StaffUse
             None,
             f"{view.store_code} {view.sku} batch {view.batch_no} (#{view.id}): {view.on_hand} → {count}; "
             f"{reason.strip()}"[:500],
+        )
+        return await get_batch(batch_id)
+
+
+async def write_off(batch_id: int, reason: str, actor: StaffUser, key: str = "") -> BatchView:
+    """Take everything left of a batch that may not be sold (expired, quarantined or recalled) out of stock: one
+    "write_off" move of minus what is on hand, with a reason (audited). A sellable batch is refused (quarantine
+    it or correct the count instead). Idempotent by `key` (a fresh one when empty): a double tap writes off once.
+    """
+    errors = {}
+    if not (reason or "").strip():
+        errors["reason"] = _("Say why the stock is written off.")
+    if len(key or "") > MAX_KEY:
+        errors["key"] = _("The idempotency key has at most %(n)s characters.") % {"n": MAX_KEY}
+    if errors:
+        raise ValidationFailed(errors)
+    move_key = f"write_off:{key or uuid.uuid4().hex}"
+    async with transaction():
+        view = await get_batch(batch_id, actor.store_id)
+        if await fetch("SELECT id FROM stock_move WHERE key = {}", move_key):
+            return view
+        # Lock the batch row (PostgreSQL) so a sale or a second write-off waits and then sees what is left.
+        if not is_sqlite():
+            await fetch("SELECT id FROM stock_batch WHERE id = {} FOR UPDATE", batch_id)
+            view = await get_batch(batch_id)
+        if view.state == AVAILABLE:
+            raise ValidationFailed(
+                {"reason": _("This batch may still be sold: quarantine it first, or correct the count.")}
+            )
+        if view.on_hand <= 0:
+            raise ValidationFailed({"reason": _("Nothing of this batch is left to write off.")})
+        await fetch(
+            "INSERT INTO stock_move (batch, store, product, qty, kind, ref, key, staff, at)"
+            " VALUES ({}, {}, {}, {}, 'write_off', {}, {}, {}, {})",
+            batch_id,
+            view.store_id,
+            view.product_id,
+            -view.on_hand,
+            reason.strip()[:40],
+            move_key,
+            actor.id,
+            datetime.now(UTC),
+        )
+        await fetch("UPDATE stock_batch SET on_hand = on_hand - {} WHERE id = {}", view.on_hand, batch_id)
+        await audit.record(
+            actor,
+            WRITE_OFF_ACTION,
+            None,
+            f"{view.store_code} {view.sku} batch {view.batch_no} (#{view.id}, {view.state}): "
+            f"{view.on_hand} written off; {reason.strip()}"[:500],
         )
         return await get_batch(batch_id)
 

@@ -16,9 +16,9 @@ from tests.conftest import actor
 
 TODAY = date(2026, 11, 30)
 LINES = [
-    CouponLine(1, 11, "YS00001", "cold", 3000),
-    CouponLine(2, 12, "YS00002", "cold", 2000),
-    CouponLine(3, 13, "YS00003", "vitamins", 1001),
+    CouponLine(1, 11, "YS00001", "感冒/流感", 3000),
+    CouponLine(2, 12, "YS00002", "感冒/流感", 2000),
+    CouponLine(3, 13, "YS00003", "维矿物质", 1001),
 ]
 
 
@@ -91,7 +91,7 @@ async def test_concurrent_issues_with_one_key_make_one_coupon() -> None:
 
 
 async def test_amount_coupon_is_shared_proportionally_over_its_scope() -> None:
-    code = await _printed("COLD5", scope="category", scope_value="cold", threshold="40")
+    code = await _printed("COLD5", scope="category", scope_value="感冒/流感", threshold="40")
     result = await coupons.evaluate([code.lower()], None, LINES, TODAY)
     assert result.errors == {}
     assert result.total == 1000
@@ -99,7 +99,7 @@ async def test_amount_coupon_is_shared_proportionally_over_its_scope() -> None:
 
 
 async def test_threshold_is_checked_on_the_in_scope_amount() -> None:
-    code = await _printed("COLD60", scope="category", scope_value="cold", threshold="60")
+    code = await _printed("COLD60", scope="category", scope_value="感冒/流感", threshold="60")
     with use_language("en"):
         result = await coupons.evaluate([code], None, LINES, TODAY)
     assert result.total == 0
@@ -113,7 +113,7 @@ async def test_percent_rounds_down_and_never_exceeds_the_scope() -> None:
 
 
 async def test_amount_off_is_capped_at_what_is_in_scope() -> None:
-    code = await _printed("VIT", scope="category", scope_value="vitamins", value="50")
+    code = await _printed("VIT", scope="category", scope_value="维矿物质", value="50")
     result = await coupons.evaluate([code], None, LINES, TODAY)
     assert result.total == 1001 and result.per_line == {3: 1001}
 
