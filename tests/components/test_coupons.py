@@ -239,3 +239,31 @@ async def test_concurrent_issues_with_different_keys_respect_the_member_limit() 
             return False
 
     assert sum(await asyncio.gather(*(attempt(i) for i in range(6)))) == 2
+
+
+async def test_store_staff_issue_only_to_their_own_stores_members() -> None:
+    await _template("SHOP", per_member_limit="0")
+    own = await _member("本店")
+    far = await members.register(members.NewMember(name="他店", store_code="SH002"), await actor("admin"))
+    far_id = await members.member_id(far.member_no)
+    manager = await actor("manager")
+    assert (await coupons.issue("SHOP", own, "manual", "s1", manager)).code
+    with pytest.raises(ValidationFailed) as exc:
+        await coupons.issue("SHOP", far_id, "manual", "s2", manager)
+    assert set(exc.value.errors) == {"member_no"} and far.member_no in exc.value.errors["member_no"]
+    assert (await coupons.issue("SHOP", far_id, "manual", "s3", await actor("admin"))).code  # HQ: any store
+    assert (await coupons.issue("SHOP", far_id, "journey", "s4", None)).code  # the worker: any store
+    held = await fetch("SELECT source_key FROM coupon WHERE member = {} ORDER BY source_key", far_id)
+    assert [r["source_key"] for r in held] == ["s3", "s4"]
+
+
+async def test_a_category_scope_is_one_of_the_catalogs_categories_shown_in_the_current_language() -> None:
+    made = await _template("VITS", scope="category", scope_value="vitamins & minerals")  # the English label
+    assert made.scope_value == "维矿物质"
+    with use_language("en"):
+        assert made.scope_text == "category Vitamins & minerals"
+    with use_language("zh_CN"):
+        assert made.scope_text == "类别：维矿物质"
+    with pytest.raises(ValidationFailed) as exc:
+        await _template("NOCAT", scope="category", scope_value="vitamin")
+    assert set(exc.value.errors) == {"scope_value"}
