@@ -9,6 +9,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from e2e.helpers import (
+    ARTIFACTS,
     LI_NA,
     PHONE_DEVICE,
     ZHANG_WEI,
@@ -115,6 +116,11 @@ async def _open_menu(page: Page) -> None:
     await expect(page.get_by_test_id("topbar-menu")).to_be_visible()
 
 
+@pytest.fixture(autouse=True)
+def _artifacts() -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+
+
 async def _check_page(page: Page, where: str) -> list[str]:
     """Everything wrong with the page as shown, each prefixed by where it was seen."""
     problems = list(await page.evaluate(PHONE_PROBLEMS))
@@ -157,7 +163,7 @@ async def test_every_manager_page_fits_a_phone(new_context: NewContext, username
         if path.startswith("/manager"):
             await expect(current).to_have_attribute("data-testid", f"nav-{key}")
         problems += await _check_page(page, path)
-        await save_screenshot(page, f"manager-phone-{username}-{language}-{key}.png")
+        await page.screenshot(path=ARTIFACTS / f"manager-phone-{username}-{language}-{key}.png", full_page=True)
     for path in DEEPER[username]:
         await page.goto(path)
         await page.wait_for_load_state("networkidle")
@@ -207,7 +213,7 @@ async def test_the_counter_top_bar_on_an_ipad_keeps_its_links_in_the_bar(new_con
         bar = await page.get_by_test_id("topbar").bounding_box()
         assert bar["height"] <= 120, f"{device}: the counter's top bar is {bar['height']} px high"
         assert await page.evaluate("document.documentElement.scrollWidth <= innerWidth")
-        await save_screenshot(page, f"counter-topbar-{device.replace(' ', '-')}.png")
+        await page.screenshot(path=ARTIFACTS / f"counter-topbar-{device.replace(' ', '-')}.png")
 
 
 async def test_an_expired_batch_is_red_on_the_list_and_written_off_there(new_context: NewContext) -> None:
