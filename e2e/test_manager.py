@@ -28,27 +28,18 @@ MANAGER_DEVICE = "iPhone 13"  # 390×664 CSS px of page under the browser's bars
 TOP_BAR_MAX = 64
 
 # What the menu offers each role (its data-testid → its page) …
+_EVERY_MANAGER = {
+    "overview": "/manager",
+    "members": "/members",
+    "stock": "/manager/stock",
+    "catalog": "/manager/catalog",
+    "loyalty": "/manager/loyalty",
+    "coupons": "/manager/coupons",
+    "import": "/members/import",
+}
 MENU = {
-    "manager": {
-        "overview": "/manager",
-        "members": "/members",
-        "stock": "/manager/stock",
-        "catalog": "/manager/catalog",
-        "loyalty": "/manager/loyalty",
-        "coupons": "/manager/coupons",
-        "import": "/members/import",
-        "counter": "/counter",
-    },
-    "admin": {
-        "overview": "/manager",
-        "members": "/members",
-        "stock": "/manager/stock",
-        "catalog": "/manager/catalog",
-        "loyalty": "/manager/loyalty",
-        "coupons": "/manager/coupons",
-        "import": "/members/import",
-        "audit": "/manager/audit",
-    },
+    "manager": {**_EVERY_MANAGER, "counter": "/counter"},
+    "admin": {**_EVERY_MANAGER, "audit": "/manager/audit"},
 }
 # … and the pages one step further that each role opens from those.
 DEEPER = {

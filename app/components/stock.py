@@ -784,27 +784,35 @@ async def adjust(batch_id: int, counted: int | str, reason: str, actor: StaffUse
         delta = count - view.on_hand
         if delta == 0:
             return view
-        await fetch(
-            "INSERT INTO stock_move (batch, store, product, qty, kind, ref, key, staff, at)"
-            " VALUES ({}, {}, {}, {}, 'adjust', {}, {}, {}, {})",
-            batch_id,
-            view.store_id,
-            view.product_id,
-            delta,
-            reason.strip()[:40],
-            move_key,
-            actor.id,
-            datetime.now(UTC),
-        )
-        await fetch("UPDATE stock_batch SET on_hand = on_hand + {} WHERE id = {}", delta, batch_id)
-        await audit.record(
-            actor,
-            ADJUST_ACTION,
-            None,
-            f"{view.store_code} {view.sku} batch {view.batch_no} (#{view.id}): {view.on_hand} → {count}; "
-            f"{reason.strip()}"[:500],
-        )
+        await _move(view, delta, "adjust", reason, move_key, actor, ADJUST_ACTION, f"{view.on_hand} → {count}")
         return await get_batch(batch_id)
+
+
+async def _move(
+    view: BatchView, qty: int, kind: str, reason: str, move_key: str, actor: StaffUser, action: str, change: str
+) -> None:
+    """One move of `qty` into (negative: out of) a batch, its cached on_hand with it, and the audit event that says
+    why (call inside `transaction()`)."""
+    await fetch(
+        "INSERT INTO stock_move (batch, store, product, qty, kind, ref, key, staff, at)"
+        " VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
+        view.id,
+        view.store_id,
+        view.product_id,
+        qty,
+        kind,
+        reason.strip()[:40],
+        move_key,
+        actor.id,
+        datetime.now(UTC),
+    )
+    await fetch("UPDATE stock_batch SET on_hand = on_hand + {} WHERE id = {}", qty, view.id)
+    await audit.record(
+        actor,
+        action,
+        None,
+        f"{view.store_code} {view.sku} batch {view.batch_no} (#{view.id}): {change}; {reason.strip()}"[:500],
+    )
 
 
 async def write_off(batch_id: int, reason: str, actor: StaffUser, key: str = "") -> BatchView:
@@ -834,26 +842,8 @@ async def write_off(batch_id: int, reason: str, actor: StaffUser, key: str = "")
             )
         if view.on_hand <= 0:
             raise ValidationFailed({"reason": _("Nothing of this batch is left to write off.")})
-        await fetch(
-            "INSERT INTO stock_move (batch, store, product, qty, kind, ref, key, staff, at)"
-            " VALUES ({}, {}, {}, {}, 'write_off', {}, {}, {}, {})",
-            batch_id,
-            view.store_id,
-            view.product_id,
-            -view.on_hand,
-            reason.strip()[:40],
-            move_key,
-            actor.id,
-            datetime.now(UTC),
-        )
-        await fetch("UPDATE stock_batch SET on_hand = on_hand - {} WHERE id = {}", view.on_hand, batch_id)
-        await audit.record(
-            actor,
-            WRITE_OFF_ACTION,
-            None,
-            f"{view.store_code} {view.sku} batch {view.batch_no} (#{view.id}, {view.state}): "
-            f"{view.on_hand} written off; {reason.strip()}"[:500],
-        )
+        change = f"{view.state}, {view.on_hand} written off"
+        await _move(view, -view.on_hand, "write_off", reason, move_key, actor, WRITE_OFF_ACTION, change)
         return await get_batch(batch_id)
 
 

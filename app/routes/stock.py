@@ -122,27 +122,29 @@ async def _product_ctx(
 
 
 @dataclass
-class StatusForm:
-    """A batch status change: `status` available (release) | quarantined | recalled, with a reason. `back` says
-    which list it was made on ("expiring": that list comes back, with its `store` and `days`; else the product's
-    batches)."""
+class BatchListForm:
+    """Which list a batch action was taken on: "expiring" (that list comes back, with its `store` and `days`), else
+    the product's batches."""
 
-    status: str = ""
-    reason: str = ""
     back: str = ""
     store: str = ""
     days: str = ""
 
 
 @dataclass
-class WriteOffForm:
+class StatusForm(BatchListForm):
+    """A batch status change: `status` available (release) | quarantined | recalled, with a reason."""
+
+    status: str = ""
+    reason: str = ""
+
+
+@dataclass
+class WriteOffForm(BatchListForm):
     """Write off what is left of a batch that may not be sold, with a reason; `key` makes a double tap count once."""
 
     reason: str = ""
     key: str = ""
-    back: str = ""
-    store: str = ""
-    days: str = ""
 
 
 @dataclass
