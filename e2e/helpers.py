@@ -39,7 +39,10 @@ async def login(page: Page, username: str, landing: str) -> None:
 
 
 async def logout(page: Page) -> None:
-    """Log out with the top bar's button and wait for the login page."""
+    """Log out with the top bar's button (on a phone it is in the menu) and wait for the login page."""
+    toggle = page.get_by_test_id("menu-toggle")
+    if await toggle.is_visible() and await toggle.get_attribute("aria-expanded") != "true":
+        await toggle.tap()
     await page.get_by_test_id("logout").tap()
     await page.wait_for_url("**/login")
     await expect(page.locator("#login-form")).to_be_visible()

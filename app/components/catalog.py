@@ -137,6 +137,11 @@ class ProductView:
         return tuple(c for c in self.codes if len(c) == 14 and has_valid_check_digit(c))
 
     @property
+    def form_label(self) -> str:
+        """The dosage form in the current language (a free-text form as typed)."""
+        return form_label(self.form)
+
+    @property
     def category_label(self) -> str:
         """Level 1 / level 2 category in the current language."""
         return " / ".join(x for x in (category_l1_label(self.category_l1), category_l2_label(self.category_l2)) if x)
@@ -186,6 +191,26 @@ def rx_class_label(code: str) -> str:
 def category_l1_label(code: str) -> str:
     """A level-1 category in the current language (the stored Chinese name is the code)."""
     return pick(code, CATEGORIES_L1[code]) if code in CATEGORIES_L1 else code
+
+
+def form_label(form: str) -> str:
+    """A dosage form code of the catalog (capsule, tablet …) in the current language; other text as typed."""
+    return {
+        "capsule": _("capsules"),
+        "tablet": _("tablets"),
+        "sachet": _("sachets"),
+        "inhaler": _("inhalers"),
+        "pen": _("pens"),
+        "syringe": _("syringes"),
+        "strip": _("strips"),
+        "mask": _("masks"),
+        "device": _("devices"),
+    }.get(form, form)
+
+
+def category_l1_code(text: str) -> str | None:
+    """A level-1 category typed as its code (the Chinese name) or its English label, as its code; None if unknown."""
+    return _choice(text, CATEGORIES_L1)
 
 
 def category_l2_label(code: str) -> str:

@@ -58,12 +58,14 @@ def purpose_text(purpose: str) -> str:
 
 
 def channel_label(channel: str) -> str:
-    """Where a consent was given, in the current language."""
+    """Where something was given, measured or done (a consent, a vital sign, an audited request), in the current
+    language: the one label for every source and channel code users see."""
     return {
         "counter": _("at the counter"),
         "kiosk": _("at the kiosk"),
         "api": _("through the API"),
         "import": _("by import"),
+        "web": _("in the browser"),
     }.get(channel, channel)
 
 

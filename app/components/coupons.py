@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from app.components import audit
+from app.components import audit, catalog
 from app.components.auth import StaffUser
 from app.components.errors import NotFound, ValidationFailed
 from app.db import fetch, is_sqlite, marks, transaction
@@ -91,7 +91,7 @@ class TemplateView:
     @property
     def scope_text(self) -> str:
         if self.scope == "category":
-            return _("category %(c)s") % {"c": self.scope_value}
+            return _("category %(c)s") % {"c": catalog.category_l1_label(self.scope_value)}
         if self.scope == "product":
             return _("product %(sku)s") % {"sku": self.scope_value}
         return _("all products")
@@ -214,8 +214,14 @@ async def create_template(form: NewTemplate, actor: StaffUser) -> TemplateView:
         if not found:
             errors["scope_value"] = _("No product with SKU %(sku)s.") % {"sku": scope_value or "—"}
         scope_value = scope_value.upper()
-    elif scope == "category" and not scope_value:
-        errors["scope_value"] = _("Enter the category.")
+    elif scope == "category":
+        # The catalog's level-1 categories (a cart line matches on the code, so a typo would never apply).
+        category = catalog.category_l1_code(scope_value) if scope_value else None
+        if category is None:
+            errors["scope_value"] = _("Choose one of the catalog's categories: %(choices)s.") % {
+                "choices": "、".join(catalog.category_l1_label(c) for c in catalog.CATEGORIES_L1)
+            }
+        scope_value = category or scope_value
     elif scope == "all":
         scope_value = ""
     dates: dict[str, date | None] = {}
@@ -291,14 +297,28 @@ class Issued:
     valid_to: date | None
 
 
+async def _check_member_store(member_id: int, actor: StaffUser | None) -> None:
+    """A store's staff issue only to their own store's members (HQ and the worker to anyone). Another store's
+    member is "not found" for them, as everywhere else a store sees only its own members."""
+    if actor is None or actor.store_id is None:
+        return
+    rows = await fetch("SELECT member_no, home_store FROM member WHERE id = {}", member_id)
+    if not rows or rows[0]["home_store"] != actor.store_id:
+        raise ValidationFailed(
+            {"member_no": _("No member %(no)s in your store.") % {"no": rows[0]["member_no"] if rows else member_id}}
+        )
+
+
 async def issue(
     template_code: str, member_id: int, source: str, source_key: str | None, actor: StaffUser | None
 ) -> Issued:
     """Give a member a coupon. Idempotent by `source_key` (the same journey step or campaign never issues twice);
-    ValidationFailed when the template is inactive or the member holds its per-member limit."""
+    ValidationFailed when the template is inactive, the member holds its per-member limit, or the member belongs
+    to another store than the issuing store staff's own."""
     from app.components.members import store_today
 
     t = await get_template(template_code)
+    await _check_member_store(member_id, actor)
     if source_key:
         found = await fetch("SELECT code, valid_from, valid_to FROM coupon WHERE source_key = {}", source_key)
         if found:

@@ -889,6 +889,11 @@ class VitalView:
         return glucose_context_label(self.glucose_context)
 
     @property
+    def source_label(self) -> str:
+        """Where it was measured, in the current language (the one helper for source and channel codes)."""
+        return consents.channel_label(self.source)
+
+    @property
     def value_text(self) -> str:
         """The reading as a person writes it: 135/85 mmHg, 6.2 mmol/L, 65.5 kg, 170 cm."""
         return _value_text(self.value_code)

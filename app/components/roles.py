@@ -42,6 +42,8 @@ STOCK_ROLES = frozenset({Role.STORE_MANAGER, Role.HQ_ADMIN})
 # Who edits the chain's catalog, loyalty rules and coupon templates; analysts may read them.
 CATALOG_WRITE_ROLES = frozenset({Role.HQ_ADMIN})
 CATALOG_READ_ROLES = frozenset({Role.HQ_ADMIN, Role.HQ_ANALYST, Role.STORE_MANAGER})
+# Who may issue a coupon of an HQ template to a member (a store manager to their own store's members only).
+COUPON_ISSUE_ROLES = frozenset({Role.HQ_ADMIN, Role.STORE_MANAGER})
 
 
 def role_label(role: str) -> str:

@@ -32,12 +32,16 @@ from app.settings import get_settings
 
 AVAILABLE, QUARANTINED, RECALLED = "available", "quarantined", "recalled"
 STATUSES = (AVAILABLE, QUARANTINED, RECALLED)
+# Not a stored status: what a list shows for a batch past its expiry (see `batch_state`).
+EXPIRED = "expired"
 STATUS_ACTION = "stock.batch_status"
 ADJUST_ACTION = "stock.adjust"
 # A returned pack waits in quarantine (held) until a manager releases it to its batch or writes it off.
 HELD, RELEASED, WRITTEN_OFF = "held", "released", "written_off"
 RELEASE_ACTION = "stock.returned_release"
-WRITE_OFF_ACTION = "stock.returned_write_off"
+RETURNED_WRITE_OFF_ACTION = "stock.returned_write_off"
+# A batch written off from a list (expired, damaged): a stock move out of everything on hand.
+WRITE_OFF_ACTION = "stock.write_off"
 MAX_QTY = 1_000_000
 MAX_KEY = 80
 BATCH_NO_MAX = 20
@@ -52,12 +56,24 @@ def oversell_allowed() -> bool:
 
 
 def status_label(status: str) -> str:
-    """A batch status in the current language."""
+    """A batch status (or the shown state "expired") in the current language."""
     return {
         AVAILABLE: _("Available"),
         QUARANTINED: _("Quarantined"),
         RECALLED: _("Recalled"),
+        EXPIRED: _("Expired"),
     }.get(status, status)
+
+
+def batch_state(status: str, expiry: date, today: date | None = None) -> str:
+    """What every batch list shows: a recall first (it is final), then "expired" once the expiry date is before
+    the store's today (whatever the stored status says), else the stored status. The sale's allocation applies
+    the same rule: a batch sells only while its expiry is today or later."""
+    if status == RECALLED:
+        return RECALLED
+    if expiry < (today or store_today()):
+        return EXPIRED
+    return status
 
 
 class OutOfStock(ValidationFailed):
@@ -111,8 +127,18 @@ class BatchView:
         return self.expiry < store_today()
 
     @property
+    def state(self) -> str:
+        """available | quarantined | recalled | expired, as lists show it (`batch_state`)."""
+        return batch_state(self.status, self.expiry)
+
+    @property
     def sellable(self) -> bool:
-        return self.status == AVAILABLE and not self.expired and self.on_hand > 0
+        return self.state == AVAILABLE and self.on_hand > 0
+
+    @property
+    def may_write_off(self) -> bool:
+        """Stock that may not be sold (expired, quarantined, recalled) and is still on the shelf."""
+        return self.state != AVAILABLE and self.on_hand > 0
 
     def as_json(self) -> dict:
         """The API's body for a batch."""
@@ -746,7 +772,8 @@ async def sellable(store_id: int, product_ids: list[int] | tuple[int, ...] | set
 
 
 async def set_batch_status(batch_id: int, status: str, reason: str, actor: StaffUser) -> BatchView:
-    """Quarantine, recall or release a batch, with a reason (audited). A recalled batch stays recalled.
+    """Quarantine, recall or release a batch, with a reason (audited). A recalled batch stays recalled; an expired
+    one is never released.
 
     A store's staff may change only their own store's batches (others are NotFound).
     """
@@ -763,6 +790,8 @@ async def set_batch_status(batch_id: int, status: str, reason: str, actor: Staff
             return view
         if view.status == RECALLED:
             raise ValidationFailed({"status": _("A recalled batch stays recalled.")})
+        if status == AVAILABLE and view.expired:
+            raise ValidationFailed({"status": _("An expired batch cannot be released: write it off instead.")})
         await fetch("UPDATE stock_batch SET status = {} WHERE id = {}", status, batch_id)
         await audit.record(
             actor,
@@ -800,26 +829,66 @@ async def adjust(batch_id: int, counted: int | str, reason: str, actor: StaffUse
         delta = count - view.on_hand
         if delta == 0:
             return view
-        await fetch(
-            "INSERT INTO stock_move (batch, store, product, qty, kind, ref, key, staff, at)"
-            " VALUES ({}, {}, {}, {}, 'adjust', {}, {}, {}, {})",
-            batch_id,
-            view.store_id,
-            view.product_id,
-            delta,
-            reason.strip()[:40],
-            move_key,
-            actor.id,
-            datetime.now(UTC),
-        )
-        await fetch("UPDATE stock_batch SET on_hand = on_hand + {} WHERE id = {}", delta, batch_id)
-        await audit.record(
-            actor,
-            ADJUST_ACTION,
-            None,
-            f"{view.store_code} {view.sku} batch {view.batch_no} (#{view.id}): {view.on_hand} → {count}; "
-            f"{reason.strip()}"[:500],
-        )
+        await _move(view, delta, "adjust", reason, move_key, actor, ADJUST_ACTION, f"{view.on_hand} → {count}")
+        return await get_batch(batch_id)
+
+
+async def _move(
+    view: BatchView, qty: int, kind: str, reason: str, move_key: str, actor: StaffUser, action: str, change: str
+) -> None:
+    """One move of `qty` into (negative: out of) a batch, its cached on_hand with it, and the audit event that says
+    why (call inside `transaction()`)."""
+    await fetch(
+        "INSERT INTO stock_move (batch, store, product, qty, kind, ref, key, staff, at)"
+        " VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
+        view.id,
+        view.store_id,
+        view.product_id,
+        qty,
+        kind,
+        reason.strip()[:40],
+        move_key,
+        actor.id,
+        datetime.now(UTC),
+    )
+    await fetch("UPDATE stock_batch SET on_hand = on_hand + {} WHERE id = {}", qty, view.id)
+    await audit.record(
+        actor,
+        action,
+        None,
+        f"{view.store_code} {view.sku} batch {view.batch_no} (#{view.id}): {change}; {reason.strip()}"[:500],
+    )
+
+
+async def write_off(batch_id: int, reason: str, actor: StaffUser, key: str = "") -> BatchView:
+    """Take everything left of a batch that may not be sold (expired, quarantined or recalled) out of stock: one
+    "write_off" move of minus what is on hand, with a reason (audited). A sellable batch is refused (quarantine
+    it or correct the count instead). Idempotent by `key` (a fresh one when empty): a double tap writes off once.
+    """
+    errors = {}
+    if not (reason or "").strip():
+        errors["reason"] = _("Say why the stock is written off.")
+    if len(key or "") > MAX_KEY:
+        errors["key"] = _("The idempotency key has at most %(n)s characters.") % {"n": MAX_KEY}
+    if errors:
+        raise ValidationFailed(errors)
+    move_key = f"write_off:{key or uuid.uuid4().hex}"
+    async with transaction():
+        view = await get_batch(batch_id, actor.store_id)
+        if await fetch("SELECT id FROM stock_move WHERE key = {}", move_key):
+            return view
+        # Lock the batch row (PostgreSQL) so a sale or a second write-off waits and then sees what is left.
+        if not is_sqlite():
+            await fetch("SELECT id FROM stock_batch WHERE id = {} FOR UPDATE", batch_id)
+            view = await get_batch(batch_id)
+        if view.state == AVAILABLE:
+            raise ValidationFailed(
+                {"reason": _("This batch may still be sold: quarantine it first, or correct the count.")}
+            )
+        if view.on_hand <= 0:
+            raise ValidationFailed({"reason": _("Nothing of this batch is left to write off.")})
+        change = f"{view.state}, {view.on_hand} written off"
+        await _move(view, -view.on_hand, "write_off", reason, move_key, actor, WRITE_OFF_ACTION, change)
         return await get_batch(batch_id)
 
 
@@ -1037,7 +1106,7 @@ async def write_off_returned(pack_id: int, reason: str, actor: StaffUser) -> Ret
     async with transaction():
         pack, decided = await _decide(pack_id, WRITTEN_OFF, reason, actor)
         if decided:
-            await audit.record(actor, WRITE_OFF_ACTION, None, _pack_detail(pack, reason))
+            await audit.record(actor, RETURNED_WRITE_OFF_ACTION, None, _pack_detail(pack, reason))
         return await returned_pack(pack_id)
 
 

@@ -10,9 +10,9 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from app.components import coupons, loyalty, members
+from app.components import catalog, coupons, loyalty, members
 from app.components.errors import NotFound, ValidationFailed
-from app.components.roles import CATALOG_READ_ROLES, CATALOG_WRITE_ROLES, MEMBER_READ_ROLES
+from app.components.roles import CATALOG_READ_ROLES, CATALOG_WRITE_ROLES, COUPON_ISSUE_ROLES, MEMBER_READ_ROLES
 from app.i18n import _
 from app.routes.api import SECURITY
 from app.routes.guards import requires_role
@@ -20,6 +20,7 @@ from app.routes.render import FORM, render, wants_partial
 
 read_guard = [requires_role(CATALOG_READ_ROLES)]
 write_guard = [requires_role(CATALOG_WRITE_ROLES)]
+issue_guard = [requires_role(COUPON_ISSUE_ROLES)]
 
 
 # ---------------------------------------------------------------- rules
@@ -111,16 +112,19 @@ async def _coupons_page(
         "notice": notice,
         "issue_form": issue_form or {},
         "can_edit": _can_edit(request),
+        "can_issue": request.user.role in COUPON_ISSUE_ROLES,
         "new_key": secrets.token_urlsafe(12),
         "kinds": [("amount", _("Amount off (¥)")), ("percent", _("Percent off (%)"))],
         "scopes": [("all", _("All products")), ("category", _("A category")), ("product", _("One product (SKU)"))],
+        "categories": [(c, catalog.category_l1_label(c)) for c in catalog.CATEGORIES_L1],
     }
     return render(request, "manager/coupons.html", ctx, block="coupons_body", status_code=status_code)
 
 
 @get("/manager/coupons", guards=read_guard)
 async def coupon_templates(request: Request) -> Template:
-    """Coupon templates with issued/redeemed counts; for HQ admins the create, issue and print forms."""
+    """Coupon templates with issued/redeemed counts; the issue form for HQ admins and store managers (their own
+    store's members), the create and print forms for HQ admins."""
     return await _coupons_page(request)
 
 
@@ -136,9 +140,10 @@ async def create_coupon_template(request: Request, data: Annotated[coupons.NewTe
     return await _coupons_page(request, notice=_("Template %(code)s created.") % {"code": made.code})
 
 
-@post("/manager/coupons/{code:str}/issue", guards=write_guard)
+@post("/manager/coupons/{code:str}/issue", guards=issue_guard)
 async def issue_coupon(request: Request, code: FromPath[str], data: Annotated[IssueForm, FORM]) -> Response:
-    """Issue a coupon of template `code` to the member numbered `member_no`."""
+    """Issue a coupon of template `code` to the member numbered `member_no` (a store manager: a member of their
+    own store; another store's member is refused next to the field, as if unknown)."""
     template = await coupons.get_template(code)
     member_no = data.member_no.strip()
     try:

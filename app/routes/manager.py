@@ -8,7 +8,7 @@ from litestar import Request, get
 from litestar.params import FromQuery
 from litestar.response import Template
 
-from app.components import audit, members
+from app.components import audit, consents, members
 from app.components.roles import AUDIT_ROLES, HQ_ROLES, MANAGER_ROLES
 from app.i18n import _
 from app.routes.guards import requires_role
@@ -70,6 +70,7 @@ async def audit_page(
         },
         "errors": errors,
         "actions": audit.FILTER_ACTIONS,
+        "channel_label": consents.channel_label,
     }
     return render(request, "manager/audit.html", ctx, block="audit_results", status_code=422 if errors else 200)
 

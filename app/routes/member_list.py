@@ -7,7 +7,7 @@ from litestar.params import FromQuery
 from litestar.response import Template
 
 from app.components import member_list
-from app.components.roles import ALL_ROLES, COUNTER_ROLES, HQ_ROLES
+from app.components.roles import ALL_ROLES, COUNTER_ROLES, MANAGER_ROLES
 from app.routes.guards import requires_role
 from app.routes.render import render
 
@@ -19,7 +19,8 @@ async def members_page(request: Request, q: FromQuery[str] = "", page: FromQuery
     result = await member_list.search(user, q, page=page)
     ctx = {
         "result": result,
-        "layout": "_layouts/manager.html" if user.role in HQ_ROLES else "_layouts/counter.html",
+        # A store manager keeps the manager's menu (which leads back to the counter too).
+        "layout": "_layouts/manager.html" if user.role in MANAGER_ROLES else "_layouts/counter.html",
         "can_open": user.role in COUNTER_ROLES,
     }
     return render(request, "members/list.html", ctx, block="member_results")

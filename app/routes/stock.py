@@ -198,11 +198,29 @@ async def _product_ctx(
 
 
 @dataclass
-class StatusForm:
+class BatchListForm:
+    """Which list a batch action was taken on: "expiring" (that list comes back, with its `store` and `days`), else
+    the product's batches."""
+
+    back: str = ""
+    store: str = ""
+    days: str = ""
+
+
+@dataclass
+class StatusForm(BatchListForm):
     """A batch status change: `status` available (release) | quarantined | recalled, with a reason."""
 
     status: str = ""
     reason: str = ""
+
+
+@dataclass
+class WriteOffForm(BatchListForm):
+    """Write off what is left of a batch that may not be sold, with a reason; `key` makes a double tap count once."""
+
+    reason: str = ""
+    key: str = ""
 
 
 @dataclass
@@ -225,20 +243,23 @@ async def _after_batch_change(
     form: dict | None = None,
     failed_form: str | None = None,
 ) -> Template:
+    """The list the change was made on, again: the expiring list or the product's batches, with the message."""
+    form = form or {}
+    outcome = {
+        "errors": errors or {},
+        "failed_batch": batch.id if errors else None,
+        "failed_form": failed_form,
+        "form": form,
+        "changed": None if errors else batch.id,
+    }
+    status_code = 422 if errors else 200
+    if form.get("back") == "expiring":
+        ctx = await _expiring_ctx(request.user, str(form.get("store") or ""), str(form.get("days") or ""), **outcome)
+        return render(request, "manager/stock_expiring.html", ctx, block="expiring_results", status_code=status_code)
     current = {"id": batch.store_id, "code": batch.store_code}
     product = await catalog.get_product(batch.sku)
-    ctx = await _product_ctx(
-        request,
-        current,
-        [],
-        product,
-        errors=errors or {},
-        failed_batch=batch.id if errors else None,
-        failed_form=failed_form,
-        form=form or {},
-        changed=None if errors else batch.id,
-    )
-    return render(request, "manager/stock_product.html", ctx, block="batches", status_code=422 if errors else 200)
+    ctx = await _product_ctx(request, current, [], product, **outcome)
+    return render(request, "manager/stock_product.html", ctx, block="batches", status_code=status_code)
 
 
 @post("/manager/stock/batches/{batch_id:int}/status", guards=write_guard)
@@ -249,7 +270,19 @@ async def change_status(request: Request, batch_id: FromPath[int], data: Annotat
         batch = await stock.set_batch_status(batch_id, data.status, data.reason, request.user)
     except ValidationFailed as exc:
         return await _after_batch_change(request, batch, exc.errors, data.__dict__, "status")
-    return await _after_batch_change(request, batch)
+    return await _after_batch_change(request, batch, form={"back": data.back, "store": data.store, "days": data.days})
+
+
+@post("/manager/stock/batches/{batch_id:int}/write-off", guards=write_guard)
+async def write_off_batch(request: Request, batch_id: FromPath[int], data: Annotated[WriteOffForm, FORM]) -> Template:
+    """Write off what is left of an expired, quarantined or recalled batch (a stock move out, with a reason,
+    audited); a sellable batch is refused next to the reason."""
+    batch = await _batch_in_scope(request, batch_id)
+    try:
+        batch = await stock.write_off(batch_id, data.reason, request.user, key=data.key)
+    except ValidationFailed as exc:
+        return await _after_batch_change(request, batch, exc.errors, data.__dict__, "write_off")
+    return await _after_batch_change(request, batch, form=data.__dict__)
 
 
 @post("/manager/stock/batches/{batch_id:int}/count", guards=write_guard)
@@ -357,11 +390,10 @@ async def receive_submit(request: Request, data: Annotated[ReceiveForm, FORM]) -
 # ---------------------------------------------------------------- expiring soon
 
 
-@get("/manager/stock/expiring", guards=read_guard)
-async def expiring_page(request: Request, store: FromQuery[str] = "", days: FromQuery[int] = 90) -> Template:
-    """Batches with stock expiring within `days` (expired ones first), for the store or, for HQ, every store."""
-    user = request.user
-    days = days if days in EXPIRING_DAYS else 90
+async def _expiring_ctx(user: StaffUser, store: str, days: int | str, **extra: Any) -> dict[str, Any]:
+    """The expiring list's page: the store's batches (HQ: every store, or the one picked) within `days`."""
+    text = str(days).strip()
+    within = int(text) if text.isdigit() and int(text) in EXPIRING_DAYS else 90
     stores: list[dict] = []
     current = None
     if user.role in HQ_ROLES:
@@ -370,17 +402,32 @@ async def expiring_page(request: Request, store: FromQuery[str] = "", days: From
             current, _ignored = await _scope(user, store)
     else:
         current, _ignored = await _scope(user, "")
-    batches = await stock.expiring(current["id"] if current else None, days) if (current or stores) else []
-    ctx = {
+    batches = await stock.expiring(current["id"] if current else None, within) if (current or stores) else []
+    return {
         "store": current,
         "stores": stores,
         "batches": batches,
-        "days": days,
+        "days": within,
         "choices": EXPIRING_DAYS,
         "status_label": stock.status_label,
+        "may_write": _may_write(user),
+        "action_key": uuid.uuid4().hex,
+        "errors": {},
+        "failed_batch": None,
+        "failed_form": None,
+        "form": {},
+        "changed": None,
+        **extra,
     }
+
+
+@get("/manager/stock/expiring", guards=read_guard)
+async def expiring_page(request: Request, store: FromQuery[str] = "", days: FromQuery[int] = 90) -> Template:
+    """Batches with stock expiring within `days` (expired ones first, marked expired, with their quarantine and
+    write-off actions for those who may), for the store or, for HQ, every store."""
+    ctx = await _expiring_ctx(request.user, store, days)
     return render(request, "manager/stock_expiring.html", ctx, block="expiring_results")
 
 
-ROUTES = [api_receive, stock_page, product_page, change_status, count_batch, receive_page, receive_submit]
-ROUTES += [expiring_page, release_pack, write_off_pack]
+ROUTES = [api_receive, stock_page, product_page, change_status, write_off_batch, count_batch, receive_page]
+ROUTES += [receive_submit, expiring_page, release_pack, write_off_pack]

@@ -16,9 +16,9 @@ from tests.conftest import actor
 
 TODAY = date(2026, 11, 30)
 LINES = [
-    CouponLine(1, 11, "YS00001", "cold", 3000),
-    CouponLine(2, 12, "YS00002", "cold", 2000),
-    CouponLine(3, 13, "YS00003", "vitamins", 1001),
+    CouponLine(1, 11, "YS00001", "感冒/流感", 3000),
+    CouponLine(2, 12, "YS00002", "感冒/流感", 2000),
+    CouponLine(3, 13, "YS00003", "维矿物质", 1001),
 ]
 
 
@@ -91,7 +91,7 @@ async def test_concurrent_issues_with_one_key_make_one_coupon() -> None:
 
 
 async def test_amount_coupon_is_shared_proportionally_over_its_scope() -> None:
-    code = await _printed("COLD5", scope="category", scope_value="cold", threshold="40")
+    code = await _printed("COLD5", scope="category", scope_value="感冒/流感", threshold="40")
     result = await coupons.evaluate([code.lower()], None, LINES, TODAY)
     assert result.errors == {}
     assert result.total == 1000
@@ -99,7 +99,7 @@ async def test_amount_coupon_is_shared_proportionally_over_its_scope() -> None:
 
 
 async def test_threshold_is_checked_on_the_in_scope_amount() -> None:
-    code = await _printed("COLD60", scope="category", scope_value="cold", threshold="60")
+    code = await _printed("COLD60", scope="category", scope_value="感冒/流感", threshold="60")
     with use_language("en"):
         result = await coupons.evaluate([code], None, LINES, TODAY)
     assert result.total == 0
@@ -113,7 +113,7 @@ async def test_percent_rounds_down_and_never_exceeds_the_scope() -> None:
 
 
 async def test_amount_off_is_capped_at_what_is_in_scope() -> None:
-    code = await _printed("VIT", scope="category", scope_value="vitamins", value="50")
+    code = await _printed("VIT", scope="category", scope_value="维矿物质", value="50")
     result = await coupons.evaluate([code], None, LINES, TODAY)
     assert result.total == 1001 and result.per_line == {3: 1001}
 
@@ -239,3 +239,31 @@ async def test_concurrent_issues_with_different_keys_respect_the_member_limit() 
             return False
 
     assert sum(await asyncio.gather(*(attempt(i) for i in range(6)))) == 2
+
+
+async def test_store_staff_issue_only_to_their_own_stores_members() -> None:
+    await _template("SHOP", per_member_limit="0")
+    own = await _member("本店")
+    far = await members.register(members.NewMember(name="他店", store_code="SH002"), await actor("admin"))
+    far_id = await members.member_id(far.member_no)
+    manager = await actor("manager")
+    assert (await coupons.issue("SHOP", own, "manual", "s1", manager)).code
+    with pytest.raises(ValidationFailed) as exc:
+        await coupons.issue("SHOP", far_id, "manual", "s2", manager)
+    assert set(exc.value.errors) == {"member_no"} and far.member_no in exc.value.errors["member_no"]
+    assert (await coupons.issue("SHOP", far_id, "manual", "s3", await actor("admin"))).code  # HQ: any store
+    assert (await coupons.issue("SHOP", far_id, "journey", "s4", None)).code  # the worker: any store
+    held = await fetch("SELECT source_key FROM coupon WHERE member = {} ORDER BY source_key", far_id)
+    assert [r["source_key"] for r in held] == ["s3", "s4"]
+
+
+async def test_a_category_scope_is_one_of_the_catalogs_categories_shown_in_the_current_language() -> None:
+    made = await _template("VITS", scope="category", scope_value="vitamins & minerals")  # the English label
+    assert made.scope_value == "维矿物质"
+    with use_language("en"):
+        assert made.scope_text == "category Vitamins & minerals"
+    with use_language("zh_CN"):
+        assert made.scope_text == "类别：维矿物质"
+    with pytest.raises(ValidationFailed) as exc:
+        await _template("NOCAT", scope="category", scope_value="vitamin")
+    assert set(exc.value.errors) == {"scope_value"}

@@ -329,7 +329,7 @@ async def test_a_manager_releases_a_returned_pack_to_its_batch_or_writes_it_off_
     assert await stock.returned_packs(store) == []
     assert [p.id for p in await stock.returned_packs(store, held=False)] == [one.id, three.id]
     actions = [r["action"] for r in await fetch("SELECT action FROM audit_event ORDER BY id")]
-    assert actions == [stock.RELEASE_ACTION, stock.WRITE_OFF_ACTION]
+    assert actions == [stock.RELEASE_ACTION, stock.RETURNED_WRITE_OFF_ACTION]
     await _ledger_matches()
 
 
@@ -511,4 +511,91 @@ async def test_sales_taking_two_products_in_opposite_orders_all_complete() -> No
     )
     assert results == [None] * 10  # no deadlock between A-then-B and B-then-A
     assert (await fetch("SELECT SUM(on_hand) AS n FROM stock_batch"))[0]["n"] == 80
+    await _ledger_matches()
+
+
+# ---------------------------------------------------------------- expired batches: the shown state, write-off
+
+
+async def _expired(product: dict, batch: str, qty: int = 4, days_ago: int = 1):
+    """A batch received while good that has since expired (expired stock cannot be received)."""
+    view = await _receive(product, batch, _days(1), qty)
+    await fetch("UPDATE stock_batch SET expiry = {} WHERE id = {}", _days(-days_ago), view.id)
+    return await stock.get_batch(view.id)
+
+
+def test_the_shown_state_is_computed_from_the_expiry_against_today() -> None:
+    today = date(2026, 12, 1)
+    assert stock.batch_state("available", today, today) == "available"  # sellable through its expiry date
+    assert stock.batch_state("available", today - timedelta(days=1), today) == "expired"
+    assert stock.batch_state("quarantined", today - timedelta(days=1), today) == "expired"
+    assert stock.batch_state("quarantined", today, today) == "quarantined"
+    assert stock.batch_state("recalled", today - timedelta(days=1), today) == "recalled"  # a recall is final
+    with use_language("zh_CN"):
+        assert stock.status_label("expired") == "已过期"
+
+
+async def test_an_expired_batch_is_listed_as_expired_and_never_sellable() -> None:
+    product = await _product()
+    old = await _expired(product, "OLD")
+    good = await _receive(product, "GOOD", _days(30), 2)
+    assert (old.status, old.state, old.sellable, old.may_write_off) == ("available", "expired", False, True)
+    assert (good.state, good.sellable, good.may_write_off) == ("available", True, False)
+    listed = {b.batch_no: b.state for b in await stock.expiring(await _store_id(), 90)}
+    assert listed == {"OLD": "expired", "GOOD": "available"}
+    assert {b.batch_no: b.state for b in await stock.product_batches(await _store_id(), product["id"])} == listed
+    with pytest.raises(ValidationFailed) as exc:  # past its expiry it is never released back to sale
+        await stock.set_batch_status(old.id, "quarantined", "off the shelf", await actor("manager"))
+        await stock.set_batch_status(old.id, "available", "oops", await actor("manager"))
+    assert "status" in exc.value.errors
+    assert (await stock.get_batch(old.id)).status == "quarantined"
+
+
+async def test_write_off_takes_what_is_left_out_once_with_a_reason_and_is_audited() -> None:
+    product = await _product()
+    old = await _expired(product, "OLD", qty=6)
+    manager = await actor("manager")
+    with pytest.raises(ValidationFailed) as exc:
+        await stock.write_off(old.id, "  ", manager, key="w1")
+    assert set(exc.value.errors) == {"reason"}
+    for _ in range(2):  # a double tap writes off once
+        done = await stock.write_off(old.id, "过期报损", manager, key="w1")
+    assert done.on_hand == 0
+    moves = await fetch("SELECT qty, kind, ref, staff FROM stock_move WHERE batch = {} ORDER BY id", old.id)
+    assert [(m["qty"], m["kind"], m["ref"]) for m in moves][1:] == [(-6, "write_off", "过期报损")]
+    assert moves[-1]["staff"] == manager.id
+    audited = await fetch("SELECT detail FROM audit_event WHERE action = {}", stock.WRITE_OFF_ACTION)
+    assert len(audited) == 1 and "OLD" in audited[0]["detail"] and "过期报损" in audited[0]["detail"]
+    with pytest.raises(ValidationFailed):  # nothing left: a new write-off has nothing to take
+        await stock.write_off(old.id, "again", manager, key="w2")
+    await _ledger_matches()
+
+
+async def test_a_sellable_batch_is_not_written_off_and_another_store_cannot() -> None:
+    product = await _product()
+    good = await _receive(product, "GOOD", _days(30), 3)
+    with pytest.raises(ValidationFailed) as exc:
+        await stock.write_off(good.id, "damaged", await actor("manager"))
+    assert set(exc.value.errors) == {"reason"}
+    held = await _receive(product, "HELD", _days(30), 2)
+    await stock.set_batch_status(held.id, "quarantined", "returned packs", await actor("manager"))
+    assert (await stock.write_off(held.id, "not resaleable", await actor("manager"))).on_hand == 0
+    elsewhere = await _expired(product, "FAR")
+    await fetch("UPDATE stock_batch SET store = {} WHERE id = {}", await _store_id("SH002"), elsewhere.id)
+    with pytest.raises(NotFound):
+        await stock.write_off(elsewhere.id, "not mine", await actor("manager"))
+    assert (await stock.get_batch(good.id)).on_hand == 3 and (await stock.get_batch(elsewhere.id)).on_hand == 4
+    await _ledger_matches()
+
+
+async def test_concurrent_write_offs_with_different_keys_take_the_stock_once() -> None:
+    product = await _product()
+    old = await _expired(product, "OLD", qty=5)
+    manager = await actor("manager")
+    results = await asyncio.gather(
+        *(stock.write_off(old.id, "expired", manager, key=f"k{i}") for i in range(4)), return_exceptions=True
+    )
+    assert sum(1 for r in results if isinstance(r, stock.BatchView)) == 1
+    assert all(isinstance(r, ValidationFailed) for r in results if not isinstance(r, stock.BatchView))
+    assert (await stock.get_batch(old.id)).on_hand == 0
     await _ledger_matches()

@@ -26,6 +26,7 @@ STOCK = {"store_manager", "hq_admin"}
 SALE = {"pharmacist", "clerk", "store_manager"}
 CATALOG_WRITE = {"hq_admin"}
 CATALOG_READ = {"hq_admin", "hq_analyst", "store_manager"}
+COUPON_ISSUE = {"hq_admin", "store_manager"}
 PHARMACISTS = {"pharmacist", "store_manager"}
 USERS = {
     "pharmacist": "pharmacist",
@@ -132,6 +133,7 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/manager/stock/receive"): STOCK,
     ("POST", "/manager/stock/receive"): STOCK,
     ("POST", "/manager/stock/batches/{batch_id:int}/status"): STOCK,
+    ("POST", "/manager/stock/batches/{batch_id:int}/write-off"): STOCK,
     ("POST", "/manager/stock/batches/{batch_id:int}/count"): STOCK,
     ("POST", "/manager/stock/returned/{pack_id:int}/release"): STOCK,
     ("POST", "/manager/stock/returned/{pack_id:int}/write-off"): STOCK,
@@ -155,7 +157,7 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/manager/loyalty"): CATALOG_WRITE,
     ("GET", "/manager/coupons"): CATALOG_READ,
     ("POST", "/manager/coupons"): CATALOG_WRITE,
-    ("POST", "/manager/coupons/{code:str}/issue"): CATALOG_WRITE,
+    ("POST", "/manager/coupons/{code:str}/issue"): COUPON_ISSUE,
     ("POST", "/manager/coupons/{code:str}/print"): CATALOG_WRITE,
     ("GET", "/api/v1/members/{member_no:str}/points"): MEMBER_WRITE,
     ("GET", "/api/v1/members"): MEMBER_WRITE,

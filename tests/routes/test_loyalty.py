@@ -172,3 +172,62 @@ async def test_the_wallet_partial_shows_points_and_usable_coupons(client) -> Non
     assert html.count('data-testid="wallet-coupon"') == 1 and 'hx-post="/counter/cart/coupons"' in html
     applied = template.render(wallet=wallet, applied_codes=[wallet.coupons[0].code], request=None)
     assert 'hx-post="/counter/cart/coupons/remove"' in applied and 'aria-pressed="true"' in applied
+
+
+async def test_a_store_manager_issues_to_their_own_stores_members_only(client) -> None:
+    admin = await login(client, "admin")
+    await _template(client, admin)
+    own = await members.register(members.NewMember(name="本店会员"), await actor())  # SH001, the manager's
+    other = await members.register(members.NewMember(name="他店会员", store_code="SH002"), await actor("admin"))
+    client.cookies.clear()
+    token = await login(client, "manager")
+    page = await client.get("/manager/coupons")
+    assert page.status_code == 200 and 'data-testid="issue-form"' in page.text
+    assert 'data-testid="template-form"' not in page.text and 'data-testid="print-form"' not in page.text  # HQ's
+    headers = {**HX, "x-csrftoken": token}
+    issued = await client.post(
+        "/manager/coupons/GIFT5/issue", data={"member_no": own.member_no, "request_key": "m1"}, headers=headers
+    )
+    assert issued.status_code == 200 and 'data-testid="coupon-notice"' in issued.text
+    refused = await client.post(
+        "/manager/coupons/GIFT5/issue", data={"member_no": other.member_no, "request_key": "m2"}, headers=headers
+    )
+    assert refused.status_code == 422 and 'data-testid="error-member_no"' in refused.text
+    assert f'value="{other.member_no}"' in refused.text  # what was typed stays
+    held = await fetch("SELECT m.member_no FROM coupon c JOIN member m ON m.id = c.member")
+    assert [r["member_no"] for r in held] == [own.member_no]
+    audited = await fetch("SELECT username FROM audit_event WHERE action = 'coupon.issue'")
+    assert [r["username"] for r in audited] == ["manager"]
+    # Templates and printed codes stay HQ's.
+    assert (await client.post("/manager/coupons", data={"code": "X1"}, headers=headers)).status_code == 403
+    assert (await client.post("/manager/coupons/GIFT5/print", data={"count": "1"}, headers=headers)).status_code == 403
+    client.cookies.clear()
+    analyst = await login(client, "analyst")
+    assert 'data-testid="issue-form"' not in (await client.get("/manager/coupons")).text
+    denied = await client.post(
+        "/manager/coupons/GIFT5/issue", data={"member_no": own.member_no}, headers={"x-csrftoken": analyst}
+    )
+    assert denied.status_code == 403
+
+
+async def _category_template(client, token: str, code: str, category: str):
+    """Post the new-template form for 10 % off one category, typed as `category`."""
+    form = {"code": code, "name_zh": "类别券", "kind": "percent", "value": "10", "scope": "category"}
+    return await client.post(
+        "/manager/coupons", data={**form, "scope_value": category}, headers={**HX, "x-csrftoken": token}
+    )
+
+
+async def test_a_category_coupon_names_its_category_in_the_page_language(client) -> None:
+    token = await login(client, "admin")
+    response = await _category_template(client, token, "COLD9", "Cold & flu")
+    assert response.status_code == 200, response.text
+    rows = await fetch("SELECT scope_value FROM coupon_template WHERE code = 'COLD9'")
+    assert rows[0]["scope_value"] == "感冒/流感"  # stored as the catalog's code, so cart lines match it
+    scope = re.compile(r'data-testid="coupon-scope">([^<]*)<')
+    assert scope.findall(response.text) == ["类别：感冒/流感"]
+    await client.post("/language", data={"language": "en", "next": "/manager/coupons"}, headers={"x-csrftoken": token})
+    english = await client.get("/manager/coupons")
+    assert scope.findall(english.text) == ["category Cold &amp; flu"]
+    typo = await _category_template(client, token, "COLD8", "colds")
+    assert typo.status_code == 422 and 'data-testid="error-scope_value"' in typo.text and 'value="colds"' in typo.text

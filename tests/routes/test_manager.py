@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from app.components import audit, members
 from tests.conftest import actor, login
 
@@ -49,3 +51,46 @@ async def test_bad_date_filter_is_explained(client) -> None:
     assert page.status_code == 422
     assert 'data-testid="error-date_from"' in page.text
     assert 'value="yesterday"' in page.text
+
+
+def _menu(html: str) -> list[tuple[str, str]]:
+    """(data-testid, href) of the manager menu's links, in order."""
+    nav = re.search(r'<nav class="nav"[^>]*data-testid="manager-nav">(.*?)</nav>', html, re.S)
+    assert nav, "no manager menu"
+    return re.findall(r'<a class="btn btn-nav" href="([^"]+)" data-testid="nav-([\w-]+)"', nav.group(1))
+
+
+async def test_the_menu_lists_every_page_each_manager_role_uses_and_marks_the_one_shown(client) -> None:
+    expected = {
+        "manager": ["/manager", "/members", "/manager/stock", "/manager/catalog", "/manager/loyalty",
+                    "/manager/coupons", "/members/import", "/counter"],
+        "admin": ["/manager", "/members", "/manager/stock", "/manager/catalog", "/manager/loyalty",
+                  "/manager/coupons", "/members/import", "/manager/audit"],
+        "analyst": ["/manager", "/members", "/manager/stock", "/manager/catalog", "/manager/loyalty",
+                    "/manager/coupons", "/members/export"],
+    }  # fmt: skip
+    for username, pages in expected.items():
+        client.cookies.clear()
+        await login(client, username)
+        for path in pages:
+            if path == "/counter":
+                continue
+            page = await client.get(path)
+            assert page.status_code == 200, (username, path)
+            assert [href for href, _key in _menu(page.text)] == pages, (username, path)
+            current = re.findall(r'href="([^"]+)" data-testid="nav-[\w-]+" aria-current="page"', page.text)
+            assert current == [path], (username, path)
+        stock = await client.get("/manager/stock/expiring")  # a page below one of the menu's marks that one
+        assert re.findall(r'href="([^"]+)" data-testid="nav-[\w-]+" aria-current="page"', stock.text) == [
+            "/manager/stock"
+        ]
+    # The top bar says where one is and opens the menu by a button, not by hover.
+    assert 'data-testid="topbar-title">近效期<' in stock.text
+    assert 'data-testid="menu-toggle"' in stock.text and 'aria-controls="topbar-menu"' in stock.text
+
+
+async def test_the_audit_trail_names_the_channel_in_the_page_language(client) -> None:
+    await login(client, "admin")
+    page = await client.get("/manager/audit", params={"username": "admin"})
+    assert page.text.count('data-testid="audit-row"') >= 1
+    assert "网页端" in page.text and "WEB" not in page.text and "· web" not in page.text

@@ -219,3 +219,95 @@ async def test_expiring_list_for_the_store_and_for_hq(client) -> None:
     await login(client, "admin")
     chain = await client.get("/manager/stock/expiring", params={"days": 180}, headers=HX)
     assert re.findall(r'data-testid="expiring-row" data-batch="([^"]+)"', chain.text) == ["ELSEWHERE", "SOON", "LATER"]
+
+
+# ---------------------------------------------------------------- expired batches on the lists
+
+
+async def _expired_batch(product: dict, batch: str, qty: int = 6, store: str = "SH001") -> stock.BatchView:
+    view = await _receive(product, batch, _days(1), qty, store=store)
+    await fetch("UPDATE stock_batch SET expiry = {} WHERE id = {}", _days(-10), view.id)
+    return view
+
+
+def _row(html: str, batch: str) -> str:
+    """One batch's row of the expiring list, or its card on the product page."""
+    match = re.search(rf'<(tr|article)[^>]*data-batch="{batch}".*?</\1>', html, re.S)
+    assert match, f"no row for {batch}"
+    return match.group(0)
+
+
+async def test_an_expired_batch_shows_expired_in_red_on_every_list(client) -> None:
+    amox = await _product()
+    await _expired_batch(amox, "OLD")
+    await _receive(amox, "GOOD", _days(40), 3)
+    await login(client, "manager")
+    expiring = (await client.get("/manager/stock/expiring")).text
+    product = (await client.get(f"/manager/stock/products/{amox['sku']}")).text
+    for html in (expiring, product):
+        old, good = _row(html, "OLD"), _row(html, "GOOD")
+        assert 'data-testid="batch-state" data-state="expired">已过期<' in old and "正常" not in old
+        assert "badge-expired" in old and "flag" not in old  # red, not the amber flag it had
+        assert 'data-state="available">正常<' in good
+    # The actions for the expired batch are on the list itself: quarantine and write-off; none for a sellable one.
+    assert 'data-testid="write-off"' in _row(expiring, "OLD") and 'data-testid="quarantine"' in _row(expiring, "OLD")
+    assert 'data-testid="write-off"' not in _row(expiring, "GOOD")
+    assert 'data-testid="write-off"' in _row(product, "OLD") and 'data-testid="release"' not in _row(product, "OLD")
+    client.cookies.clear()
+    await login(client, "analyst")  # reads, acts on nothing
+    assert 'data-testid="write-off"' not in (await client.get("/manager/stock/expiring")).text
+
+
+async def test_write_off_from_the_expiring_list_moves_the_stock_out_once(client) -> None:
+    amox = await _product()
+    old = await _expired_batch(amox, "OLD")
+    token = await login(client, "manager")
+    headers = {**HX, "x-csrftoken": token}
+    form = {"key": "wo-1", "back": "expiring", "store": "", "days": "30"}
+    missing = await client.post(
+        f"/manager/stock/batches/{old.id}/write-off", data={**form, "reason": ""}, headers=headers
+    )
+    assert missing.status_code == 422 and "<html" not in missing.text
+    assert 'data-testid="error-reason"' in _row(missing.text, "OLD") and 'value="wo-1"' in missing.text
+    for _ in range(2):  # a double tap writes off once
+        done = await client.post(
+            f"/manager/stock/batches/{old.id}/write-off", data={**form, "reason": "过期报损"}, headers=headers
+        )
+        assert done.status_code == 200 and 'data-testid="expiring-table"' in done.text
+        assert 'data-testid="batch-changed"' in done.text and 'data-batch="OLD"' not in done.text  # nothing left
+    moves = await fetch("SELECT qty FROM stock_move WHERE batch = {} AND kind = 'write_off'", old.id)
+    assert [m["qty"] for m in moves] == [-6]
+    assert await audit.count(stock.WRITE_OFF_ACTION) == 1
+    good = await _receive(amox, "GOOD", _days(40), 3)
+    refused = await client.post(
+        f"/manager/stock/batches/{good.id}/write-off", data={**form, "key": "wo-2", "reason": "x"}, headers=headers
+    )
+    assert refused.status_code == 422 and 'data-testid="error-reason"' in refused.text
+    foreign = await _expired_batch(amox, "FAR", store="SH002")
+    other = await client.post(
+        f"/manager/stock/batches/{foreign.id}/write-off", data={**form, "key": "wo-3", "reason": "x"}, headers=headers
+    )
+    assert other.status_code == 404
+    assert (await stock.get_batch(good.id)).on_hand == 3 and (await stock.get_batch(foreign.id)).on_hand == 6
+
+
+async def test_quarantine_from_the_expiring_list_comes_back_to_the_list(client) -> None:
+    amox = await _product()
+    old = await _expired_batch(amox, "OLD")
+    token = await login(client, "admin")
+    response = await client.post(
+        f"/manager/stock/batches/{old.id}/status",
+        data={"status": "quarantined", "reason": "下架", "back": "expiring", "store": "SH001", "days": "60"},
+        headers={**HX, "x-csrftoken": token},
+    )
+    assert response.status_code == 200 and 'data-testid="expiring-table"' in response.text
+    row = _row(response.text, "OLD")
+    assert 'data-state="expired">' in row and "badge-quarantined" in row and 'data-testid="quarantine"' not in row
+    assert (await stock.get_batch(old.id)).status == "quarantined"
+    assert await audit.count(stock.STATUS_ACTION) == 1
+    release = await client.post(
+        f"/manager/stock/batches/{old.id}/status",
+        data={"status": "available", "reason": "oops"},
+        headers={**HX, "x-csrftoken": token},
+    )
+    assert release.status_code == 422 and 'data-testid="error-status"' in release.text
