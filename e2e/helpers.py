@@ -38,11 +38,25 @@ async def login(page: Page, username: str, landing: str) -> None:
     await page.wait_for_url(f"**{landing}")
 
 
-async def logout(page: Page) -> None:
-    """Log out with the top bar's button (on a phone it is in the menu) and wait for the login page."""
+async def open_menu(page: Page) -> None:
+    """On a phone the top bar's links, language switch and logout sit behind the menu button: open it (a no-op
+    where the bar shows them itself)."""
     toggle = page.get_by_test_id("menu-toggle")
     if await toggle.is_visible() and await toggle.get_attribute("aria-expanded") != "true":
         await toggle.tap()
+        await expect(page.get_by_test_id("topbar-menu")).to_be_visible()
+
+
+async def switch_language(page: Page, language: str) -> None:
+    """Tap the top bar's language switch (through the phone menu where it is there) and wait for the page in it."""
+    await open_menu(page)
+    await page.get_by_test_id(f"lang-{language}").tap()
+    await expect(page.locator("html")).to_have_attribute("lang", "en" if language == "en" else "zh-CN")
+
+
+async def logout(page: Page) -> None:
+    """Log out with the top bar's button (on a phone it is in the menu) and wait for the login page."""
+    await open_menu(page)
     await page.get_by_test_id("logout").tap()
     await page.wait_for_url("**/login")
     await expect(page.locator("#login-form")).to_be_visible()

@@ -24,7 +24,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from app.components.catalog import demo_rows, demo_sku
-from e2e.helpers import ARTIFACTS, COUNTER_DEVICE, ZHANG_WEI, NewContext, login, save_screenshot
+from e2e.helpers import ARTIFACTS, COUNTER_DEVICE, ZHANG_WEI, NewContext, login, save_screenshot, switch_language
 
 pytestmark = pytest.mark.e2e
 
@@ -127,8 +127,7 @@ async def _counter(new_context: NewContext, username: str = "pharmacist") -> Pag
 
 
 async def _english(page: Page) -> None:
-    await page.get_by_test_id("lang-en").tap()
-    await expect(page.get_by_test_id("lang-zh_CN")).to_be_visible()
+    await switch_language(page, "en")
 
 
 async def _set_rule(new_context: NewContext, rule: str) -> None:
