@@ -17,6 +17,7 @@ from app.components.errors import ValidationFailed
 from app.components.roles import ALL_ROLES, CATALOG_READ_ROLES, CATALOG_WRITE_ROLES
 from app.i18n import _
 from app.routes.guards import requires_role
+from app.routes.params import Page, SearchLimit
 from app.routes.render import FORM, render
 
 SECURITY = [{"bearer": []}]
@@ -28,7 +29,7 @@ write_guard = [requires_role(CATALOG_WRITE_ROLES)]
 
 
 @get("/api/v1/products", guards=[requires_role(ALL_ROLES)], security=SECURITY, tags=["catalog"])
-async def api_search_products(request: Request, q: FromQuery[str] = "", limit: FromQuery[int] = 20) -> dict:
+async def api_search_products(request: Request, q: FromQuery[str] = "", limit: SearchLimit = 20) -> dict:
     """Active products matching `q`: name, generic name, ATC prefix, SKU or any code (a whole scanned code
     first); at most `limit` (≤ 200). An empty `q` gives an empty list."""
     found = await catalog.search(q, limit=limit)
@@ -47,7 +48,7 @@ async def api_upsert_product(request: Request, data: JSONBody[catalog.ProductInp
 
 @get("/manager/catalog", guards=read_guard)
 async def catalog_page(
-    request: Request, q: FromQuery[str] = "", category: FromQuery[str] = "", page: FromQuery[int] = 1
+    request: Request, q: FromQuery[str] = "", category: FromQuery[str] = "", page: Page = 1
 ) -> Template:
     """The catalog: search by name, code or ATC prefix, filter by level-1 category, page through."""
     result = await catalog.list_products(q, category, page=page)

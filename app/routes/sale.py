@@ -22,6 +22,7 @@ from app.components.roles import DISCOUNT_ROLES, PHARMACIST_ROLES, RETURN_ROLES,
 from app.i18n import _
 from app.routes.counter import PAGE, member_ctx
 from app.routes.guards import requires_role
+from app.routes.params import RowId
 from app.routes.render import FORM, render, wants_partial
 
 guard = [requires_role(SALE_ROLES)]
@@ -273,7 +274,7 @@ class QtyForm:
 
 
 @post("/counter/cart/lines/{product_id:int}/qty", guards=guard)
-async def line_qty(request: Request, product_id: FromPath[int], data: Annotated[QtyForm, FORM]) -> Template:
+async def line_qty(request: Request, product_id: RowId, data: Annotated[QtyForm, FORM]) -> Template:
     """Change a line's quantity."""
     text = data.qty.strip() or data.delta.strip()
     if not re.fullmatch(r"[+-]?\d{1,4}", text):
@@ -284,7 +285,7 @@ async def line_qty(request: Request, product_id: FromPath[int], data: Annotated[
 
 
 @post("/counter/cart/lines/{product_id:int}/remove", guards=guard)
-async def line_remove(request: Request, product_id: FromPath[int]) -> Template:
+async def line_remove(request: Request, product_id: RowId) -> Template:
     """Take a product out of the cart."""
     return await _mutated(request, carts.remove_line(request.user, product_id))
 
@@ -297,7 +298,7 @@ class DiscountForm:
 
 
 @post("/counter/cart/lines/{product_id:int}/discount", guards=[requires_role(DISCOUNT_ROLES)])
-async def line_discount(request: Request, product_id: FromPath[int], data: Annotated[DiscountForm, FORM]) -> Template:
+async def line_discount(request: Request, product_id: RowId, data: Annotated[DiscountForm, FORM]) -> Template:
     """A pharmacist's discount on one line (the quote refuses one larger than the line)."""
     field = f"discount-{product_id}"
     try:

@@ -2,81 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Annotated
 
 from litestar import Request, Response, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from app.components import sales
 from app.components.errors import ValidationFailed
 from app.components.roles import MANAGER_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES
 from app.db import fetch
 from app.i18n import _
+from app.routes import api_schema as s
 from app.routes.guards import requires_role
 
 SECURITY = [{"bearer": []}]
-
-
-@dataclass
-class SaleLineIn:
-    """A product by any scannable code or SKU; `trace_codes` are 20-digit traceability codes of its units."""
-
-    code: str = ""
-    qty: int = 1
-    trace_codes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class TenderIn:
-    """kind: cash | bank_card | wechat | alipay | insurance | points; amount in fen (points: fen paid with points)."""
-
-    kind: str = ""
-    amount: int = 0
-    reference: str = ""
-
-
-@dataclass
-class OverrideIn:
-    """The pharmacist's reason for selling despite a high allergy alert (the token user must be a pharmacist)."""
-
-    reason: str = ""
-
-
-@dataclass
-class PrescriptionIn:
-    """The prescription of Rx lines; verified by the token user, who must be a pharmacist."""
-
-    number: str = ""
-    hospital: str = ""
-
-
-@dataclass
-class SaleIn:
-    """A sale. `store` is a store code (a store role's token sells in its own store only); money in fen."""
-
-    idempotency_key: str = ""
-    store: str = ""
-    member_no: str | None = None
-    lines: list[SaleLineIn] = field(default_factory=list)
-    coupon_codes: list[str] = field(default_factory=list)
-    tenders: list[TenderIn] = field(default_factory=list)
-    allergy_override: OverrideIn | None = None
-    prescription: PrescriptionIn | None = None
-
-
-@dataclass
-class ReturnLineIn:
-    line_no: int = 0
-    qty: int = 0
-
-
-@dataclass
-class ReturnIn:
-    """A refund; without `lines`, everything not yet returned."""
-
-    idempotency_key: str = ""
-    reason: str = ""
-    lines: list[ReturnLineIn] | None = None
+SaleNo = Annotated[str, s.SALE_NO]
 
 
 def _forbidden(message: str) -> Response:
@@ -107,8 +47,19 @@ def _renamed(exc: ValidationFailed) -> ValidationFailed:
     return ValidationFailed({names.get(k, k): v for k, v in exc.errors.items()})
 
 
-@post("/api/v1/sales", guards=[requires_role(SALE_ROLES)], security=SECURITY, tags=["sales"])
-async def create_sale(request: Request, data: JSONBody[SaleIn]) -> Response:
+@post(
+    "/api/v1/sales",
+    guards=[requires_role(SALE_ROLES)],
+    security=SECURITY,
+    tags=["sales"],
+    responses={
+        201: s.ok(s.SaleOut, "The sale, recorded now."),
+        200: s.ok(s.SaleOut, "The same idempotency key again: the sale it made, unchanged (nothing recorded twice)."),
+        403: s.error(403, "The token's role may not sell, or a store's token named another store."),
+        409: s.error(409, "High allergy alerts without `allergy_override`.", s.ConflictBody),
+    },
+)
+async def create_sale(request: Request, data: JSONBody[s.SaleIn]) -> Response:
     """Record a sale: 201 with `sale_no`, `totals`, `points_earned` and `warnings`; the same `idempotency_key`
     again → 200 with the same sale; 409 with `conflicts` for a high allergy alert without `allergy_override`;
     422 with field errors (unknown code, stock short, unpaid, Rx without prescription …); 403 for another store."""
@@ -159,15 +110,28 @@ async def create_sale(request: Request, data: JSONBody[SaleIn]) -> Response:
 
 
 @get(
-    "/api/v1/sales/{sale_no:str}", guards=[requires_role(SALE_ROLES | MANAGER_ROLES)], security=SECURITY, tags=["sales"]
+    "/api/v1/sales/{sale_no:str}",
+    guards=[requires_role(SALE_ROLES | MANAGER_ROLES)],
+    security=SECURITY,
+    tags=["sales"],
+    responses={200: s.ok(s.SaleOut, "The sale.")},
 )
-async def read_sale(request: Request, sale_no: FromPath[str]) -> dict:
+async def read_sale(request: Request, sale_no: SaleNo) -> dict:
     """A sale with lines, tenders, points and returns; 404 when unknown (or in another store, for store roles)."""
     return (await sales.get_sale(sale_no, request.user)).as_json()
 
 
-@post("/api/v1/sales/{sale_no:str}/returns", guards=[requires_role(RETURN_ROLES)], security=SECURITY, tags=["sales"])
-async def create_return(request: Request, sale_no: FromPath[str], data: JSONBody[ReturnIn]) -> Response:
+@post(
+    "/api/v1/sales/{sale_no:str}/returns",
+    guards=[requires_role(RETURN_ROLES)],
+    security=SECURITY,
+    tags=["sales"],
+    responses={
+        201: s.ok(s.ReturnWithSale, "The refund, recorded now, with the sale after it."),
+        200: s.ok(s.ReturnWithSale, "The same idempotency key again: the refund it made, unchanged."),
+    },
+)
+async def create_return(request: Request, sale_no: SaleNo, data: JSONBody[s.ReturnIn]) -> Response:
     """Refund lines (`[{line_no, qty}]`) or the whole rest of a sale: 201 with the return and the sale; the same key
     again → 200; 422 (no reason, more than is left); 404 when the sale is unknown."""
     req = sales.ReturnRequest(

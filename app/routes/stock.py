@@ -16,6 +16,7 @@ from app.components.errors import NotFound, ValidationFailed
 from app.components.roles import HQ_ROLES, MANAGER_ROLES, STOCK_ROLES
 from app.i18n import _
 from app.routes.guards import requires_role
+from app.routes.params import Page, RowId
 from app.routes.render import FORM, render
 
 SECURITY = [{"bearer": []}]
@@ -83,7 +84,7 @@ def _may_write(user: StaffUser) -> bool:
 
 @get("/manager/stock", guards=read_guard)
 async def stock_page(
-    request: Request, store: FromQuery[str] = "", q: FromQuery[str] = "", page: FromQuery[int] = 1
+    request: Request, store: FromQuery[str] = "", q: FromQuery[str] = "", page: Page = 1
 ) -> Template:
     """The store's stock per product (sellable, held back, nearest expiry); HQ picks the store."""
     current, stores = await _scope(request.user, store)
@@ -166,7 +167,7 @@ async def _after_batch_change(
 
 
 @post("/manager/stock/batches/{batch_id:int}/status", guards=write_guard)
-async def change_status(request: Request, batch_id: FromPath[int], data: Annotated[StatusForm, FORM]) -> Template:
+async def change_status(request: Request, batch_id: RowId, data: Annotated[StatusForm, FORM]) -> Template:
     """Quarantine, recall or release a batch (with a reason, audited); a recalled batch stays recalled."""
     batch = await _batch_in_scope(request, batch_id)
     try:
@@ -177,7 +178,7 @@ async def change_status(request: Request, batch_id: FromPath[int], data: Annotat
 
 
 @post("/manager/stock/batches/{batch_id:int}/count", guards=write_guard)
-async def count_batch(request: Request, batch_id: FromPath[int], data: Annotated[CountForm, FORM]) -> Template:
+async def count_batch(request: Request, batch_id: RowId, data: Annotated[CountForm, FORM]) -> Template:
     """Correct a batch to what was counted on the shelf (with a reason, audited)."""
     batch = await _batch_in_scope(request, batch_id)
     try:
