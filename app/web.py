@@ -274,9 +274,11 @@ def _route_layers(handlers: Iterable[object]) -> list[object]:
     their forms stay out of the public API schema (they are the browser's, with a session cookie and CSRF)."""
     handlers = list(handlers)
     pages = [h for h in handlers if not _is_api_handler(h)]
+    api_handlers: list[HTTPRouteHandler] = [h for h in handlers if _is_api_handler(h)]  # type: ignore[misc]
     return [
         Router(path="/", route_handlers=pages, include_in_schema=False),  # type: ignore[arg-type]
-        *(schema.document(h) for h in handlers if _is_api_handler(h)),  # type: ignore[arg-type]
+        *schema.options_handlers(api_handlers),  # first: no path gets Litestar's own
+        *(schema.document(h) for h in api_handlers),
     ]
 
 

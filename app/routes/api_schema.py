@@ -9,12 +9,15 @@ fields are refused, so a misspelt field never silently falls back to its default
 import inspect
 import re
 from copy import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, is_dataclass
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 import msgspec
+from litestar import Response
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin  # no public name in 2.x
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import ValidationException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example, Operation, Schema
@@ -61,10 +64,11 @@ def text(max_length: int, description: str = "", example: str | None = None, min
     return Annotated[str, msgspec.Meta(**{k: v for k, v in extra.items() if v is not None})]
 
 
-def documented(description: str, **schema: Any) -> msgspec.Meta:
-    """Schema keywords (minimum, maximum, format …) that a component enforces with its own field messages, so
-    decoding must not stop at the first of them."""
-    return msgspec.Meta(description=description, extra_json_schema={"extra": schema})
+def documented(description: str, example: Any = None, **schema: Any) -> msgspec.Meta:
+    """Schema keywords (minimum, maximum …) that a component enforces with its own field messages, so decoding
+    must not stop at the first of them."""
+    examples = [example] if example is not None else None
+    return msgspec.Meta(description=description, examples=examples, extra_json_schema={"extra": schema})
 
 
 Fen = Annotated[int, msgspec.Meta(gt=0, le=bounds.MAX_FEN, description="fen (¥0.01)")]
@@ -120,6 +124,11 @@ def ok(body: type, description: str) -> ResponseSpec:
     return ResponseSpec(data_container=body, description=description, generate_examples=False)
 
 
+def replay(description: str = "The same key again: the first result, unchanged (nothing done twice).") -> ResponseSpec:
+    """The 200 of an idempotent POST sent again."""
+    return ResponseSpec(data_container=dict[str, Any], description=description, generate_examples=False)
+
+
 @dataclass
 class ApiOperation(Operation):
     """An API operation as documented: Litestar's own 400 "validation exception" goes (the app answers validation
@@ -153,7 +162,69 @@ def document(handler: HTTPRouteHandler) -> HTTPRouteHandler:
     documented_copy = copy(handler)
     documented_copy.responses = {**answers, **(handler.responses or {})}
     documented_copy.operation_class = ApiOperation
+    body = _json_body_type(handler)
+    if body is not None and handler.before_request is None:
+        documented_copy.before_request = strict_body(body)
     return documented_copy
+
+
+def _json_body_type(handler: HTTPRouteHandler) -> type | None:
+    """The Struct or dataclass a handler reads as its JSON body, if it reads one."""
+    hint = get_type_hints(handler.fn, include_extras=True).get("data")
+    if hint is None or get_origin(hint) is not Annotated:
+        return None
+    body_type, *meta = get_args(hint)
+    if any(getattr(m, "media_type", RequestEncodingType.JSON) != RequestEncodingType.JSON for m in meta):
+        return None
+    return (
+        body_type
+        if isinstance(body_type, type) and (is_dataclass(body_type) or issubclass(body_type, msgspec.Struct))
+        else None
+    )
+
+
+def strict_body(body_type: type) -> Any:
+    """A before-request hook that decodes the JSON body strictly, as the schema says: `0` is no boolean and "7" no
+    integer (Litestar's own decoding is lax and would take both). A missing or malformed body is left to Litestar,
+    which answers it (422, 400)."""
+    decoder = msgspec.json.Decoder(body_type, strict=True)
+
+    async def check(request: Any) -> None:
+        raw = await request.body()
+        if not raw.strip():
+            return
+        try:
+            decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            message, _, where = str(exc).partition(" - at `$")
+            key = where.removesuffix("`").removeprefix(".") or "data"
+            raise ValidationException(
+                detail=message, extra=[{"key": key, "message": message, "source": "body"}]
+            ) from None
+        except msgspec.DecodeError:
+            return
+
+    return check
+
+
+def options_handlers(handlers: list[HTTPRouteHandler]) -> list[HTTPRouteHandler]:
+    """One OPTIONS handler per API path, answering `Allow` with every method of the path. (Litestar makes one with
+    the path's first handler and keeps it when more handlers of that path are registered, so its `Allow` missed
+    them: GET /api/v1/members was not in the `Allow` of OPTIONS /api/v1/members.)"""
+    methods: dict[str, set[str]] = {}
+    for handler in handlers:
+        for path in handler.paths:
+            methods.setdefault(path, {"OPTIONS"}).update(handler.http_methods)
+
+    def make(path: str, allow: str) -> HTTPRouteHandler:
+        def options() -> Response:
+            return Response(content=None, status_code=204, headers={"Allow": allow}, media_type="text/plain")
+
+        return HTTPRouteHandler(path=path, http_method="OPTIONS", include_in_schema=False, sync_to_thread=False)(
+            options
+        )
+
+    return [make(path, ", ".join(sorted(found))) for path, found in methods.items()]
 
 
 class BodySchemaPlugin(StructSchemaPlugin):
@@ -282,24 +353,26 @@ class AllergyIn(Body):
 # ---------------------------------------------------------------- health
 
 
-def _reading(name: str, whole: bool) -> Any:
+def _reading(name: str, whole: bool, example: float) -> Any:
+    # A number, or the number as text (a form or a spreadsheet cell passed on as it was typed).
     lo, hi = health.BOUNDS[name]
     kind = int if whole else float
-    return Annotated[kind | None, documented(f"{lo:g}–{hi:g}", minimum=lo, maximum=hi)]
+    meta = documented(f"{lo:g}–{hi:g} (a number, or one as text)", example, minimum=lo, maximum=hi)
+    return Annotated[kind | str | None, meta]
 
 
 class VitalIn(Body):
     """One reading: `kind` bp | glucose | weight | height (empty: every kind whose fields are present); glucose
     in mmol/L with its `glucose_context`; `measured_at` ISO 8601 (local time without an offset), absent for now."""
 
-    kind: one_of(("", *health.VITAL_KINDS)) = ""
-    systolic: _reading("systolic", True) = None
-    diastolic: _reading("diastolic", True) = None
-    pulse: _reading("pulse", True) = None
-    glucose: _reading("glucose", False) = None
-    glucose_context: one_of(("", *health.GLUCOSE_CONTEXTS)) = ""
-    weight_kg: _reading("weight_kg", False) = None
-    height_cm: _reading("height_cm", False) = None
+    kind: Annotated[one_of(("", *health.VITAL_KINDS)), msgspec.Meta(examples=["bp"])] = ""
+    systolic: _reading("systolic", True, 128) = None
+    diastolic: _reading("diastolic", True, 82) = None
+    pulse: _reading("pulse", True, 72) = None
+    glucose: _reading("glucose", False, 5.6) = None
+    glucose_context: Annotated[one_of(("", *health.GLUCOSE_CONTEXTS)), msgspec.Meta(examples=["fasting"])] = ""
+    weight_kg: _reading("weight_kg", False, 62.5) = None
+    height_cm: _reading("height_cm", False, 165) = None
     measured_at: text(40, "ISO 8601, up to ten years ago and not in the future.", "2026-03-01T08:30") = ""
 
 
@@ -435,11 +508,15 @@ class SaleIn(Body):
     """A sale. `store` is a store code (a store role's token sells in its own store only); money in fen."""
 
     idempotency_key: Key
-    lines: Annotated[list[SaleLineIn], msgspec.Meta(min_length=1, max_length=200)]
+    lines: Annotated[
+        list[SaleLineIn], msgspec.Meta(min_length=1, max_length=200, examples=[[{"code": "6900000000557", "qty": 1}]])
+    ]
     store: text(20, "", "SH001") = ""
     member_no: text(40, "", "8000000029") | None = None
     coupon_codes: Annotated[list[text(40)], msgspec.Meta(max_length=10)] = msgspec.field(default_factory=list)
-    tenders: Annotated[list[TenderIn], msgspec.Meta(max_length=10)] = msgspec.field(default_factory=list)
+    tenders: Annotated[list[TenderIn], msgspec.Meta(max_length=10, examples=[[{"kind": "cash", "amount": 10000}]])] = (
+        msgspec.field(default_factory=list)
+    )
     allergy_override: OverrideIn | None = None
     prescription: PrescriptionIn | None = None
 

@@ -16,6 +16,7 @@ from app.components.allergens import allergen_classes, class_label
 from app.components.errors import ValidationFailed
 from app.components.roles import ALL_ROLES, CATALOG_READ_ROLES, CATALOG_WRITE_ROLES
 from app.i18n import _
+from app.routes import api_schema
 from app.routes.guards import requires_role
 from app.routes.params import Page, SearchLimit
 from app.routes.render import FORM, render
@@ -36,7 +37,13 @@ async def api_search_products(request: Request, q: FromQuery[str] = "", limit: S
     return {"q": q, "products": [p.as_json() for p in found]}
 
 
-@post("/api/v1/products", guards=[requires_role(CATALOG_WRITE_ROLES)], security=SECURITY, tags=["catalog"])
+@post(
+    "/api/v1/products",
+    guards=[requires_role(CATALOG_WRITE_ROLES)],
+    security=SECURITY,
+    tags=["catalog"],
+    responses={200: api_schema.replay("An existing SKU: the product, updated.")},
+)
 async def api_upsert_product(request: Request, data: JSONBody[catalog.ProductInput]) -> Response:
     """Create (201) or update (200) a product by SKU so an ERP keeps the catalog in step; 422 with field errors."""
     product, created = await catalog.upsert_product(data, actor=request.user)

@@ -15,6 +15,7 @@ from app.components.auth import StaffUser
 from app.components.errors import NotFound, ValidationFailed
 from app.components.roles import HQ_ROLES, MANAGER_ROLES, STOCK_ROLES
 from app.i18n import _
+from app.routes import api_schema
 from app.routes.guards import requires_role
 from app.routes.params import Page, RowId
 from app.routes.render import FORM, render
@@ -42,7 +43,13 @@ class ReceiptIn:
     key: str = ""
 
 
-@post("/api/v1/stock/receipts", guards=write_guard, security=SECURITY, tags=["stock"])
+@post(
+    "/api/v1/stock/receipts",
+    guards=write_guard,
+    security=SECURITY,
+    tags=["stock"],
+    responses={200: api_schema.replay()},
+)
 async def api_receive(request: Request, data: JSONBody[ReceiptIn]) -> Response:
     """Receive stock into a store: 201 with the batch and its `on_hand`; the same `key` again → 200, same body;
     422 with field errors (unknown store or product, expired, qty ≤ 0, another store than the token's own)."""
@@ -83,9 +90,7 @@ def _may_write(user: StaffUser) -> bool:
 
 
 @get("/manager/stock", guards=read_guard)
-async def stock_page(
-    request: Request, store: FromQuery[str] = "", q: FromQuery[str] = "", page: Page = 1
-) -> Template:
+async def stock_page(request: Request, store: FromQuery[str] = "", q: FromQuery[str] = "", page: Page = 1) -> Template:
     """The store's stock per product (sellable, held back, nearest expiry); HQ picks the store."""
     current, stores = await _scope(request.user, store)
     result = await stock.store_stock(current["id"], q, page) if current else None
