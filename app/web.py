@@ -17,6 +17,7 @@ from litestar.exceptions import (
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
+    SerializationException,
     ValidationException,
 )
 from litestar.handlers import HTTPRouteHandler
@@ -198,8 +199,9 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, str | None]]:
 def _http_error(request: Request, exc: HTTPException) -> Response:
     if _is_api(request):
         message = str(exc.detail)
-        if message.startswith("JSON is malformed"):
-            message = _("The body is not valid JSON (%(detail)s).") % {"detail": message.partition(": ")[2]}
+        if isinstance(exc.__cause__, SerializationException):  # the body could not be decoded at all
+            detail = message.removeprefix("JSON is malformed: ")
+            message = _("The body is not valid JSON (%(detail)s).") % {"detail": detail}
         return Response(
             {"errors": [{"field": None, "message": message}]}, status_code=exc.status_code, headers=exc.headers
         )

@@ -187,22 +187,23 @@ def strict_body(body_type: type) -> Any:
     """A before-request hook that decodes the JSON body strictly, as the schema says: `0` is no boolean and "7" no
     integer (Litestar's own decoding is lax and would take both). A missing or malformed body is left to Litestar,
     which answers it (422, 400)."""
-    decoder = msgspec.json.Decoder(body_type, strict=True)
 
     async def check(request: Any) -> None:
         raw = await request.body()
         if not raw.strip():
             return
         try:
-            decoder.decode(raw)
+            value = msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            return  # not JSON at all: Litestar answers 400
+        try:
+            msgspec.convert(value, body_type, strict=True)
         except msgspec.ValidationError as exc:
             message, _, where = str(exc).partition(" - at `$")
             key = where.removesuffix("`").removeprefix(".") or "data"
             raise ValidationException(
                 detail=message, extra=[{"key": key, "message": message, "source": "body"}]
             ) from None
-        except msgspec.DecodeError:
-            return
 
     return check
 

@@ -96,10 +96,17 @@ async def _quote(cart: carts.CartView, actor: Any, pay: Tendering) -> tuple[Any,
         base = await sales.quote(carts.to_sale_request(cart), actor)
     except ValidationFailed as exc:
         return None, exc.errors, {}
+    tenders: list[sales.TenderRequest] = []
     try:
-        return await sales.quote(carts.to_sale_request(cart, _tenders(pay, base.total)), actor), {}, {}
+        tenders = _tenders(pay, base.total)
+        return await sales.quote(carts.to_sale_request(cart, tenders), actor), {}, {}
     except ValidationFailed as exc:  # a mistyped amount: the cart is fine, the message goes next to the field
-        return base, {}, exc.errors
+        # The quote names a tender by its place (`tenders.1.amount`, e.g. more cash than the sale can take).
+        fields = {
+            f"tenders.{i}.amount": "points_amount" if t.kind == "points" and pay.kind != "points" else "amount"
+            for i, t in enumerate(tenders)
+        }
+        return base, {}, {fields.get(k, k): v for k, v in exc.errors.items()}
 
 
 async def _wallet(member_id: int | None) -> Any:
