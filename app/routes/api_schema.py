@@ -245,6 +245,13 @@ class BodySchemaPlugin(StructSchemaPlugin):
 # ---------------------------------------------------------------- members
 
 
+# A staff id of a pharmacist of the member's home store, as a number or as its digits.
+StaffId = Annotated[
+    Annotated[int, msgspec.Meta(ge=1, le=bounds.MAX_ID)] | Annotated[str, msgspec.Meta(pattern=r"^[1-9]\d{0,9}$")],
+    msgspec.Meta(description="Staff id of a pharmacist of the home store (a number, or its digits)."),
+]
+
+
 class MemberIn(Body):
     """A member to register. `store` (a store code) is required for HQ tokens, else the token's store."""
 
@@ -257,10 +264,7 @@ class MemberIn(Body):
     id_number: text(32, "The 18-character resident ID number.") = ""
     member_class: one_of(members.MEMBER_CLASSES) = "member"
     organisation: text(100, "Required for a key account.") = ""
-    responsible_pharmacist: (
-        Annotated[int, msgspec.Meta(ge=1, le=bounds.MAX_ID, description="Staff id of a pharmacist of the home store.")]
-        | None
-    ) = None
+    responsible_pharmacist: StaffId | None = None
     confirm_new: Annotated[
         bool,
         msgspec.Meta(
@@ -284,7 +288,11 @@ class MemberPatch(Body):
     id_number: text(32) | None = None
     member_class: one_of(members.MEMBER_CLASSES) | None = None
     organisation: text(100) | None = None
-    responsible_pharmacist: Annotated[int, msgspec.Meta(ge=1, le=bounds.MAX_ID)] | Literal[""] | None = None
+    responsible_pharmacist: (
+        Annotated[int, msgspec.Meta(ge=1, le=bounds.MAX_ID)]
+        | Annotated[str, msgspec.Meta(pattern=r"^([1-9]\d{0,9})?$", description='Its digits, or "" to clear.')]
+        | None
+    ) = None
 
 
 class AllergyOut(msgspec.Struct):
