@@ -50,6 +50,9 @@ class Settings:
     profile_verify_months: int = 12
     # Selling beyond recorded stock: refused, or allowed with a store manager's PIN when this is on.
     allow_oversell: bool = False
+    # Cash tendered may be at most this many times a sale's total (or the total plus one ¥100 note): more is a
+    # mistyped amount, refused before any change is computed.
+    cash_tender_multiple: int = 10
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -83,6 +86,7 @@ def load_settings() -> Settings:
         default_language=os.environ.get("YAOSHI_LANGUAGE", "zh_CN"),
         debug=os.environ.get("YAOSHI_DEBUG") == "1",
         allow_oversell=os.environ.get("YAOSHI_ALLOW_OVERSELL") == "1",
+        cash_tender_multiple=max(1, int(os.environ.get("YAOSHI_CASH_TENDER_MULTIPLE", "10"))),
     )
 
 

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from urllib.parse import quote
 
 from jinja2 import select_autoescape
-from litestar import Litestar, Request, Response
+from litestar import Litestar, Request, Response, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
+    SerializationException,
     ValidationException,
 )
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -29,9 +32,10 @@ from litestar.template.config import TemplateConfig
 
 from app.components.errors import NotFound, ValidationFailed
 from app.db import engine
-from app.i18n import LANGUAGES, _, current_language, gettext, list_separator, ngettext
+from app.i18n import LANGUAGES, N_, _, current_language, gettext, list_separator, ngettext
 from app.redis import close_redis
-from app.routes import api, auth, counter, kiosk, manager, members, profile, registration, system
+from app.routes import api, api_consents, auth, counter, kiosk, manager, members, profile, registration, system
+from app.routes import api_schema as schema
 from app.routes import catalog as catalog_routes
 from app.routes import chain_settings as chain_settings_routes
 from app.routes import consents as consent_routes
@@ -96,26 +100,112 @@ def _not_found(request: Request, exc: Exception) -> Response:
 
 def _invalid(request: Request, exc: Exception) -> Response:
     if not _is_api(request):
+        messages = (
+            list(exc.errors.values())
+            if isinstance(exc, ValidationFailed)
+            else [item["message"] for item in _validation_errors(exc)]  # type: ignore[arg-type]
+        )
         return _page(
             request,
             422,
             _("Check your input"),
-            "; ".join(getattr(exc, "errors", {}).values())
-            or _("The form could not be read. Reload the page and try again."),
+            "; ".join(messages) or _("The form could not be read. Reload the page and try again."),
         )
     if isinstance(exc, ValidationFailed):
         return Response(exc.as_json(), status_code=422)
     assert isinstance(exc, ValidationException)
-    errors = []
-    for item in exc.extra or []:
-        if isinstance(item, dict):
-            errors.append({"field": item.get("key"), "message": item.get("message", "invalid")})
-    return Response({"errors": errors or [{"field": None, "message": exc.detail}]}, status_code=422)
+    return Response({"errors": _validation_errors(exc)}, status_code=422)
+
+
+# What msgspec and Litestar say about a request that does not fit its declared types, to readable messages.
+_TYPE_NAMES = {
+    "int": N_("a whole number"),
+    "float": N_("a number"),
+    "str": N_("text"),
+    "bool": N_("true or false"),
+    "object": N_("an object"),
+    "array": N_("a list"),
+    "null": N_("null"),
+}
+_EXPECTED = re.compile(r"Expected `(\w+)`, got `(\w+)`")
+_BOUND = re.compile(r"Expected `(?:int|float)` (>=|<=|>|<) (-?[\d.e+]+)")
+_LENGTH = re.compile(r"Expected `(str|array|object)` of length (>=|<=) (\d+)")
+_MISSING_FIELD = re.compile(r"Object missing required field `(.+)`")
+_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(.+)`")
+_ENUM = re.compile(r"Invalid enum value (.+)")
+_MISSING_PARAMETER = re.compile(r"Missing required (\w+) parameter '(.+?)'")
+
+
+def _field_path(key: str | None) -> str | None:
+    """Litestar's key of a body field (`lines[0].qty`, `data` for the body itself) as the API's field names are
+    spelled (`lines.0.qty`; None for the body)."""
+    if not key or key == "data":
+        return None
+    return re.sub(r"\[(\d+)\]", r".\1", key).removeprefix("data.")
+
+
+def _readable(key: str | None, message: str) -> dict[str, str | None]:
+    """One error item with a message a person can act on, in the request's language."""
+    field = _field_path(key)
+    joined = lambda name: f"{field}.{name}" if field else name  # noqa: E731
+    if message in ("'data'", "Object missing required field `data`") and field is None:
+        return {"field": None, "message": _("The request needs a JSON body: an object with the fields it takes.")}
+    if found := _MISSING_FIELD.fullmatch(message):
+        return {"field": joined(found[1]), "message": _("This field is required.")}
+    if found := _UNKNOWN_FIELD.fullmatch(message):
+        return {"field": joined(found[1]), "message": _("Unknown field: this request does not take it.")}
+    if found := _EXPECTED.fullmatch(message):
+        return {
+            "field": field,
+            "message": _("Expected %(expected)s, got %(got)s.")
+            % {"expected": _(_TYPE_NAMES.get(found[1], found[1])), "got": _(_TYPE_NAMES.get(found[2], found[2]))},
+        }
+    if found := _BOUND.fullmatch(message):
+        number = found[2].removesuffix(".0")
+        texts = {
+            ">=": _("Must be at least %(n)s."),
+            "<=": _("Must be at most %(n)s."),
+            ">": _("Must be more than %(n)s."),
+            "<": _("Must be less than %(n)s."),
+        }
+        return {"field": field, "message": texts[found[1]] % {"n": number}}
+    if found := _LENGTH.fullmatch(message):
+        n = int(found[3])
+        if found[1] == "str":
+            text = _("At least %(n)s characters.") if found[2] == ">=" else _("At most %(n)s characters.")
+        else:
+            text = _("At least %(n)s items.") if found[2] == ">=" else _("At most %(n)s items.")
+        return {"field": field, "message": text % {"n": n}}
+    if message.startswith("Expected `str` matching regex"):
+        return {"field": field, "message": _("Not in the expected form (see the API schema).")}
+    if found := _ENUM.fullmatch(message):
+        return {"field": field, "message": _("%(value)s is not one of the allowed values.") % {"value": found[1]}}
+    if message.startswith("Invalid RFC3339 encoded date"):
+        return {"field": field, "message": _("Enter a date as YYYY-MM-DD.")}
+    if message == "Number out of range":
+        return {"field": field, "message": _("The number is out of range.")}
+    if found := _MISSING_PARAMETER.match(message):
+        return {"field": found[2], "message": _("This parameter is required.")}
+    return {"field": field, "message": message}
+
+
+def _validation_errors(exc: ValidationException) -> list[dict[str, str | None]]:
+    """A ValidationException's items (or its detail) as the API's error list."""
+    items = [item for item in exc.extra or [] if isinstance(item, dict)] if isinstance(exc.extra, list) else []
+    if not items:
+        return [_readable(None, str(exc.detail))]
+    return [_readable(item.get("key"), str(item.get("message", "invalid"))) for item in items]
 
 
 def _http_error(request: Request, exc: HTTPException) -> Response:
     if _is_api(request):
-        return Response({"errors": [{"field": None, "message": exc.detail}]}, status_code=exc.status_code)
+        message = str(exc.detail)
+        if isinstance(exc.__cause__, SerializationException):  # the body could not be decoded at all
+            detail = message.removeprefix("JSON is malformed: ")
+            message = _("The body is not valid JSON (%(detail)s).") % {"detail": detail}
+        return Response(
+            {"errors": [{"field": None, "message": message}]}, status_code=exc.status_code, headers=exc.headers
+        )
     if exc.status_code == 403:
         # CSRF failures land here: the page is stale, so say how to recover.
         return _page(request, 403, _("Not allowed"), _("This form has expired. Reload the page and try again."))
@@ -178,34 +268,54 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         await close_redis()
 
 
+def _is_api_handler(handler: object) -> bool:
+    return isinstance(handler, HTTPRouteHandler) and all(p.startswith("/api/") for p in handler.paths)
+
+
+def _route_layers(handlers: Iterable[object]) -> list[object]:
+    """The API handlers, each documented with its error answers, and one router for the rest: the pages and
+    their forms stay out of the public API schema (they are the browser's, with a session cookie and CSRF)."""
+    handlers = list(handlers)
+    pages = [h for h in handlers if not _is_api_handler(h)]
+    api_handlers: list[HTTPRouteHandler] = [h for h in handlers if _is_api_handler(h)]  # type: ignore[misc]
+    return [
+        Router(path="/", route_handlers=pages, include_in_schema=False),  # type: ignore[arg-type]
+        *schema.options_handlers(api_handlers),  # first: no path gets Litestar's own
+        *(schema.document(h) for h in api_handlers),
+    ]
+
+
 def create_app() -> Litestar:
     """Build the application."""
     settings = get_settings()
     return Litestar(
-        route_handlers=[
-            *system.ROUTES,
-            *auth.ROUTES,
-            *counter.ROUTES,
-            *sale_routes.ROUTES,
-            *registration.ROUTES,
-            *profile.ROUTES,
-            *import_routes.ROUTES,
-            *members.ROUTES,
-            *consent_routes.ROUTES,
-            *health_routes.ROUTES,
-            *household_routes.ROUTES,
-            *member_list_routes.ROUTES,
-            *merge_routes.ROUTES,
-            *kiosk.ROUTES,
-            *manager.ROUTES,
-            *catalog_routes.ROUTES,
-            *loyalty_routes.ROUTES,
-            *stock_routes.ROUTES,
-            *chain_settings_routes.ROUTES,
-            *api.ROUTES,
-            *sales_api_routes.ROUTES,
-            create_static_files_router(path="/static", directories=[ROOT / "static"], name="static"),
-        ],
+        route_handlers=_route_layers(
+            [
+                *system.ROUTES,
+                *auth.ROUTES,
+                *counter.ROUTES,
+                *sale_routes.ROUTES,
+                *registration.ROUTES,
+                *profile.ROUTES,
+                *import_routes.ROUTES,
+                *members.ROUTES,
+                *consent_routes.ROUTES,
+                *health_routes.ROUTES,
+                *household_routes.ROUTES,
+                *member_list_routes.ROUTES,
+                *merge_routes.ROUTES,
+                *kiosk.ROUTES,
+                *manager.ROUTES,
+                *catalog_routes.ROUTES,
+                *loyalty_routes.ROUTES,
+                *stock_routes.ROUTES,
+                *chain_settings_routes.ROUTES,
+                *api.ROUTES,
+                *api_consents.ROUTES,
+                *sales_api_routes.ROUTES,
+                create_static_files_router(path="/static", directories=[ROOT / "static"], name="static"),
+            ]
+        ),
         middleware=[IdentityMiddleware()],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
@@ -215,10 +325,16 @@ def create_app() -> Litestar:
             exclude=["^/api/"],
         ),
         template_config=TemplateConfig(instance=template_engine()),
-        plugins=[HTMXPlugin()],
+        plugins=[HTMXPlugin(), schema.BodySchemaPlugin()],
         openapi_config=OpenAPIConfig(
             title="Yaoshi API",
             version="1",
+            description=(
+                "POS/ERP integration. Every request carries `Authorization: Bearer <token>` (`yaoshi token add`). "
+                'Errors are `{"errors": [{"field", "message"}]}` with messages in the request\'s '
+                "Accept-Language (Chinese by default). Money is integer fen. A POST with an `idempotency_key` (or "
+                "`key`) answers 200 with the first result when it is sent again."
+            ),
             path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
             components=Components(

@@ -146,7 +146,8 @@ async def actor(username: str = "pharmacist") -> StaffUser:
     """A StaffUser as a request would carry it, for calling components directly."""
     rows = await fetch(
         "SELECT s.id, s.username, s.display_name, s.role, s.store AS store_id, st.code AS store_code,"
-        " st.name AS store_name FROM staff s LEFT JOIN store st ON st.id = s.store WHERE s.username = {}",
+        " st.name AS store_name, st.phone AS store_phone FROM staff s LEFT JOIN store st ON st.id = s.store"
+        " WHERE s.username = {}",
         username,
     )
     row = rows[0]
@@ -158,6 +159,7 @@ async def actor(username: str = "pharmacist") -> StaffUser:
         store_id=row["store_id"],
         store_code=row["store_code"],
         store_name=row["store_name"],
+        store_phone=row["store_phone"] or "",
         client_addr="127.0.0.1",
         channel="test",
     )

@@ -43,6 +43,7 @@ class StaffUser:
     store_code: str | None
     store_name: str | None
     session_key: str | None = None
+    store_phone: str = ""  # the store's phone, for the printouts of what this actor records
     language: str | None = None
     client_addr: str = ""
     channel: str = "web"
@@ -63,7 +64,7 @@ class LoginResult:
 
 _STAFF_SQL = (
     "SELECT s.id, s.username, s.display_name, s.role, s.store AS store_id, s.password_hash, s.active,"
-    " st.code AS store_code, st.name AS store_name"
+    " st.code AS store_code, st.name AS store_name, st.phone AS store_phone"
     " FROM staff s LEFT JOIN store st ON st.id = s.store"
 )
 
@@ -77,6 +78,7 @@ def _user_from_row(row: dict) -> StaffUser:
         store_id=row["store_id"],
         store_code=row["store_code"],
         store_name=row["store_name"],
+        store_phone=row.get("store_phone") or "",
     )
 
 
@@ -200,6 +202,7 @@ async def create_session(user: StaffUser, language: str, old_session_id: str | N
                 "store_id": user.store_id or "",
                 "store_code": user.store_code or "",
                 "store_name": user.store_name or "",
+                "store_phone": user.store_phone or "",
                 "language": language,
                 "created": time.time(),
             },
@@ -247,6 +250,7 @@ async def load_session(session_id: str, client_addr: str = "") -> StaffUser | No
         store_id=int(data["store_id"]) if data["store_id"] else None,
         store_code=data["store_code"] or None,
         store_name=data["store_name"] or None,
+        store_phone=data.get("store_phone") or "",
         session_key=key,
         language=data.get("language"),
         client_addr=client_addr,

@@ -26,6 +26,8 @@ COLUMNS = {
 }
 # The version of the consent text the member was shown; bump when the wording changes.
 TEXT_VERSION = "2026-11"
+# Every version whose wording this module can still show (a consent names the one the member was shown).
+TEXT_VERSIONS = (TEXT_VERSION,)
 CHANNELS = ("counter", "kiosk", "api", "import")
 # Marketing channels of the messaging issue → the purpose that must be granted.
 MARKETING_PURPOSES = {"sms": MARKETING_SMS, "wechat": MARKETING_WECHAT}
@@ -189,16 +191,36 @@ async def change_consent(
 
     The ledger only ever gains rows: a withdrawal is a new row, never an edit of the grant.
     """
+    return (await record_consent(member_no, purpose, granted, actor, channel=channel))[0]
+
+
+async def record_consent(
+    member_no: str,
+    purpose: str,
+    granted: bool,
+    actor: StaffUser,
+    channel: str = "counter",
+    text_version: str = TEXT_VERSION,
+) -> tuple[ConsentState, bool]:
+    """`change_consent` that also says whether a row was recorded (False: that state was in force, given to the
+    same wording). `text_version` is the wording the member was shown: only a version this module has."""
     if purpose not in PURPOSES:
         raise ValidationFailed({"purpose": _("Unknown consent purpose.")})
+    if text_version not in TEXT_VERSIONS:
+        raise ValidationFailed(
+            {
+                "text_version": _("Unknown consent text version %(version)s: the current text is version %(current)s.")
+                % {"version": text_version, "current": TEXT_VERSION}
+            }
+        )
     mid = await _live_member_id(member_no)
     async with transaction():
         state = (await current(mid))[purpose]
-        if state.asked and state.granted == granted:
-            return state
-        await set_consent(mid, purpose, granted, actor, channel=channel)
+        if state.asked and state.granted == granted and state.text_version == text_version:
+            return state, False
+        await set_consent(mid, purpose, granted, actor, channel=channel, text_version=text_version)
         await audit.record(actor, CONSENT_GRANT if granted else CONSENT_WITHDRAW, member_id=mid, detail=purpose)
-        return (await current(mid))[purpose]
+        return (await current(mid))[purpose], True
 
 
 async def may_send_marketing(member_id: int, channel: str) -> bool:

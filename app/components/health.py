@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from app.components import audit, consents, timeline
+from app.components import audit, bounds, consents, timeline
 from app.components.allergens import class_label, criticality_label, reaction_label, substance_label
 from app.components.auth import StaffUser
 from app.components.errors import NotFound, ValidationFailed
@@ -771,6 +771,14 @@ def _parse_measured_at(raw: object, errors: dict[str, str], now: datetime) -> da
             return now
         if when.tzinfo is None:
             when = when.replace(tzinfo=_zone())
+    # A year outside any record's (year 1, 9999) is refused before the zone change, which could leave datetime's range.
+    if not bounds.year_in_range(when):
+        errors["measured_at"] = (
+            _("The time of the measurement cannot be in the future.")
+            if when.year > bounds.MAX_YEAR
+            else _("The measurement is more than ten years old.")
+        )
+        return now
     when = when.astimezone(UTC).replace(microsecond=0)
     if when > now + timedelta(minutes=5):
         errors["measured_at"] = _("The time of the measurement cannot be in the future.")

@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.components import audit, catalog, chain_settings, coupons, health, loyalty, pin_lock, stock, timeline
+from app.components import audit, bounds, catalog, chain_settings, coupons, health, loyalty, pin_lock, stock, timeline
 from app.components.allergy_check import RecordedAllergy, check_line
 from app.components.auth import StaffUser
-from app.components.barcodes import BadScan
+from app.components.barcodes import TRACEABILITY_PRODUCT_DIGITS, BadScan
 from app.components.errors import NotFound, ValidationFailed
 from app.components.members import next_serials, store_today
 from app.components.passwords import verify_password
@@ -577,7 +577,7 @@ timeline.register_labeller("product_qty", _product_qty_label)
 
 
 async def _store(store_id: int) -> dict:
-    rows = await fetch("SELECT id, code, name FROM store WHERE id = {}", store_id)
+    rows = await fetch("SELECT id, code, name, phone FROM store WHERE id = {}", store_id)
     if not rows:
         raise ValidationFailed({"store": _("No store with id %(id)s.") % {"id": store_id}})
     return rows[0]
@@ -726,9 +726,17 @@ async def _resolve_lines(lines: list[LineRequest]) -> tuple[list[Any], list[tupl
             errors[f"lines.{i}.qty"] = _("Quantity must be a whole number from 1 to 9999.")
         elif len(trace) > line.qty:
             errors[f"lines.{i}.trace_codes"] = _("More traceability codes than units on this line.")
+        # A unit's code names its product by its first 7 digits (as the catalog resolves a scanned code): a code
+        # of another product on this line would be recorded as sold, and the real unit could never be sold.
+        prefixes = {c for kind, c in product.code_kinds if kind == "trace"} if product is not None else set()
         for code in trace:
             if len(code) != 20 or not code.isdigit():
                 errors[f"lines.{i}.trace_codes"] = _("A traceability code has 20 digits: %(code)s") % {"code": code}
+            elif product is not None and code[:TRACEABILITY_PRODUCT_DIGITS] not in prefixes:
+                errors[f"lines.{i}.trace_codes"] = _(
+                    "Traceability code %(code)s is not a code of %(name)s: its product prefix %(prefix)s is not "
+                    "this product's."
+                ) % {"code": code, "name": product.name, "prefix": code[:TRACEABILITY_PRODUCT_DIGITS]}
         if not isinstance(line.line_discount, int) or line.line_discount < 0:
             errors[f"lines.{i}.line_discount"] = _("A discount is a positive amount.")
         elif product is not None and isinstance(line.qty, int) and line.line_discount > product.price * line.qty:
@@ -817,6 +825,8 @@ async def quote(req: SaleRequest, actor: StaffUser) -> Quote:
             errors[f"tenders.{i}.kind"] = _("Unknown payment type %(kind)s.") % {"kind": tender.kind}
         if not isinstance(tender.amount, int) or tender.amount <= 0:
             errors[f"tenders.{i}.amount"] = _("A payment is a positive amount.")
+        elif tender.amount > bounds.MAX_FEN:
+            errors[f"tenders.{i}.amount"] = _("A payment is at most %(max)s.") % {"max": f"¥{bounds.MAX_FEN / 100:.2f}"}
         if tender.kind == "points" and member is None:
             errors[f"tenders.{i}.kind"] = _("Paying with points needs a member.")
     if len(req.acknowledged) > 100:
@@ -1018,6 +1028,12 @@ async def quote(req: SaleRequest, actor: StaffUser) -> Quote:
                     % {"needed": needed, "balance": member.points_balance},
                 )
             )
+    cash = [i for i, t in enumerate(req.tenders) if t.kind == "cash"]
+    cap = bounds.cash_cap(total, get_settings().cash_tender_multiple)
+    if cash and paid - non_cash > cap:
+        # More cash than anyone hands over for this total: a typing error (an extra zero), not change to give.
+        message = _("More cash than this sale can take: at most %(max)s.") % {"max": f"¥{cap / 100:.2f}"}
+        raise ValidationFailed({f"tenders.{cash[0]}.amount": message})
     if non_cash > total:
         blockers.append(("tender_over", _("Only cash may be more than the total.")))
     if paid < total:
@@ -1096,7 +1112,12 @@ async def record_sale(req: SaleRequest, actor: StaffUser) -> SaleResult:
             raise NotPermitted(_("Your role may not sell."))
         _check_store(actor, req.store_id)
         if actor.store_id == req.store_id and actor.store_code:
-            store = {"id": req.store_id, "code": actor.store_code, "name": actor.store_name or ""}
+            store = {
+                "id": req.store_id,
+                "code": actor.store_code,
+                "name": actor.store_name or "",
+                "phone": actor.store_phone or "",
+            }
         else:
             store = await _store(req.store_id)
         q = await quote(req, actor)
@@ -1422,6 +1443,7 @@ def _written_view(
         "store": req.store_id,
         "store_code": store["code"],
         "store_name": store["name"],
+        "store_phone": store.get("phone") or "",
         "staff": actor.id,
         "staff_name": actor.display_name,
         "staff_role": actor.role,

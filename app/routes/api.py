@@ -1,113 +1,130 @@
-"""JSON API v1 for POS/ERP integration (bearer token); OpenAPI at /schema."""
+"""JSON API v1 for POS/ERP integration (bearer token): members, allergies, vitals, conditions, timeline."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated
 
 from litestar import Request, Response, get, patch, post
 from litestar.exceptions import ValidationException
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import JSONBody, Parameter
 
 from app.components import health, members
+from app.components.duplicates import reason_label
 from app.components.roles import MEMBER_READ_ROLES, MEMBER_WRITE_ROLES
+from app.i18n import _
+from app.routes import api_schema as s
 from app.routes.guards import requires_role
 
 SECURITY = [{"bearer": []}]
+MemberNo = Annotated[str, s.MEMBER_NO]
 
 
-@dataclass
-class MemberIn:
-    """A member to register. `store` (a store code) is required for HQ tokens, else the token's store."""
-
-    name: str = ""
-    gender: str = "U"
-    birth_date: str = ""
-    phone: FromQuery[str] = ""
-    store: FromQuery[str] = ""
-    address: str = ""
-    id_number: str = ""
-    member_class: str = "member"
-    organisation: str = ""
-    responsible_pharmacist: str = ""
-
-
-@dataclass
-class AllergyIn:
-    """A coded allergy (FHIR-style value sets)."""
-
-    allergen_class: str = ""
-    substance: str = ""
-    category: str = ""
-    criticality: str = "unable-to-assess"
-    reaction: str = ""
-    severity: str = ""
-    verification_status: str = "unconfirmed"
-    clinical_status: str = "active"
-    note: str = ""
+def _duplicates(exc: members.DuplicatesFound) -> Response:
+    """409 listing the likely duplicates (member number, name, masked phone, why)."""
+    found = [
+        {
+            "member_no": d.member_no,
+            "name": d.name,
+            "phone": d.phone_masked,
+            "reasons": list(d.codes),
+            "reason_labels": [reason_label(c) for c in d.codes],
+        }
+        for d in exc.duplicates
+    ]
+    message = _(
+        "This may be a member already registered: %(numbers)s. Send confirm_new: true to register a new member."
+    ) % {"numbers": ", ".join(d["member_no"] for d in found)}
+    return Response({"errors": [{"field": None, "message": message}], "duplicates": found}, status_code=409)
 
 
-@post("/api/v1/members", guards=[requires_role(MEMBER_WRITE_ROLES)], security=SECURITY, tags=["members"])
-async def create_member(request: Request, data: JSONBody[MemberIn]) -> Response:
-    """Register a member; 201 with `member_no`, or 422 with field errors."""
-    view = await members.register(
-        members.NewMember(
-            name=data.name,
-            gender=data.gender,
-            birth_date=data.birth_date,
-            phone=data.phone,
-            store_code=data.store,
-            address=data.address,
-            id_number=data.id_number,
-            member_class=data.member_class,
-            organisation=data.organisation,
-            responsible_pharmacist=data.responsible_pharmacist,
-        ),
-        actor=request.user,
+@post(
+    "/api/v1/members",
+    guards=[requires_role(MEMBER_WRITE_ROLES)],
+    security=SECURITY,
+    tags=["members"],
+    responses={
+        201: s.ok(s.MemberOut, "The new member."),
+        409: s.error(409, "Likely duplicates (same resident ID, phone, or name and birth date).", s.DuplicatesBody),
+    },
+)
+async def create_member(request: Request, data: JSONBody[s.MemberIn]) -> Response:
+    """Register a member with the counter's duplicate rules: 201 with `member_no`; 409 listing likely duplicates
+    unless `confirm_new` is true; 422 with field errors."""
+    new = members.NewMember(
+        name=data.name,
+        gender=s.stored_gender(data.gender) or "U",
+        birth_date=data.birth_date.isoformat() if data.birth_date else "",
+        phone=data.phone,
+        store_code=data.store,
+        address=data.address,
+        id_number=data.id_number,
+        member_class=data.member_class,
+        organisation=data.organisation,
+        responsible_pharmacist=str(data.responsible_pharmacist or ""),
     )
+    try:
+        view = await members.register(new, actor=request.user, allow_duplicates=data.confirm_new)
+    except members.DuplicatesFound as exc:
+        return _duplicates(exc)
     return Response(view.as_json(), status_code=201)
 
 
-@get("/api/v1/members/{member_no:str}", guards=[requires_role(MEMBER_READ_ROLES)], security=SECURITY, tags=["members"])
-async def read_member(request: Request, member_no: FromPath[str]) -> dict:
+@get(
+    "/api/v1/members/{member_no:str}",
+    guards=[requires_role(MEMBER_READ_ROLES)],
+    security=SECURITY,
+    tags=["members"],
+    responses={200: s.ok(s.MemberOut, "The member, with allergies (the read is audited).")},
+)
+async def read_member(request: Request, member_no: MemberNo) -> dict:
     """A member with `allergy_status` and `allergies` (audited); 404 when unknown."""
     view = await members.get_member(member_no, actor=request.user, detail="api")
     return view.as_json()
 
 
-@dataclass
-class MemberPatch:
-    """Fields to change; an absent (or null) field is left alone, "" clears it. `responsible_pharmacist` is a
-    staff id of a pharmacist of the member's store."""
-
-    name: str | None = None
-    gender: str | None = None
-    birth_date: str | None = None
-    phone: str | None = None
-    address: str | None = None
-    id_number: str | None = None
-    member_class: str | None = None
-    organisation: str | None = None
-    responsible_pharmacist: str | int | None = None
-
-
 @patch(
-    "/api/v1/members/{member_no:str}", guards=[requires_role(MEMBER_WRITE_ROLES)], security=SECURITY, tags=["members"]
+    "/api/v1/members/{member_no:str}",
+    guards=[requires_role(MEMBER_WRITE_ROLES)],
+    security=SECURITY,
+    tags=["members"],
+    responses={200: s.ok(s.MemberChanged, "The member and the names of the fields that changed.")},
 )
-async def update_member(request: Request, member_no: FromPath[str], data: JSONBody[MemberPatch]) -> dict:
+async def update_member(request: Request, member_no: MemberNo, data: JSONBody[s.MemberPatch]) -> dict:
     """Partial update with the registration rules: one history row per changed field; 422 with field errors,
     404 when unknown. Returns the member and `changed` (field names; personal identifiers are not echoed)."""
-    changes = {k: "" if v is None else str(v) for k, v in data.__dict__.items() if v is not None}
+    given = {name: getattr(data, name) for name in data.__struct_fields__ if getattr(data, name) is not None}
+    if "gender" in given:
+        given["gender"] = s.stored_gender(given["gender"])
+    changes = {k: v.isoformat() if hasattr(v, "isoformat") else str(v) for k, v in given.items()}
     changed = await members.update_member(member_no, changes, actor=request.user)
     view = await members.get_member(member_no, actor=request.user, detail="api")
     return {**view.as_json(), "changed": [c.field for c in changed]}
 
 
-@get("/api/v1/members", guards=[requires_role(MEMBER_READ_ROLES)], security=SECURITY, tags=["members"])
-async def find_members(request: Request, phone: FromQuery[str] = "") -> dict:
+@get(
+    "/api/v1/members",
+    guards=[requires_role(MEMBER_READ_ROLES)],
+    security=SECURITY,
+    tags=["members"],
+    responses={200: s.ok(s.MembersOut, "The members with this phone (none: an empty list).")},
+)
+async def find_members(
+    request: Request,
+    phone: Annotated[
+        str, Parameter(max_length=32, description="A mobile number.", examples=[Example(value="13812341234")])
+    ],
+) -> dict:
     """Exact lookup by phone number; `members` is empty when nobody has it."""
     if not members.normalize_phone(phone):
         raise ValidationException(
-            detail="invalid phone", extra=[{"key": "phone", "message": "a valid mainland mobile number is required"}]
+            detail="invalid phone",
+            extra=[
+                {
+                    "key": "phone",
+                    "message": _("Enter a valid mainland China mobile number (11 digits, starting with 1)."),
+                }
+            ],
         )
     found = await members.find_by_code(phone, actor=request.user)
     return {"members": [m.as_json() for m in found]}
@@ -118,28 +135,14 @@ async def find_members(request: Request, phone: FromQuery[str] = "") -> dict:
     guards=[requires_role(MEMBER_WRITE_ROLES)],
     security=SECURITY,
     tags=["members"],
+    responses={201: s.ok(s.MemberOut, "The member with the new allergy.")},
 )
-async def add_allergy(request: Request, member_no: FromPath[str], data: JSONBody[AllergyIn]) -> Response:
-    """Record a coded allergy; 422 on an unknown allergen class, 404 on an unknown member."""
-    view = await members.add_allergy(member_no, members.NewAllergy(**data.__dict__), actor=request.user)
+async def add_allergy(request: Request, member_no: MemberNo, data: JSONBody[s.AllergyIn]) -> Response:
+    """Record a coded allergy (needs the member's health-data consent, see /consents); 422 on an unknown allergen
+    class or without consent, 404 on an unknown member."""
+    allergy = members.NewAllergy(**{name: getattr(data, name) for name in data.__struct_fields__})
+    view = await members.add_allergy(member_no, allergy, actor=request.user)
     return Response(view.as_json(), status_code=201)
-
-
-@dataclass
-class VitalIn:
-    """One reading: `kind` bp | glucose | weight | height (empty: every kind whose fields are present);
-    glucose in mmol/L with `glucose_context` fasting | post_meal_2h | random; `measured_at` ISO (local time
-    without an offset), absent for now."""
-
-    kind: str = ""
-    systolic: int | float | str | None = None
-    diastolic: int | float | str | None = None
-    pulse: int | float | str | None = None
-    glucose: int | float | str | None = None
-    glucose_context: str = ""
-    weight_kg: int | float | str | None = None
-    height_cm: int | float | str | None = None
-    measured_at: str = ""
 
 
 @post(
@@ -147,11 +150,12 @@ class VitalIn:
     guards=[requires_role(MEMBER_WRITE_ROLES)],
     security=SECURITY,
     tags=["health"],
+    responses={201: s.ok(s.VitalsOut, "The readings recorded, flagged when out of range, and the BMI.")},
 )
-async def add_vital(request: Request, member_no: FromPath[str], data: JSONBody[VitalIn]) -> Response:
+async def add_vital(request: Request, member_no: MemberNo, data: JSONBody[s.VitalIn]) -> Response:
     """Record a reading, flagged when out of range; 201 with `vitals` and `bmi`, 422 (also without health-data
     consent), 404 when the member is unknown."""
-    entry = health.NewVital(**{k: "" if v is None else v for k, v in data.__dict__.items()})
+    entry = health.NewVital(**{k: "" if getattr(data, k) is None else getattr(data, k) for k in data.__struct_fields__})
     readings = await health.record_vital(member_no, entry, actor=request.user, source="api")
     bmi = await health.latest_bmi(await members.member_id(member_no))
     body = {
@@ -162,26 +166,17 @@ async def add_vital(request: Request, member_no: FromPath[str], data: JSONBody[V
     return Response(body, status_code=201)
 
 
-@dataclass
-class ConditionIn:
-    """A condition code of the vocabulary; `source` declared | inferred | confirmed (pharmacists only);
-    `onset` YYYY-MM-DD, YYYY-MM or YYYY."""
-
-    code: str = ""
-    source: str = "declared"
-    onset: str = ""
-    note: str = ""
-
-
 @post(
     "/api/v1/members/{member_no:str}/conditions",
     guards=[requires_role(MEMBER_WRITE_ROLES)],
     security=SECURITY,
     tags=["health"],
+    responses={201: s.ok(s.ConditionOut, "The condition (an active one with the same code: kept, not doubled).")},
 )
-async def add_condition(request: Request, member_no: FromPath[str], data: JSONBody[ConditionIn]) -> Response:
+async def add_condition(request: Request, member_no: MemberNo, data: JSONBody[s.ConditionIn]) -> Response:
     """Record a condition (an active one with the same code is kept, not doubled); 201 with it, 422, 404."""
-    view = await health.add_condition(member_no, health.NewCondition(**data.__dict__), actor=request.user)
+    entry = health.NewCondition(**{name: getattr(data, name) for name in data.__struct_fields__})
+    view = await health.add_condition(member_no, entry, actor=request.user)
     return Response(view.as_json(), status_code=201)
 
 
@@ -190,9 +185,10 @@ async def add_condition(request: Request, member_no: FromPath[str], data: JSONBo
     guards=[requires_role(MEMBER_READ_ROLES)],
     security=SECURITY,
     tags=["members"],
+    responses={200: s.ok(s.TimelineOut, "The member's timeline, newest first (the read is audited).")},
 )
-async def member_timeline(request: Request, member_no: FromPath[str], limit: FromQuery[int] = 100) -> dict:
-    """The member's timeline, newest first (at most `limit`, ≤ 500); audited; 404 when unknown."""
+async def member_timeline(request: Request, member_no: MemberNo, limit: Annotated[int, s.TIMELINE_LIMIT] = 100) -> dict:
+    """The member's timeline, newest first (at most `limit`, 1–500); audited; 404 when unknown."""
     events = await health.member_timeline(member_no, actor=request.user, limit=limit)
     return {
         "member_no": member_no,

@@ -16,7 +16,9 @@ from app.components.allergens import allergen_classes, class_label
 from app.components.errors import ValidationFailed
 from app.components.roles import ALL_ROLES, CATALOG_READ_ROLES, CATALOG_WRITE_ROLES
 from app.i18n import _
+from app.routes import api_schema
 from app.routes.guards import requires_role
+from app.routes.params import Page, SearchLimit
 from app.routes.render import FORM, render
 
 SECURITY = [{"bearer": []}]
@@ -28,14 +30,20 @@ write_guard = [requires_role(CATALOG_WRITE_ROLES)]
 
 
 @get("/api/v1/products", guards=[requires_role(ALL_ROLES)], security=SECURITY, tags=["catalog"])
-async def api_search_products(request: Request, q: FromQuery[str] = "", limit: FromQuery[int] = 20) -> dict:
+async def api_search_products(request: Request, q: FromQuery[str] = "", limit: SearchLimit = 20) -> dict:
     """Active products matching `q`: name, generic name, ATC prefix, SKU or any code (a whole scanned code
     first); at most `limit` (≤ 200). An empty `q` gives an empty list."""
     found = await catalog.search(q, limit=limit)
     return {"q": q, "products": [p.as_json() for p in found]}
 
 
-@post("/api/v1/products", guards=[requires_role(CATALOG_WRITE_ROLES)], security=SECURITY, tags=["catalog"])
+@post(
+    "/api/v1/products",
+    guards=[requires_role(CATALOG_WRITE_ROLES)],
+    security=SECURITY,
+    tags=["catalog"],
+    responses={200: api_schema.replay("An existing SKU: the product, updated.")},
+)
 async def api_upsert_product(request: Request, data: JSONBody[catalog.ProductInput]) -> Response:
     """Create (201) or update (200) a product by SKU so an ERP keeps the catalog in step; 422 with field errors."""
     product, created = await catalog.upsert_product(data, actor=request.user)
@@ -47,7 +55,7 @@ async def api_upsert_product(request: Request, data: JSONBody[catalog.ProductInp
 
 @get("/manager/catalog", guards=read_guard)
 async def catalog_page(
-    request: Request, q: FromQuery[str] = "", category: FromQuery[str] = "", page: FromQuery[int] = 1
+    request: Request, q: FromQuery[str] = "", category: FromQuery[str] = "", page: Page = 1
 ) -> Template:
     """The catalog: search by name, code or ATC prefix, filter by level-1 category, page through."""
     result = await catalog.list_products(q, category, page=page)

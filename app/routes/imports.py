@@ -161,6 +161,7 @@ async def export_download(
     security=SECURITY,
     tags=["jobs"],
     request_max_body_size=UPLOAD_LIMIT,
+    status_code=202,
 )
 async def api_import(request: Request, data: Annotated[dict[str, Any], MULTIPART]) -> Response:
     """Upload `file` (.csv or .xlsx; HQ tokens also send `store`, a store code); 202 with the job to poll."""
@@ -176,7 +177,13 @@ async def api_job(request: Request, job_id: FromPath[str]) -> dict:
     return (await imports.get_job(job_id, request.user)).as_json()
 
 
-@get("/api/v1/jobs/{job_id:str}/rejected", guards=import_guard, security=SECURITY, tags=["jobs"])
+@get(
+    "/api/v1/jobs/{job_id:str}/rejected",
+    guards=import_guard,
+    security=SECURITY,
+    tags=["jobs"],
+    media_type="text/csv",
+)
 async def api_job_rejected(request: Request, job_id: FromPath[str]) -> Stream:
     """The rejected rows as CSV with a `reason` column."""
     rows = await imports.rejected_rows(job_id, request.user)

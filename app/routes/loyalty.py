@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Annotated
 
 from litestar import Request, Response, get, post
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from app.components import catalog, coupons, loyalty, members
@@ -16,6 +16,7 @@ from app.components.roles import CATALOG_READ_ROLES, CATALOG_WRITE_ROLES, COUPON
 from app.i18n import _
 from app.routes.api import SECURITY
 from app.routes.guards import requires_role
+from app.routes.params import Page, PerPage
 from app.routes.render import FORM, render, wants_partial
 
 read_guard = [requires_role(CATALOG_READ_ROLES)]
@@ -192,9 +193,7 @@ async def print_coupons(request: Request, code: FromPath[str], data: Annotated[P
     security=SECURITY,
     tags=["loyalty"],
 )
-async def member_points(
-    request: Request, member_no: FromPath[str], page: FromQuery[int] = 1, per_page: FromQuery[int] = 50
-) -> dict:
+async def member_points(request: Request, member_no: FromPath[str], page: Page = 1, per_page: PerPage = 50) -> dict:
     """The member's points: `balance`, `tier`, `entries` (newest first, paged: `page`, `per_page` ≤ 200,
     `has_next`) and `expiring` ([{date, points}], soonest first); 404 when the member is unknown."""
     member_id = await members.member_id(member_no)

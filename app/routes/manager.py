@@ -12,6 +12,7 @@ from app.components import audit, consents, members
 from app.components.roles import AUDIT_ROLES, HQ_ROLES, MANAGER_ROLES
 from app.i18n import _
 from app.routes.guards import requires_role
+from app.routes.params import Page
 from app.routes.render import render
 
 
@@ -43,7 +44,7 @@ async def audit_page(
     store: FromQuery[str] = "",
     date_from: FromQuery[str] = "",
     date_to: FromQuery[str] = "",
-    page: FromQuery[int] = 1,
+    page: Page = 1,
 ) -> Template:
     """Page and filter audit events (newest first)."""
     start, err_from = _parse_date(date_from)

@@ -9,11 +9,12 @@ from litestar.response import Template
 from app.components import member_list
 from app.components.roles import ALL_ROLES, COUNTER_ROLES, MANAGER_ROLES
 from app.routes.guards import requires_role
+from app.routes.params import Page
 from app.routes.render import render
 
 
 @get("/members", guards=[requires_role(ALL_ROLES)])
-async def members_page(request: Request, q: FromQuery[str] = "", page: FromQuery[int] = 1) -> Template:
+async def members_page(request: Request, q: FromQuery[str] = "", page: Page = 1) -> Template:
     """Search by name prefix, member number or exact phone; newest members first when browsing."""
     user = request.user
     result = await member_list.search(user, q, page=page)

@@ -13,6 +13,7 @@ from app.components import merge
 from app.components.errors import ValidationFailed
 from app.components.roles import COUNTER_ROLES
 from app.routes.guards import requires_role
+from app.routes.params import RowId
 from app.routes.render import FORM, render, wants_partial
 
 SECTION = "members/merge.html"
@@ -77,7 +78,7 @@ async def do_merge(request: Request, member_no: FromPath[str], data: Annotated[M
 
 
 @post("/members/{member_no:str}/merges/{merge_id:int}/undo", guards=[requires_role(merge.MERGE_ROLES)])
-async def undo_merge(request: Request, member_no: FromPath[str], merge_id: FromPath[int]) -> Response:
+async def undo_merge(request: Request, member_no: FromPath[str], merge_id: RowId) -> Response:
     """Undo a merge: the rows go back and the merged record is in use again."""
     try:
         await merge.undo(merge_id, actor=request.user, member_no=member_no)

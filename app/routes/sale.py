@@ -23,6 +23,7 @@ from app.components.roles import DISCOUNT_ROLES, PHARMACIST_ROLES, RETURN_ROLES,
 from app.i18n import _
 from app.routes.counter import PAGE, member_ctx
 from app.routes.guards import requires_role
+from app.routes.params import RowId
 from app.routes.render import FORM, render, wants_partial
 
 guard = [requires_role(SALE_ROLES)]
@@ -96,10 +97,17 @@ async def _quote(cart: carts.CartView, actor: Any, pay: Tendering) -> tuple[Any,
         base = await sales.quote(carts.to_sale_request(cart), actor)
     except ValidationFailed as exc:
         return None, exc.errors, {}
+    tenders: list[sales.TenderRequest] = []
     try:
-        return await sales.quote(carts.to_sale_request(cart, _tenders(pay, base.total)), actor), {}, {}
+        tenders = _tenders(pay, base.total)
+        return await sales.quote(carts.to_sale_request(cart, tenders), actor), {}, {}
     except ValidationFailed as exc:  # a mistyped amount: the cart is fine, the message goes next to the field
-        return base, {}, exc.errors
+        # The quote names a tender by its place (`tenders.1.amount`, e.g. more cash than the sale can take).
+        fields = {
+            f"tenders.{i}.amount": "points_amount" if t.kind == "points" and pay.kind != "points" else "amount"
+            for i, t in enumerate(tenders)
+        }
+        return base, {}, {fields.get(k, k): v for k, v in exc.errors.items()}
 
 
 async def _wallet(member_id: int | None) -> Any:
@@ -274,7 +282,7 @@ class QtyForm:
 
 
 @post("/counter/cart/lines/{product_id:int}/qty", guards=guard)
-async def line_qty(request: Request, product_id: FromPath[int], data: Annotated[QtyForm, FORM]) -> Template:
+async def line_qty(request: Request, product_id: RowId, data: Annotated[QtyForm, FORM]) -> Template:
     """Change a line's quantity."""
     text = data.qty.strip() or data.delta.strip()
     if not re.fullmatch(r"[+-]?\d{1,4}", text):
@@ -285,7 +293,7 @@ async def line_qty(request: Request, product_id: FromPath[int], data: Annotated[
 
 
 @post("/counter/cart/lines/{product_id:int}/remove", guards=guard)
-async def line_remove(request: Request, product_id: FromPath[int]) -> Template:
+async def line_remove(request: Request, product_id: RowId) -> Template:
     """Take a product out of the cart."""
     return await _mutated(request, carts.remove_line(request.user, product_id))
 
@@ -298,7 +306,7 @@ class DiscountForm:
 
 
 @post("/counter/cart/lines/{product_id:int}/discount", guards=[requires_role(DISCOUNT_ROLES)])
-async def line_discount(request: Request, product_id: FromPath[int], data: Annotated[DiscountForm, FORM]) -> Template:
+async def line_discount(request: Request, product_id: RowId, data: Annotated[DiscountForm, FORM]) -> Template:
     """A pharmacist's discount on one line (the quote refuses one larger than the line)."""
     field = f"discount-{product_id}"
     try:

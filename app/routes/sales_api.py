@@ -2,111 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Annotated
 
 from litestar import Request, Response, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from app.components import sales
 from app.components.errors import ValidationFailed
 from app.components.roles import MANAGER_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES
 from app.db import fetch
 from app.i18n import _
+from app.routes import api_schema as s
 from app.routes.guards import requires_role
 
 SECURITY = [{"bearer": []}]
-
-
-@dataclass
-class SaleLineIn:
-    """A product by any scannable code or SKU; `trace_codes` are 20-digit traceability codes of its units."""
-
-    code: str = ""
-    qty: int = 1
-    trace_codes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class TenderIn:
-    """kind: cash | bank_card | wechat | alipay | insurance | points; amount in fen (points: fen paid with points)."""
-
-    kind: str = ""
-    amount: int = 0
-    reference: str = ""
-
-
-@dataclass
-class OverrideIn:
-    """The pharmacist's reason for selling despite a high allergy alert (the token user must be a pharmacist)."""
-
-    reason: str = ""
-
-
-@dataclass
-class PrescriptionIn:
-    """The prescription of Rx lines; verified by the token user, who must be a pharmacist."""
-
-    number: str = ""
-    hospital: str = ""
-
-
-@dataclass
-class AcknowledgedIn:
-    """An allergy warning (an alert of level `caution`) read and acknowledged by the token user: the line (1-based,
-    in the order of `lines`) and the recorded allergen class the alert names (`recorded_class`)."""
-
-    line_no: int = 0
-    allergen_class: str = ""
-
-
-@dataclass
-class SaleIn:
-    """A sale. `store` is a store code (a store role's token sells in its own store only); money in fen."""
-
-    idempotency_key: str = ""
-    store: str = ""
-    member_no: str | None = None
-    lines: list[SaleLineIn] = field(default_factory=list)
-    coupon_codes: list[str] = field(default_factory=list)
-    tenders: list[TenderIn] = field(default_factory=list)
-    allergy_override: OverrideIn | None = None
-    prescription: PrescriptionIn | None = None
-    acknowledged: list[AcknowledgedIn] = field(default_factory=list)
-
-
-@dataclass
-class ReturnLineIn:
-    line_no: int = 0
-    qty: int = 0
-
-
-@dataclass
-class RefundToIn:
-    """Pay the refund to another tender than the sale's (cash | bank_card | wechat | alipay), with the reason."""
-
-    kind: str = ""
-    reason: str = ""
-
-
-@dataclass
-class ApprovalIn:
-    """A store manager's username and PIN, for dispensed Rx, antibiotic and cold-chain lines (when the chain allows
-    their return at all; a store manager's own token needs none)."""
-
-    username: str = ""
-    pin: str = ""
-
-
-@dataclass
-class ReturnIn:
-    """A refund; without `lines`, everything not yet returned. The money goes back to the sale's tenders (points
-    first, cash last) unless `refund_to` says otherwise."""
-
-    idempotency_key: str = ""
-    reason: str = ""
-    lines: list[ReturnLineIn] | None = None
-    refund_to: RefundToIn | None = None
-    approval: ApprovalIn | None = None
+SaleNo = Annotated[str, s.SALE_NO]
 
 
 def _forbidden(message: str) -> Response:
@@ -137,8 +47,23 @@ def _renamed(exc: ValidationFailed) -> ValidationFailed:
     return ValidationFailed({names.get(k, k): v for k, v in exc.errors.items()})
 
 
-@post("/api/v1/sales", guards=[requires_role(SALE_ROLES)], security=SECURITY, tags=["sales"])
-async def create_sale(request: Request, data: JSONBody[SaleIn]) -> Response:
+@post(
+    "/api/v1/sales",
+    guards=[requires_role(SALE_ROLES)],
+    security=SECURITY,
+    tags=["sales"],
+    responses={
+        201: s.ok(s.SaleOut, "The sale, recorded now."),
+        200: s.ok(s.SaleOut, "The same idempotency key again: the sale it made, unchanged (nothing recorded twice)."),
+        403: s.error(403, "The token's role may not sell, or a store's token named another store."),
+        409: s.error(
+            409,
+            "Open allergy alerts: high ones without `allergy_override`, warnings not `acknowledged`.",
+            s.ConflictBody,
+        ),
+    },
+)
+async def create_sale(request: Request, data: JSONBody[s.SaleIn]) -> Response:
     """Record a sale: 201 with `sale_no`, `totals`, `points_earned`, `warnings` and `approvals`; the same
     `idempotency_key` again → 200 with the same sale; 409 while allergy alerts are open: `conflicts` (high: they
     need `allergy_override` by a pharmacist) and `unacknowledged` (warnings: each needs its line and recorded class
@@ -197,15 +122,28 @@ async def create_sale(request: Request, data: JSONBody[SaleIn]) -> Response:
 
 
 @get(
-    "/api/v1/sales/{sale_no:str}", guards=[requires_role(SALE_ROLES | MANAGER_ROLES)], security=SECURITY, tags=["sales"]
+    "/api/v1/sales/{sale_no:str}",
+    guards=[requires_role(SALE_ROLES | MANAGER_ROLES)],
+    security=SECURITY,
+    tags=["sales"],
+    responses={200: s.ok(s.SaleOut, "The sale.")},
 )
-async def read_sale(request: Request, sale_no: FromPath[str]) -> dict:
+async def read_sale(request: Request, sale_no: SaleNo) -> dict:
     """A sale with lines, tenders, points and returns; 404 when unknown (or in another store, for store roles)."""
     return (await sales.get_sale(sale_no, request.user)).as_json()
 
 
-@post("/api/v1/sales/{sale_no:str}/returns", guards=[requires_role(RETURN_ROLES)], security=SECURITY, tags=["sales"])
-async def create_return(request: Request, sale_no: FromPath[str], data: JSONBody[ReturnIn]) -> Response:
+@post(
+    "/api/v1/sales/{sale_no:str}/returns",
+    guards=[requires_role(RETURN_ROLES)],
+    security=SECURITY,
+    tags=["sales"],
+    responses={
+        201: s.ok(s.ReturnWithSale, "The refund, recorded now, with the sale after it."),
+        200: s.ok(s.ReturnWithSale, "The same idempotency key again: the refund it made, unchanged."),
+    },
+)
+async def create_return(request: Request, sale_no: SaleNo, data: JSONBody[s.ReturnIn]) -> Response:
     """Refund lines (`[{line_no, qty}]`) or the whole rest of a sale: 201 with the return (its `tenders`: where the
     money went, from which of the sale's tenders) and the sale; the same key again → 200; 422 (no reason, more than
     is left, another tender without a reason, a dispensed medicine the chain refuses or without a store manager's

@@ -15,7 +15,9 @@ from app.components.auth import StaffUser
 from app.components.errors import NotFound, ValidationFailed
 from app.components.roles import HQ_ROLES, MANAGER_ROLES, STOCK_ROLES
 from app.i18n import _
+from app.routes import api_schema
 from app.routes.guards import requires_role
+from app.routes.params import Page, RowId
 from app.routes.render import FORM, render, wants_partial
 
 SECURITY = [{"bearer": []}]
@@ -41,7 +43,13 @@ class ReceiptIn:
     key: str = ""
 
 
-@post("/api/v1/stock/receipts", guards=write_guard, security=SECURITY, tags=["stock"])
+@post(
+    "/api/v1/stock/receipts",
+    guards=write_guard,
+    security=SECURITY,
+    tags=["stock"],
+    responses={200: api_schema.replay()},
+)
 async def api_receive(request: Request, data: JSONBody[ReceiptIn]) -> Response:
     """Receive stock into a store: 201 with the batch and its `on_hand`; the same `key` again → 200, same body;
     422 with field errors (unknown store or product, expired, qty ≤ 0, another store than the token's own)."""
@@ -82,9 +90,7 @@ def _may_write(user: StaffUser) -> bool:
 
 
 @get("/manager/stock", guards=read_guard)
-async def stock_page(
-    request: Request, store: FromQuery[str] = "", q: FromQuery[str] = "", page: FromQuery[int] = 1
-) -> Template:
+async def stock_page(request: Request, store: FromQuery[str] = "", q: FromQuery[str] = "", page: Page = 1) -> Template:
     """The store's stock per product (sellable, held back, nearest expiry) and the returned packs waiting in
     quarantine; HQ picks the store."""
     current, stores = await _scope(request.user, store)
@@ -263,7 +269,7 @@ async def _after_batch_change(
 
 
 @post("/manager/stock/batches/{batch_id:int}/status", guards=write_guard)
-async def change_status(request: Request, batch_id: FromPath[int], data: Annotated[StatusForm, FORM]) -> Template:
+async def change_status(request: Request, batch_id: RowId, data: Annotated[StatusForm, FORM]) -> Template:
     """Quarantine, recall or release a batch (with a reason, audited); a recalled batch stays recalled."""
     batch = await _batch_in_scope(request, batch_id)
     try:
@@ -286,7 +292,7 @@ async def write_off_batch(request: Request, batch_id: FromPath[int], data: Annot
 
 
 @post("/manager/stock/batches/{batch_id:int}/count", guards=write_guard)
-async def count_batch(request: Request, batch_id: FromPath[int], data: Annotated[CountForm, FORM]) -> Template:
+async def count_batch(request: Request, batch_id: RowId, data: Annotated[CountForm, FORM]) -> Template:
     """Correct a batch to what was counted on the shelf (with a reason, audited)."""
     batch = await _batch_in_scope(request, batch_id)
     try:

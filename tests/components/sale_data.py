@@ -45,6 +45,8 @@ PRODUCTS = {
     "YS90009": ("医用口罩", "mask", "", "", "", "device", 500, 10, 0.0, True),
 }
 PRICE = {sku: row[6] for sku, row in PRODUCTS.items()}
+# The product whose units carry traceability codes in the tests, and its 7-digit product prefix in the catalog.
+TRACED, TRACE_PREFIX = "YS90007", "8123456"
 
 
 async def make_products() -> dict[str, catalog.ProductView]:
@@ -77,6 +79,10 @@ async def make_products() -> dict[str, catalog.ProductView]:
         )
         gtin = "0" + synthetic_gtin13(90000 + n)
         await fetch("INSERT INTO product_code (code, product, kind) VALUES ({}, {}, 'gtin')", gtin, rows[0]["id"])
+        if sku == TRACED:
+            await fetch(
+                "INSERT INTO product_code (code, product, kind) VALUES ({}, {}, 'trace')", TRACE_PREFIX, rows[0]["id"]
+            )
     found = await catalog.products_by_ids([r["id"] for r in await fetch("SELECT id FROM product")])
     return {view.sku: view for view in found.values()}
 

@@ -168,6 +168,8 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/api/v1/members/{member_no:str}/vitals"): MEMBER_WRITE,
     ("POST", "/api/v1/members/{member_no:str}/conditions"): MEMBER_WRITE,
     ("GET", "/api/v1/members/{member_no:str}/timeline"): MEMBER_WRITE,
+    ("GET", "/api/v1/members/{member_no:str}/consents"): MEMBER_WRITE,
+    ("POST", "/api/v1/members/{member_no:str}/consents"): MEMBER_WRITE,
     ("POST", "/api/v1/sales"): SALE,
     ("GET", "/api/v1/sales/{sale_no:str}"): SALE | MANAGER,
     ("POST", "/api/v1/sales/{sale_no:str}/returns"): PHARMACISTS,
@@ -226,6 +228,8 @@ def _concrete(path: str, member_no: str) -> str:
 
 
 def _body(path: str) -> dict:
+    if path == "/api/v1/members/{member_no:str}/consents":
+        return {"purpose": "marketing_sms", "granted": True}
     if path.endswith("/allergies"):
         return {"allergen_class": "penicillins", "criticality": "high"}
     if path.endswith("/vitals"):

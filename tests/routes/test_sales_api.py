@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from app.db import fetch
-from tests.components.sale_data import count, gtin, make_member, make_products, on_hand, stock_in
+from tests.components.sale_data import PRICE, TRACE_PREFIX, count, gtin, make_member, make_products, on_hand, stock_in
 from tests.conftest import api_headers
 
 
@@ -163,3 +163,69 @@ async def test_returns_201_then_200_replay_422_and_404(client, stocked) -> None:
     )
     assert missing.status_code == 404
     assert (await fetch("SELECT COUNT(*) AS n FROM sale_return"))[0]["n"] == 2
+
+
+async def test_cash_far_beyond_the_total_is_422_and_one_banknote_more_is_change(client, stocked) -> None:
+    headers = await api_headers("clerk")
+    total = PRICE["YS90005"]  # ¥30.00; the cap is 10 × the total (the default multiple)
+    over = _sale("cash-1", lines=[{"code": "YS90005", "qty": 1}], tenders=[{"kind": "cash", "amount": 10 * total + 1}])
+    response = await client.post("/api/v1/sales", json=over, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "tenders.0.amount"
+    assert "300.00" in response.json()["errors"][0]["message"]
+    assert await count("sale") == 0
+    at_cap = {**over, "idempotency_key": "cash-2", "tenders": [{"kind": "cash", "amount": 10 * total}]}
+    ok = await client.post("/api/v1/sales", json=at_cap, headers=headers)
+    assert ok.status_code == 201 and ok.json()["totals"]["change"] == 9 * total
+    # A small total may always be paid with one ¥100 note.
+    small = _sale("cash-3", lines=[{"code": "YS90007", "qty": 1}], tenders=[{"kind": "cash", "amount": 10000}])
+    paid = await client.post("/api/v1/sales", json=small, headers=headers)
+    assert paid.status_code == 201 and paid.json()["totals"]["change"] == 10000 - PRICE["YS90007"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"tenders": [{"kind": "cash", "amount": 10**20}]}, "tenders.0.amount"),
+        ({"tenders": [{"kind": "cash", "amount": 2**62}]}, "tenders.0.amount"),
+        ({"tenders": [{"kind": "cash", "amount": 0}]}, "tenders.0.amount"),
+        ({"lines": [{"code": "YS90005", "qty": 10**20}]}, "lines.0.qty"),
+        ({"lines": [{"code": "YS90005", "qty": 0}]}, "lines.0.qty"),
+        ({"lines": []}, "lines"),
+    ],
+)
+async def test_money_and_quantities_beyond_bounds_are_422_not_500(client, stocked, change: dict, field: str) -> None:
+    response = await client.post("/api/v1/sales", json={**_sale(), **change}, headers=await api_headers("clerk"))
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == field
+    assert await count("sale") == 0
+
+
+async def test_a_return_line_beyond_bounds_is_422(client, stocked) -> None:
+    created = await client.post("/api/v1/sales", json=_sale(), headers=await api_headers("clerk"))
+    response = await client.post(
+        f"/api/v1/sales/{created.json()['sale_no']}/returns",
+        json={"idempotency_key": "r", "reason": "x", "lines": [{"line_no": 10**20, "qty": 10**20}]},
+        headers=await api_headers("pharmacist"),
+    )
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "lines.0.line_no"
+
+
+async def test_a_traceability_code_of_another_product_is_422_and_its_own_unit_still_sells(client, stocked) -> None:
+    code = TRACE_PREFIX + "0000000000042"  # a unit of YS90007 (vitamin C)
+    headers = await api_headers("clerk")
+    wrong = _sale(
+        "trace-1",
+        lines=[{"code": "YS90005", "qty": 1, "trace_codes": [code]}],
+        tenders=[{"kind": "cash", "amount": 5000}],
+    )
+    refused = await client.post("/api/v1/sales", json=wrong, headers=headers)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "lines.0.trace_codes"
+    assert code in refused.json()["errors"][0]["message"]
+    assert await count("sale_trace_code") == 0
+    # The unit that really carries the code is sold, scanned by its code or named with it.
+    own = _sale("trace-2", lines=[{"code": code, "qty": 1}], tenders=[{"kind": "cash", "amount": 1000}])
+    sold = await client.post("/api/v1/sales", json=own, headers=headers)
+    assert sold.status_code == 201, sold.text
+    assert (await fetch("SELECT code FROM sale_trace_code")) == [{"code": code}]
