@@ -50,6 +50,8 @@ class Settings:
     profile_verify_months: int = 12
     # Selling beyond recorded stock: refused, or allowed with a store manager's PIN when this is on.
     allow_oversell: bool = False
+    # SQLite's `synchronous` on every connection of the embedded database (see app/db.py PooledSQLiteEngine).
+    sqlite_synchronous: str = "FULL"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -63,6 +65,18 @@ class Settings:
     @property
     def embedded_redis(self) -> bool:
         return not self.redis_url
+
+
+# FULL: a commit is on disk before it is acknowledged (survives a power cut). NORMAL: with WAL, survives a crash of
+# the application but the last commits may be lost at a power cut or OS crash. EXTRA: FULL plus a directory sync.
+SQLITE_SYNCHRONOUS = ("FULL", "EXTRA", "NORMAL")
+
+
+def _sqlite_synchronous(value: str | None) -> str:
+    mode = (value or "FULL").strip().upper()
+    if mode not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"YAOSHI_SQLITE_SYNCHRONOUS must be one of {', '.join(SQLITE_SYNCHRONOUS)}, not {value!r}")
+    return mode
 
 
 def load_settings() -> Settings:
@@ -83,6 +97,7 @@ def load_settings() -> Settings:
         default_language=os.environ.get("YAOSHI_LANGUAGE", "zh_CN"),
         debug=os.environ.get("YAOSHI_DEBUG") == "1",
         allow_oversell=os.environ.get("YAOSHI_ALLOW_OVERSELL") == "1",
+        sqlite_synchronous=_sqlite_synchronous(os.environ.get("YAOSHI_SQLITE_SYNCHRONOUS")),
     )
 
 
