@@ -601,6 +601,12 @@ class PooledSQLiteEngine(SQLiteEngine):
         """Close the running loop's connections (idle ones cleanly, busy ones when their thread is free)."""
         pool = self._pools.pop(asyncio.get_running_loop(), None)
         if pool is not None:
+            # A checkpoint still copying on a pooled thread would answer a loop that is about to close.
+            if pool.checkpoint_due is not None:
+                pool.checkpoint_due.cancel()
+                pool.checkpoint_due = None
+            if pool.checkpoint_task is not None and not pool.checkpoint_task.done():
+                await asyncio.wait([pool.checkpoint_task])
             for conn in pool.idle:
                 pool.opened.pop(conn, None)
                 await conn.close()
