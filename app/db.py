@@ -324,25 +324,31 @@ class _Pool:
         self.opened.clear()
 
 
-class _LoopConnection:
-    """The loop-thread connection of a short transaction, with the awaitable surface that Piccolo's transaction
-    and this module use on a connection (execute, execute_fetchall, executemany, in_transaction). Each call runs
-    at once on the loop's thread: no hop to a worker thread and back per statement. Each first checks that the
+class _TxConnection:
+    """The connection a transaction holds, with the awaitable surface that Piccolo's transaction and this module
+    use on it (execute, execute_fetchall, executemany, in_transaction). Every statement first checks that the
     transaction is still open (see `TransactionLost`)."""
 
     __slots__ = ("raw",)
 
-    def __init__(self, raw: sqlite3.Connection) -> None:
+    def __init__(self, raw: Any) -> None:
         self.raw = raw
 
     @property
     def in_transaction(self) -> bool:
         return self.raw.in_transaction
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self) -> Any:
         if not self.raw.in_transaction:
             raise TransactionLost()
         return self.raw
+
+
+class _LoopConnection(_TxConnection):
+    """A short transaction's connection on the loop's thread: each call runs at once, with no hop to a worker
+    thread and back per statement."""
+
+    __slots__ = ()
 
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self._open().execute(sql, parameters)
@@ -358,23 +364,10 @@ class _LoopConnection:
         self._open().executemany(sql, rows)
 
 
-class _PooledTxConnection:
-    """A pooled aiosqlite connection while a transaction holds it: the same surface, each statement first checking
-    that the transaction is still open (see `TransactionLost`)."""
+class _PooledTxConnection(_TxConnection):
+    """A pooled aiosqlite connection while a transaction holds it."""
 
-    __slots__ = ("raw",)
-
-    def __init__(self, raw: aiosqlite.Connection) -> None:
-        self.raw = raw
-
-    @property
-    def in_transaction(self) -> bool:
-        return self.raw.in_transaction
-
-    def _open(self) -> aiosqlite.Connection:
-        if not self.raw.in_transaction:
-            raise TransactionLost()
-        return self.raw
+    __slots__ = ()
 
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
         return await self._open().execute(sql, parameters)
