@@ -13,8 +13,9 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence, Sized
-from typing import Any
+from collections.abc import Callable, Sequence, Sized
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import aiosqlite
 from piccolo.columns import Column
@@ -23,6 +24,7 @@ from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionTy
 from piccolo.querystring import QueryString
 
 log = logging.getLogger("yaoshi.db")
+T = TypeVar("T")
 
 # Statements that only read; anything else is treated as a write and queued behind the process's write lock.
 _READ_PREFIXES = ("SELECT", "EXPLAIN")
@@ -42,6 +44,10 @@ def _is_read(sql: str) -> bool:
         # and quoted names) is a write. A false "write" only costs a wait for the write lock, never correctness.
         return not _WRITE_WORDS.search(_QUOTED.sub("", sql))
     return False
+
+
+# `synchronous` settings under which a WAL COMMIT does not wait for an fsync.
+_RELAXED = re.compile(r"synchronous\s*=\s*(normal|off|0|1)", re.IGNORECASE)
 
 
 # Log length (frames, ~4 KiB each) from which a checkpoint makes the log start over (see `_Pool.checkpoint`).
@@ -86,6 +92,12 @@ class _Pool:
         self.shared_deadline = math.inf  # of the main connection's autocommit statement
         self.checkpoint_due: asyncio.TimerHandle | None = None
         self.checkpoint_task: asyncio.Task | None = None
+        # With a `synchronous` that syncs the log at every COMMIT (FULL), the main connection's commits run on
+        # this thread: the fsync (1-30 ms on a shared disk) must not stall the loop. Meanwhile `main_busy` keeps
+        # every other statement off that connection (reads go to the second one; writes wait for the lock,
+        # which the committer holds).
+        self.committer: ThreadPoolExecutor | None = None
+        self.main_busy = False
 
     async def acquire(self) -> aiosqlite.Connection:
         await self.slots.acquire()
@@ -160,6 +172,31 @@ class _Pool:
         self.tx_direct = conn
         return conn
 
+    def commit_thread(self) -> ThreadPoolExecutor:
+        if self.committer is None:
+            self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yaoshi-commit")
+        return self.committer
+
+    async def _on_commit_thread(self, call: Callable[..., T], *args: Any) -> T:
+        """Run `call(*args)`, which uses the main connection, on the commit thread (the caller holds `write_lock`).
+
+        A cancellation waits for it to end first: the connection must not be used by two threads, nor the
+        transaction's end be left unknown."""
+        done = asyncio.get_running_loop().run_in_executor(self.commit_thread(), call, *args)
+        self.main_busy = True
+        cancelled = False
+        try:
+            while not done.done():
+                try:
+                    await asyncio.wait([done])
+                except asyncio.CancelledError:
+                    cancelled = True
+        finally:
+            self.main_busy = False
+        if cancelled:
+            raise asyncio.CancelledError()
+        return done.result()
+
     def begin_on_loop(self, kind: TransactionType) -> _LoopConnection | None:
         """BEGIN a short write transaction on the loop's main connection (the caller holds `write_lock`), or None
         when another process holds SQLite's write lock (or the file is busy): the caller then waits for it on a
@@ -176,22 +213,26 @@ class _Pool:
             raise
         return _LoopConnection(conn)
 
-    def end_on_loop(self, conn: _LoopConnection, ok: bool) -> None:
+    async def end_on_loop(self, conn: _LoopConnection, ok: bool) -> None:
         """End a short transaction on the loop's connection (the caller still holds `write_lock`): COMMIT when
         `ok`, else ROLLBACK; raise if the COMMIT failed, after rolling back whatever SQLite left open.
 
-        The COMMIT runs here, synchronously, before the write lock is let go and before the block's caller hears
-        of the outcome: no other statement of this process runs between the transaction's last statement and its
-        COMMIT, and none reads its writes before they are committed (autocommit reads meanwhile use the second
-        connection). A connection that could not be rolled back, or that was replaced meanwhile (`renew`), is
-        closed; after a commit the WAL checkpoint its commit did not run is scheduled.
+        The COMMIT runs before the write lock is let go and before the block's caller hears of the outcome: no
+        other statement of this process runs on the connection between the transaction's last statement and the
+        end of its COMMIT, and none reads its writes before they are committed (autocommit reads meanwhile use
+        the second connection). It runs on the loop's thread, or on the commit thread when it syncs the log
+        (`_on_commit_thread`). A connection that could not be rolled back, or that was replaced meanwhile
+        (`renew`), is closed; after a commit the WAL checkpoint its commit did not run is scheduled.
         """
         raw = conn.raw
         try:
             if ok:
                 if not raw.in_transaction:
                     raise TransactionLost()
-                raw.execute("COMMIT")
+                if self.engine.commit_syncs:
+                    await self._on_commit_thread(raw.execute, "COMMIT")
+                else:
+                    raw.execute("COMMIT")
         finally:
             if raw.in_transaction:
                 # Not ok, or a COMMIT that failed (SQLITE_FULL, an I/O error, a deferred constraint): SQLite may
@@ -217,15 +258,17 @@ class _Pool:
         It never waits: when another connection holds the write lock (busy timeout 0) or a read runs past
         `direct_budget` (progress handler), SQLite abandons and rolls back the statement and the caller retries it
         where waiting is harmless. So a point query costs no thread hop, and a slow read blocks the loop ~2 ms
-        (writes run to the end: requests only make short indexed ones; set-based jobs run in the worker).
+        (writes run to the end: requests only make short indexed ones; set-based jobs run in the worker). A write
+        whose commit syncs the log does not come here but to `write_on_commit_thread`.
         """
         if write and self.write_lock.locked() and not holding_lock:
             return None
         try:
             conn = self.tx_direct or self._open_shared()
-            if conn.in_transaction:
-                # A short transaction is open on the loop (its block awaited something): its uncommitted writes
-                # must stay unseen, so this statement runs on the second loop connection.
+            if self.main_busy or conn.in_transaction:
+                # A short transaction is open on the loop (its block awaited something, or its COMMIT is running
+                # on the commit thread): its uncommitted writes must stay unseen, so this statement runs on the
+                # second loop connection.
                 conn = self.direct or self._open_direct()
         except sqlite3.OperationalError as exc:
             # Opening reads the schema: busy while another process (a worker's import) checkpoints or writes.
@@ -252,6 +295,39 @@ class _Pool:
             raise
         finally:
             cursor.close()
+
+    async def write_on_commit_thread(self, query: str, args: list[Any] | None) -> list[dict] | None:
+        """`try_direct` for an autocommit write whose commit syncs the log (the caller holds `write_lock`): on the
+        main connection, from the commit thread. None when another process holds SQLite's write lock."""
+        try:
+            conn = self.tx_direct or self._open_shared()
+        except sqlite3.OperationalError as exc:
+            if _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED):
+                return None
+            raise
+        self.shared_deadline = math.inf  # a write is never interrupted (see `try_direct`)
+
+        def run() -> list[dict] | None:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(query, args or ())
+                return _dicts(cursor)
+            except sqlite3.OperationalError as exc:
+                if _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED):
+                    return None
+                raise
+            finally:
+                cursor.close()
+
+        try:
+            rows = await self._on_commit_thread(run)
+        finally:
+            if self.tx_direct is not conn:  # replaced meanwhile (`renew`)
+                with contextlib.suppress(Exception):
+                    conn.close()
+        if rows is not None:
+            self._checkpoint_soon()
+        return rows
 
     def _checkpoint_soon(self) -> None:
         """After a commit on a loop connection (which never checkpoints itself): one `checkpoint_delay` later."""
@@ -306,18 +382,22 @@ class _Pool:
             with contextlib.suppress(Exception):
                 conn.stop()
         self.idle.clear()
-        for conn in (self.direct, self.tx_direct):
+        for conn in (self.direct, None if self.main_busy else self.tx_direct):
             if conn is not None and not conn.in_transaction:
                 with contextlib.suppress(Exception):
                     conn.close()
         self.direct = None
-        self.tx_direct = None  # one in use is closed by `end_on_loop` when its transaction ends
+        # One in use is closed by `end_on_loop` when its transaction ends (or by the commit thread's caller).
+        self.tx_direct = None
         if self.checkpoint_due is not None:
             self.checkpoint_due.cancel()
             self.checkpoint_due = None
 
     def stop_all(self) -> None:
         self.renew()
+        if self.committer is not None:
+            self.committer.shutdown(wait=False)
+            self.committer = None
         for conn in list(self.opened):
             with contextlib.suppress(Exception):
                 conn.stop()
@@ -484,7 +564,7 @@ class PooledSQLiteTransaction(SQLiteTransaction):
                 raise TransactionLost()
             return exception is None
         if self._on_loop:
-            return self._end_on_loop(exception)
+            return await self._end_on_loop(exception)
         ok = False
         try:
             if exception:
@@ -502,9 +582,9 @@ class PooledSQLiteTransaction(SQLiteTransaction):
                 self._pool.write_lock.release()
         return exception is None
 
-    def _end_on_loop(self, exception: BaseException | None) -> bool:
+    async def _end_on_loop(self, exception: BaseException | None) -> bool:
         try:
-            self._pool.end_on_loop(self.connection, ok=exception is None)
+            await self._pool.end_on_loop(self.connection, ok=exception is None)
             self._committed = exception is None
         finally:
             self.engine.current_transaction.reset(self.context)
@@ -519,7 +599,9 @@ class PooledSQLiteEngine(SQLiteEngine):
 
     Every connection is configured once: foreign keys on, `pragmas` (by default `synchronous = FULL`: with WAL,
     each COMMIT waits for the log to be on disk, so an acknowledged write survives a power cut or an OS crash;
-    NORMAL would leave the last commits to the next checkpoint's fsync) and the busy timeout.
+    NORMAL would leave the last commits to the next checkpoint's fsync) and the busy timeout. Such a COMMIT on the
+    loop's main connection (a short transaction's, an autocommit write's) runs on the pool's commit thread, so
+    the fsync never stalls the loop (`_Pool._on_commit_thread`); with NORMAL it runs on the loop itself.
     A statement outside a transaction runs on the loop's own connection when it can do so at once (see
     `_Pool.try_direct`), otherwise on a pooled connection. A transaction keeps one connection to itself until it
     ends (a short one the loop's main connection, any other a pooled one), so concurrent requests never share a
@@ -532,7 +614,16 @@ class PooledSQLiteEngine(SQLiteEngine):
     searched for every page read).
     """
 
-    __slots__ = ("_pools", "_pools_guard", "busy_timeout", "checkpoint_delay", "direct_budget", "pool_size", "pragmas")
+    __slots__ = (
+        "_pools",
+        "_pools_guard",
+        "busy_timeout",
+        "checkpoint_delay",
+        "commit_syncs",
+        "direct_budget",
+        "pool_size",
+        "pragmas",
+    )
 
     def __init__(
         self,
@@ -550,6 +641,8 @@ class PooledSQLiteEngine(SQLiteEngine):
         self.direct_budget = direct_budget
         self.checkpoint_delay = checkpoint_delay
         self.pragmas = tuple(pragmas)
+        # A COMMIT that waits for the log's fsync (WAL with FULL or EXTRA): off the loop's thread.
+        self.commit_syncs = not any(_RELAXED.fullmatch(pragma.strip()) for pragma in self.pragmas)
         self._pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
         self._pools_guard = threading.Lock()
         atexit.register(self.stop_connections)
@@ -619,7 +712,7 @@ class PooledSQLiteEngine(SQLiteEngine):
 
     async def _run_once(self, pool: _Pool, query: str, args: list[Any] | None) -> list[dict]:
         read = _is_read(query)
-        if self.direct_budget:
+        if self.direct_budget and (read or not self.commit_syncs):
             rows = pool.try_direct(query, args, write=not read)
             if rows is not None:
                 return rows
@@ -634,7 +727,12 @@ class PooledSQLiteEngine(SQLiteEngine):
             # Still on the loop's connection if SQLite's lock is free now (it waited only for this process's lock,
             # e.g. a checkpoint's last pass): a pooled connection's commit would empty the loop connections' page
             # caches (SQLite drops a connection's cache when another connection has written).
-            rows = pool.try_direct(query, args, write=True, holding_lock=True) if self.direct_budget else None
+            rows = None
+            if self.direct_budget:
+                if self.commit_syncs:
+                    rows = await pool.write_on_commit_thread(query, args)
+                else:
+                    rows = pool.try_direct(query, args, write=True, holding_lock=True)
             if rows is not None:
                 return rows
             conn = await pool.acquire()

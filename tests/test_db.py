@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -40,6 +41,15 @@ async def _rows() -> list[tuple[str, int]]:
 
 # `short` transactions run on the loop's own connection on SQLite (app.db.transaction); same guarantees.
 SHORT = pytest.mark.parametrize("short", [False, True], ids=["pooled", "short"])
+
+
+@pytest.fixture(params=["commit-thread", "loop-commit"])
+def commits(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where the loop's connection commits: on the commit thread (a COMMIT that syncs the log, the default FULL)
+    or on the loop itself (YAOSHI_SQLITE_SYNCHRONOUS=NORMAL). Same guarantees."""
+    if request.param == "loop-commit":
+        monkeypatch.setattr(engine(), "commit_syncs", False)
+    return request.param
 
 
 @SHORT
@@ -185,7 +195,7 @@ async def test_the_loop_statement_budget_never_interrupts_a_short_transaction(
 
 @sqlite_only
 async def test_an_autocommit_write_on_the_loop_is_applied_exactly_once(
-    probe: str, monkeypatch: pytest.MonkeyPatch
+    probe: str, monkeypatch: pytest.MonkeyPatch, commits: str
 ) -> None:
     """SQLite may call the progress handler after an autocommit INSERT committed and report it interrupted; such
     a write must not be retried on a pooled connection (an audit event would be recorded twice)."""
@@ -258,7 +268,7 @@ async def test_the_log_starts_over_while_requests_keep_writing(probe: str, monke
 
 
 @sqlite_only
-async def test_every_short_transaction_is_committed_when_its_block_returns(probe: str) -> None:
+async def test_every_short_transaction_is_committed_when_its_block_returns(probe: str, commits: str) -> None:
     """Sales arriving together: each is its own BEGIN IMMEDIATE … COMMIT, and none returns before its row is
     committed (another process sees it by then)."""
     committed_on_return: list[bool] = []
@@ -274,7 +284,7 @@ async def test_every_short_transaction_is_committed_when_its_block_returns(probe
 
 
 @sqlite_only
-async def test_a_read_between_short_transactions_sees_only_committed_rows(probe: str) -> None:
+async def test_a_read_between_short_transactions_sees_only_committed_rows(probe: str, commits: str) -> None:
     """Requests reading while sales queue for the write lock see a sale only once it is committed (group commit
     let such a read see the sales of the group a moment before their shared COMMIT, which could still fail)."""
     uncommitted_seen: set[tuple[str, int]] = set()
@@ -321,7 +331,9 @@ async def deferred_child(probe: str) -> AsyncIterator[str]:
 
 @sqlite_only
 @SHORT
-async def test_a_reader_during_a_failing_commit_sees_nothing_of_it(deferred_child: str, short: bool) -> None:
+async def test_a_reader_during_a_failing_commit_sees_nothing_of_it(
+    deferred_child: str, short: bool, commits: str
+) -> None:
     """The COMMIT fails: the writer hears of it, and a request reading at that moment sees none of its rows."""
     ready = asyncio.Event()
 
@@ -340,7 +352,7 @@ async def test_a_reader_during_a_failing_commit_sees_nothing_of_it(deferred_chil
 
 
 @sqlite_only
-async def test_a_commit_that_fails_fails_only_its_own_transaction(deferred_child: str) -> None:
+async def test_a_commit_that_fails_fails_only_its_own_transaction(deferred_child: str, commits: str) -> None:
     async def write(name: str, orphan: bool) -> None:
         async with transaction(short=True):
             await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", name, 1)
@@ -357,7 +369,7 @@ async def test_a_commit_that_fails_fails_only_its_own_transaction(deferred_child
 
 
 @sqlite_only
-async def test_a_failing_transaction_among_others_rolls_back_alone(probe: str) -> None:
+async def test_a_failing_transaction_among_others_rolls_back_alone(probe: str, commits: str) -> None:
     await fetch(f"CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_name ON {TABLE} (name)")
 
     async def write(name: str, fail: bool) -> None:
@@ -375,7 +387,7 @@ async def test_a_failing_transaction_among_others_rolls_back_alone(probe: str) -
 
 @sqlite_only
 @pytest.mark.parametrize("other", ["autocommit", "pooled", "checkpoint"])
-async def test_other_writers_wait_for_an_open_short_transaction(probe: str, other: str) -> None:
+async def test_other_writers_wait_for_an_open_short_transaction(probe: str, other: str, commits: str) -> None:
     """While a short transaction is open (its block awaits something), every other kind of write in this process
     waits for its COMMIT, then goes ahead: nothing deadlocks and nothing is written into the open transaction."""
     pool = engine().connections()
@@ -411,7 +423,9 @@ async def test_other_writers_wait_for_an_open_short_transaction(probe: str, othe
 
 
 @sqlite_only
-async def test_a_short_transaction_cancelled_in_its_block_keeps_nothing_and_holds_up_no_one(probe: str) -> None:
+async def test_a_short_transaction_cancelled_in_its_block_keeps_nothing_and_holds_up_no_one(
+    probe: str, commits: str
+) -> None:
     entered = asyncio.Event()
 
     async def write(name: str, wait: bool) -> None:
@@ -429,6 +443,44 @@ async def test_a_short_transaction_cancelled_in_its_block_keeps_nothing_and_hold
     async with asyncio.timeout(10):
         await write("stays", wait=False)
     assert _committed_rows() == [("stays", 1)]
+
+
+@sqlite_only
+async def test_a_commit_that_syncs_runs_off_the_loop_and_a_cancellation_waits_for_it(probe: str) -> None:
+    """With synchronous = FULL a short transaction's COMMIT waits for the log's fsync on the commit thread, not on
+    the loop. Meanwhile the loop serves reads (which do not see the rows yet), and a request cancelled then (its
+    client hung up) still waits for the COMMIT to end before the connection is anyone else's: the sale it
+    recorded stays recorded, and the next transaction goes ahead."""
+    pool = engine().connections()
+    assert engine().commit_syncs
+    held = threading.Event()
+    pool.commit_thread().submit(held.wait)  # the commit thread is busy: the COMMIT below waits for it
+    try:
+
+        async def sale() -> None:
+            async with transaction(short=True):
+                await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "sale", 1)
+
+        task = asyncio.create_task(sale())
+        for _ in range(10_000):  # loop steps, not time: until its COMMIT is queued on the commit thread
+            if pool.main_busy:
+                break
+            await asyncio.sleep(0)
+        assert pool.main_busy and not task.done()
+        # The loop is free: another request reads (on the second connection) and sees nothing uncommitted.
+        assert await asyncio.create_task(_rows(), context=contextvars.Context()) == []
+        task.cancel()
+        for _ in range(100):
+            await asyncio.sleep(0)
+        assert not task.done() and pool.main_busy  # it waits for its COMMIT before it lets the cancellation in
+    finally:
+        held.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not pool.main_busy and _committed_rows() == [("sale", 1)]
+    async with transaction(short=True):
+        await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "next", 1)
+    assert _committed_rows() == [("next", 1), ("sale", 1)]
 
 
 @SHORT
