@@ -13,8 +13,9 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence, Sized
-from typing import Any
+from collections.abc import Callable, Sequence, Sized
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import aiosqlite
 from piccolo.columns import Column
@@ -23,6 +24,7 @@ from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionTy
 from piccolo.querystring import QueryString
 
 log = logging.getLogger("yaoshi.db")
+T = TypeVar("T")
 
 # Statements that only read; anything else is treated as a write and queued behind the process's write lock.
 _READ_PREFIXES = ("SELECT", "EXPLAIN")
@@ -44,32 +46,32 @@ def _is_read(sql: str) -> bool:
     return False
 
 
+# `synchronous` settings under which a WAL COMMIT does not wait for an fsync.
+_RELAXED = re.compile(r"synchronous\s*=\s*(normal|off|0|1)", re.IGNORECASE)
+
+
 # Log length (frames, ~4 KiB each) from which a checkpoint makes the log start over (see `_Pool.checkpoint`).
 _RESTART_FRAMES = 16_384
 
 
-_MEMBER = "yaoshi_member"  # the savepoint of one short transaction inside its group
+class TransactionLost(sqlite3.OperationalError):
+    """A statement of a transaction found its connection outside any transaction: SQLite had rolled the whole
+    transaction back after an earlier error (disk full, I/O error, `INSERT OR ROLLBACK` …). Run there, the
+    statement would have committed on its own; a SAVEPOINT would have opened a new transaction of its own."""
 
-
-class _Group:
-    """Short write transactions sharing one BEGIN … COMMIT on the loop's main connection (see `_Pool.join_group`)."""
-
-    __slots__ = ("closing", "conn", "done", "kept")
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # A COMMIT failure no member is left to hear of (all cancelled) must not be logged as never retrieved.
-        self.done.add_done_callback(lambda f: f.cancelled() or f.exception())
-        self.kept = 0  # members whose savepoint was released: their writes wait for the COMMIT
-        self.closing: asyncio.Task | None = None
+    def __init__(self) -> None:
+        super().__init__(
+            "the transaction was rolled back by SQLite after an earlier error; nothing of it was kept, and no"
+            " later statement of it runs"
+        )
 
 
 class _Pool:
     """The connections and the write lock of one event loop (asyncio primitives belong to a loop).
 
-    `direct` is a plain sqlite3 connection used on the loop's own thread for single statements; the aiosqlite
-    connections (one worker thread each) serve transactions and whatever the direct path gives up on.
+    `tx_direct` and `direct` are plain sqlite3 connections used on the loop's own thread (short transactions and
+    single statements); the aiosqlite connections (one worker thread each) serve the other transactions and
+    whatever the loop's connections give up on.
     """
 
     def __init__(self, engine: PooledSQLiteEngine) -> None:
@@ -80,16 +82,22 @@ class _Pool:
         self.slots = asyncio.Semaphore(engine.pool_size)
         self.write_lock = asyncio.Lock()
         # The loop thread's main connection: short write transactions (`transaction(short=True)`, only by the
-        # holder of `write_lock`, so one at a time) and, while none is open, `try_direct`'s autocommit statements.
+        # holder of `write_lock`, so one at a time, each its own BEGIN IMMEDIATE … COMMIT) and, while none is
+        # open, `try_direct`'s autocommit statements.
         self.tx_direct: sqlite3.Connection | None = None
-        # The second loop connection, for autocommit reads while a short transaction is open on the first (they
-        # must not see its uncommitted writes).
+        # The second loop connection, for autocommit reads while a short transaction is open on the first: they
+        # must not see its uncommitted writes, so nothing but that transaction runs on the first meanwhile.
         self.direct: sqlite3.Connection | None = None
         self.deadline = 0.0  # of the second connection's statement
         self.shared_deadline = math.inf  # of the main connection's autocommit statement
         self.checkpoint_due: asyncio.TimerHandle | None = None
         self.checkpoint_task: asyncio.Task | None = None
-        self.group: _Group | None = None  # the open group of short transactions on `tx_direct`, if any
+        # With a `synchronous` that syncs the log at every COMMIT (FULL), the main connection's commits run on
+        # this thread: the fsync (1-30 ms on a shared disk) must not stall the loop. Meanwhile `main_busy` keeps
+        # every other statement off that connection (reads go to the second one; writes wait for the lock,
+        # which the committer holds).
+        self.committer: ThreadPoolExecutor | None = None
+        self.main_busy = False
 
     async def acquire(self) -> aiosqlite.Connection:
         await self.slots.acquire()
@@ -116,19 +124,13 @@ class _Pool:
         finally:
             self.slots.release()
 
-    async def lock_writes(self, join: bool = False) -> None:
-        """Take the write lock, waiting as long as SQLite's busy timeout would before 'database is locked'.
-
-        Unless the caller joins the open group of short transactions (`join`), that group is committed first:
-        whatever else writes must find SQLite's write lock free, and its own COMMIT must not come before theirs.
-        """
+    async def lock_writes(self) -> None:
+        """Take the write lock, waiting as long as SQLite's busy timeout would before 'database is locked'."""
         try:
             async with asyncio.timeout(self.engine.busy_timeout):
                 await self.write_lock.acquire()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
-        if not join and self.group is not None:
-            self.commit_group()
 
     def _over_budget(self) -> int:
         return 1 if time.perf_counter() > self.deadline else 0
@@ -170,107 +172,81 @@ class _Pool:
         self.tx_direct = conn
         return conn
 
-    def join_group(self, kind: TransactionType) -> _LoopConnection | None:
-        """Start a short write transaction on the loop's own connection (the caller holds `write_lock`) as a
-        SAVEPOINT in the open group, BEGINning one if none is open; or None when another process holds SQLite's
-        write lock (or the file is busy): the caller then waits for it on a pooled connection's thread, as usual.
+    def commit_thread(self) -> ThreadPoolExecutor:
+        if self.committer is None:
+            self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yaoshi-commit")
+        return self.committer
 
-        Group commit: short transactions that take the write lock one after another before the group's COMMIT
-        (queued behind them on the lock, see `leave_group`) share it. The pages every sale writes (the right edges
-        of the append-only tables and their indexes, stock rows, sequences) then go to the log once per group, not
-        once per transaction: fewer frames to append and to checkpoint. Once BEGIN IMMEDIATE succeeded nothing
-        else in the group waits on a lock (WAL: the writer holds the only write lock; readers never block it).
-        """
-        group = self.group
-        # A transaction's statements, its COMMIT included, are never interrupted (a read between members set one).
+    async def _on_commit_thread(self, call: Callable[..., T], *args: Any) -> T:
+        """Run `call(*args)`, which uses the main connection, on the commit thread (the caller holds `write_lock`).
+
+        A cancellation waits for it to end first: the connection must not be used by two threads, nor the
+        transaction's end be left unknown."""
+        done = asyncio.get_running_loop().run_in_executor(self.commit_thread(), call, *args)
+        self.main_busy = True
+        cancelled = False
+        try:
+            while not done.done():
+                try:
+                    await asyncio.wait([done])
+                except asyncio.CancelledError:
+                    cancelled = True
+        finally:
+            self.main_busy = False
+        if cancelled:
+            raise asyncio.CancelledError()
+        return done.result()
+
+    def begin_on_loop(self, kind: TransactionType) -> _LoopConnection | None:
+        """BEGIN a short write transaction on the loop's main connection (the caller holds `write_lock`), or None
+        when another process holds SQLite's write lock (or the file is busy): the caller then waits for it on a
+        pooled connection's thread, as usual. Once BEGIN IMMEDIATE succeeded nothing else in the transaction
+        waits on a lock (WAL: the writer holds the only write lock; readers never block it)."""
+        # A transaction's statements, its COMMIT included, are never interrupted (an autocommit read set one).
         self.shared_deadline = math.inf
-        if group is None:
-            try:
-                conn = self.tx_direct or self._open_shared()
-                conn.execute(f"BEGIN {kind.value}")
-            except sqlite3.OperationalError as exc:
-                if _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED):
-                    return None
-                raise
-            group = self.group = _Group(conn)
         try:
-            group.conn.execute(f"SAVEPOINT {_MEMBER}")
-        except BaseException:
-            self._end_group(group, ok=False)
+            conn = self.tx_direct or self._open_shared()
+            conn.execute(f"BEGIN {kind.value}")
+        except sqlite3.OperationalError as exc:
+            if _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED):
+                return None
             raise
-        return _LoopConnection(group.conn)
+        return _LoopConnection(conn)
 
-    def leave_group(self, ok: bool) -> asyncio.Future[None] | None:
-        """End a member's savepoint (released if `ok`, else rolled back) while it still holds the write lock.
+    async def end_on_loop(self, conn: _LoopConnection, ok: bool) -> None:
+        """End a short transaction on the loop's connection (the caller still holds `write_lock`): COMMIT when
+        `ok`, else ROLLBACK; raise if the COMMIT failed, after rolling back whatever SQLite left open.
 
-        Returns the future of the group's COMMIT for the member to wait on before it answers anyone (nothing it
-        wrote, or read of the others' writes, is durable or visible elsewhere until then), or None when nothing
-        is left to commit (the group was rolled back). The COMMIT itself runs once the members already queued on
-        the write lock have had their turn: the first member kept queues it there behind them.
+        The COMMIT runs before the write lock is let go and before the block's caller hears of the outcome: no
+        other statement of this process runs on the connection between the transaction's last statement and the
+        end of its COMMIT, and none reads its writes before they are committed (autocommit reads meanwhile use
+        the second connection). It runs on the loop's thread, or on the commit thread when it syncs the log
+        (`_on_commit_thread`). A connection that could not be rolled back, or that was replaced meanwhile
+        (`renew`), is closed; after a commit the WAL checkpoint its commit did not run is scheduled.
         """
-        group = self.group
-        assert group is not None
-        conn = group.conn
+        raw = conn.raw
         try:
-            if not conn.in_transaction:
-                # SQLite rolled the whole transaction back (e.g. disk full): the members kept are lost too.
-                raise sqlite3.OperationalError("the shared write transaction was rolled back")
             if ok:
-                conn.execute(f"RELEASE {_MEMBER}")
-                group.kept += 1
-            else:
-                conn.execute(f"ROLLBACK TO {_MEMBER}")
-                conn.execute(f"RELEASE {_MEMBER}")
-        except BaseException as exc:
-            self._end_group(group, ok=False, error=exc)
-            raise
-        if not group.kept:
-            self._end_group(group, ok=False)
-            return None
-        if group.closing is None:
-            group.closing = asyncio.get_running_loop().create_task(self._close_group())
-        return group.done
-
-    async def _close_group(self) -> None:
-        # No timeout: the members are waiting for this COMMIT, however long a writer ahead of it takes.
-        async with self.write_lock:
-            if self.group is not None:
-                self.commit_group()
-
-    def commit_group(self) -> None:
-        """COMMIT the open group (the caller holds `write_lock`) and tell its members how it went."""
-        group = self.group
-        if group is not None:
-            self._end_group(group, ok=True)
-
-    def _end_group(self, group: _Group, ok: bool, error: BaseException | None = None) -> None:
-        """COMMIT (`ok`) or ROLLBACK the group's transaction, settle its future, and schedule the WAL checkpoint
-        its commit did not run; a connection left in a transaction, or replaced meanwhile (`renew`), is closed."""
-        if self.group is group:
-            self.group = None
-        conn = group.conn
-        self.shared_deadline = math.inf
-        if ok:
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                ok, error = False, exc
-        if conn.in_transaction:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
+                if not raw.in_transaction:
+                    raise TransactionLost()
+                if self.engine.commit_syncs:
+                    await self._on_commit_thread(raw.execute, "COMMIT")
+                else:
+                    raw.execute("COMMIT")
+        finally:
+            if raw.in_transaction:
+                # Not ok, or a COMMIT that failed (SQLITE_FULL, an I/O error, a deferred constraint): SQLite may
+                # leave the transaction open; nothing of it may stay.
+                try:
+                    raw.execute("ROLLBACK")
+                except sqlite3.Error:
+                    with contextlib.suppress(Exception):
+                        raw.close()
+                    if self.tx_direct is raw:
+                        self.tx_direct = None
+            if self.tx_direct is not raw:
                 with contextlib.suppress(Exception):
-                    conn.close()
-                if self.tx_direct is conn:
-                    self.tx_direct = None
-        if self.tx_direct is not conn:
-            with contextlib.suppress(Exception):
-                conn.close()
-        if not group.done.done():
-            if ok or not group.kept:
-                group.done.set_result(None)
-            else:
-                group.done.set_exception(sqlite3.OperationalError(f"the shared write transaction failed: {error}"))
+                    raw.close()
         if ok:
             self._checkpoint_soon()
 
@@ -282,18 +258,17 @@ class _Pool:
         It never waits: when another connection holds the write lock (busy timeout 0) or a read runs past
         `direct_budget` (progress handler), SQLite abandons and rolls back the statement and the caller retries it
         where waiting is harmless. So a point query costs no thread hop, and a slow read blocks the loop ~2 ms
-        (writes run to the end: requests only make short indexed ones; set-based jobs run in the worker).
+        (writes run to the end: requests only make short indexed ones; set-based jobs run in the worker). A write
+        whose commit syncs the log does not come here but to `write_on_commit_thread`.
         """
-        if write and (self.write_lock.locked() or self.group is not None) and not holding_lock:
+        if write and self.write_lock.locked() and not holding_lock:
             return None
         try:
             conn = self.tx_direct or self._open_shared()
-            if conn.in_transaction and (self.group is None or self.write_lock.locked()):
-                # A short transaction is open on the loop (its block awaited something): its uncommitted writes
-                # must stay unseen, so this statement runs on the second loop connection. Between members of a
-                # group (write lock free) it stays on the main one, whose page cache the group's COMMIT keeps
-                # (the second's is dropped at every commit): it may then see the members' writes a moment before
-                # their COMMIT, which runs within the next turns of the loop (see `leave_group`).
+            if self.main_busy or conn.in_transaction:
+                # A short transaction is open on the loop (its block awaited something, or its COMMIT is running
+                # on the commit thread): its uncommitted writes must stay unseen, so this statement runs on the
+                # second loop connection.
                 conn = self.direct or self._open_direct()
         except sqlite3.OperationalError as exc:
             # Opening reads the schema: busy while another process (a worker's import) checkpoints or writes.
@@ -320,6 +295,39 @@ class _Pool:
             raise
         finally:
             cursor.close()
+
+    async def write_on_commit_thread(self, query: str, args: list[Any] | None) -> list[dict] | None:
+        """`try_direct` for an autocommit write whose commit syncs the log (the caller holds `write_lock`): on the
+        main connection, from the commit thread. None when another process holds SQLite's write lock."""
+        try:
+            conn = self.tx_direct or self._open_shared()
+        except sqlite3.OperationalError as exc:
+            if _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED):
+                return None
+            raise
+        self.shared_deadline = math.inf  # a write is never interrupted (see `try_direct`)
+
+        def run() -> list[dict] | None:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(query, args or ())
+                return _dicts(cursor)
+            except sqlite3.OperationalError as exc:
+                if _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED):
+                    return None
+                raise
+            finally:
+                cursor.close()
+
+        try:
+            rows = await self._on_commit_thread(run)
+        finally:
+            if self.tx_direct is not conn:  # replaced meanwhile (`renew`)
+                with contextlib.suppress(Exception):
+                    conn.close()
+        if rows is not None:
+            self._checkpoint_soon()
+        return rows
 
     def _checkpoint_soon(self) -> None:
         """After a commit on a loop connection (which never checkpoints itself): one `checkpoint_delay` later."""
@@ -374,50 +382,81 @@ class _Pool:
             with contextlib.suppress(Exception):
                 conn.stop()
         self.idle.clear()
-        for conn in (self.direct, self.tx_direct):
+        for conn in (self.direct, None if self.main_busy else self.tx_direct):
             if conn is not None and not conn.in_transaction:
                 with contextlib.suppress(Exception):
                     conn.close()
         self.direct = None
-        self.tx_direct = None  # one in use is closed by `end_on_loop`'s caller dropping it
+        # One in use is closed by `end_on_loop` when its transaction ends (or by the commit thread's caller).
+        self.tx_direct = None
         if self.checkpoint_due is not None:
             self.checkpoint_due.cancel()
             self.checkpoint_due = None
 
     def stop_all(self) -> None:
         self.renew()
+        if self.committer is not None:
+            self.committer.shutdown(wait=False)
+            self.committer = None
         for conn in list(self.opened):
             with contextlib.suppress(Exception):
                 conn.stop()
         self.opened.clear()
 
 
-class _LoopConnection:
-    """The loop-thread connection of a short transaction, with the awaitable surface that Piccolo's transaction
-    and this module use on a connection (execute, execute_fetchall, executemany, in_transaction). Each call runs
-    at once on the loop's thread: no hop to a worker thread and back per statement."""
+class _TxConnection:
+    """The connection a transaction holds, with the awaitable surface that Piccolo's transaction and this module
+    use on it (execute, execute_fetchall, executemany, in_transaction). Every statement first checks that the
+    transaction is still open (see `TransactionLost`)."""
 
     __slots__ = ("raw",)
 
-    def __init__(self, raw: sqlite3.Connection) -> None:
+    def __init__(self, raw: Any) -> None:
         self.raw = raw
 
     @property
     def in_transaction(self) -> bool:
         return self.raw.in_transaction
 
+    def _open(self) -> Any:
+        if not self.raw.in_transaction:
+            raise TransactionLost()
+        return self.raw
+
+
+class _LoopConnection(_TxConnection):
+    """A short transaction's connection on the loop's thread: each call runs at once, with no hop to a worker
+    thread and back per statement."""
+
+    __slots__ = ()
+
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
-        return self.raw.execute(sql, parameters)
+        return self._open().execute(sql, parameters)
 
     async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ()) -> list[dict]:
-        cursor = self.raw.execute(sql, parameters)
+        cursor = self._open().execute(sql, parameters)
         try:
             return _dicts(cursor)
         finally:
             cursor.close()
 
     async def executemany(self, sql: str, rows: Any) -> None:
-        self.raw.executemany(sql, rows)
+        self._open().executemany(sql, rows)
+
+
+class _PooledTxConnection(_TxConnection):
+    """A pooled aiosqlite connection while a transaction holds it."""
+
+    __slots__ = ()
+
+    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        return await self._open().execute(sql, parameters)
+
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ()) -> list[dict]:
+        return list(await self._open().execute_fetchall(sql, parameters))
+
+    async def executemany(self, sql: str, rows: Any) -> None:
+        await self._open().executemany(sql, rows)
 
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
@@ -456,11 +495,14 @@ class PooledSQLiteTransaction(SQLiteTransaction):
 
     A `short` write transaction (a handful of indexed statements, e.g. a sale or a cart change) runs on the loop
     thread's own connection instead, once it holds the write lock and SQLite's lock is free at once: each statement
-    then costs no round trip to a worker thread. It is a SAVEPOINT in a group of such transactions sharing one
-    COMMIT (`_Pool.join_group`), and its block's exit returns once that COMMIT is done (it raises if the COMMIT
-    failed). Isolation and durability are the same (one writer at a time, its own writes rolled back alone if it
-    fails, nothing answered before the COMMIT); the price is that its statements block the loop while they run, so
-    long statements do not belong in one.
+    then costs no round trip to a worker thread. Either way it is its own BEGIN IMMEDIATE … COMMIT, one writer at
+    a time, and its block returns only after its COMMIT succeeded (it raises otherwise, with nothing kept). The
+    price of the loop's connection is that its statements block the loop while they run, so long statements do
+    not belong in one.
+
+    Every statement of the transaction (a nested `transaction()` block's and a savepoint's too) first checks that
+    the transaction is still open: after SQLite rolled it back by itself (SQLITE_FULL, an I/O error …) a statement
+    would commit on its own and a SAVEPOINT would begin a new transaction, so they raise `TransactionLost`.
     """
 
     __slots__ = ("_locked", "_on_loop", "_pool", "_short")
@@ -472,25 +514,30 @@ class PooledSQLiteTransaction(SQLiteTransaction):
 
     async def __aenter__(self) -> PooledSQLiteTransaction:
         if self._parent is not None:
+            # A nested block joins the outer transaction, which must still be open.
+            if not self._parent.connection.in_transaction:
+                raise TransactionLost()
             return self._parent
         engine: PooledSQLiteEngine = self.engine  # type: ignore[assignment]
         self._pool = engine.connections()
         self._locked = self.transaction_type is not TransactionType.deferred
-        short = bool(self._locked and self._short and engine.direct_budget)
         if self._locked:
-            await self._pool.lock_writes(join=short)
+            await self._pool.lock_writes()
         try:
-            on_loop = self._pool.join_group(self.transaction_type) if short else None
+            on_loop = None
+            if self._locked and self._short and engine.direct_budget:
+                on_loop = self._pool.begin_on_loop(self.transaction_type)
             if on_loop is not None:
                 self.connection = on_loop
                 self._on_loop = True
             else:
-                self.connection = await self._pool.acquire()
+                raw = await self._pool.acquire()
                 try:
-                    await self.begin()
+                    await raw.execute(f"BEGIN {self.transaction_type.value}")
                 except BaseException:
-                    self._pool.release(self.connection, discard=True)
+                    self._pool.release(raw, discard=True)
                     raise
+                self.connection = _PooledTxConnection(raw)
         except BaseException:
             if self._locked:
                 self._pool.write_lock.release()
@@ -501,18 +548,23 @@ class PooledSQLiteTransaction(SQLiteTransaction):
     async def commit(self) -> None:
         if self._on_loop:
             raise NotImplementedError("a short transaction commits when its block ends")
-        await super().commit()
+        await super().commit()  # the connection's check raises TransactionLost if SQLite rolled it back
 
     async def rollback(self) -> None:
         if self._on_loop:
             raise NotImplementedError("a short transaction rolls back when its block raises")
-        await super().rollback()
+        if self.connection.in_transaction:
+            await self.connection.raw.execute("ROLLBACK")
+        self._rolled_back = True  # by SQLite already, if it was not open any more
 
     async def __aexit__(self, exception_type, exception, traceback) -> bool:
         if self._parent:
+            # The outer transaction goes on after a nested block that ended well only if it is still open.
+            if exception is None and not self._parent.connection.in_transaction:
+                raise TransactionLost()
             return exception is None
         if self._on_loop:
-            return await self._leave_group(exception)
+            return await self._end_on_loop(exception)
         ok = False
         try:
             if exception:
@@ -525,54 +577,60 @@ class PooledSQLiteTransaction(SQLiteTransaction):
             self.engine.current_transaction.reset(self.context)
             if isinstance(exception, sqlite3.DatabaseError) and _code(exception) == _SQLITE_CORRUPT:
                 self._pool.renew()
-            self._pool.release(self.connection, discard=not ok)
+            self._pool.release(self.connection.raw, discard=not ok)
             if self._locked:
                 self._pool.write_lock.release()
         return exception is None
 
-    async def _leave_group(self, exception: BaseException | None) -> bool:
+    async def _end_on_loop(self, exception: BaseException | None) -> bool:
         try:
-            done = self._pool.leave_group(ok=exception is None)
+            await self._pool.end_on_loop(self.connection, ok=exception is None)
+            self._committed = exception is None
         finally:
             self.engine.current_transaction.reset(self.context)
             if isinstance(exception, sqlite3.DatabaseError) and _code(exception) == _SQLITE_CORRUPT:
                 self._pool.renew()
             self._pool.write_lock.release()
-        if done is not None:
-            # Shielded: a member cancelled while it waits must not cancel the others' wait.
-            if exception is None:
-                await asyncio.shield(done)
-                self._committed = True
-            else:
-                # It saw the others' writes (a duplicate key, say): what it does next must find them committed.
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(done)
         return exception is None
 
 
 class PooledSQLiteEngine(SQLiteEngine):
     """Piccolo's SQLiteEngine with long-lived connections instead of a new connection (and thread) per query.
 
-    Every connection is configured once: foreign keys on, `synchronous = NORMAL` (with WAL: commits survive a
-    crash of the application and may be lost only on power loss; no fsync per commit) and the busy timeout.
+    Every connection is configured once: foreign keys on, `pragmas` (by default `synchronous = FULL`: with WAL,
+    each COMMIT waits for the log to be on disk, so an acknowledged write survives a power cut or an OS crash;
+    NORMAL would leave the last commits to the next checkpoint's fsync) and the busy timeout. Such a COMMIT on the
+    loop's main connection (a short transaction's, an autocommit write's) runs on the pool's commit thread, so
+    the fsync never stalls the loop (`_Pool._on_commit_thread`); with NORMAL it runs on the loop itself.
     A statement outside a transaction runs on the loop's own connection when it can do so at once (see
-    `_Pool.try_direct`), otherwise on a pooled connection. A transaction keeps one pooled connection to itself
-    until it ends, so concurrent requests never share a transaction. Writers in this process queue on an asyncio
-    lock (IMMEDIATE transactions hold it throughout) instead of sleeping in SQLite's busy handler; other
-    processes (the worker, the CLI) still meet the busy timeout. WAL checkpoints after the loop's own writes run
-    on a pooled connection's thread `checkpoint_delay` seconds later (PASSIVE), so their fsync never stalls the
-    loop (it still runs slower while one copies: every statement ~1.5× as long, measured; a delay of 2 s instead
-    of 0.5 made that rarer but each statement dearer, as a longer log is searched for every page read).
+    `_Pool.try_direct`), otherwise on a pooled connection. A transaction keeps one connection to itself until it
+    ends (a short one the loop's main connection, any other a pooled one), so concurrent requests never share a
+    transaction and nothing reads another's uncommitted writes. Writers in this process queue on an asyncio lock
+    (IMMEDIATE transactions hold it throughout, their COMMIT included) instead of sleeping in SQLite's busy
+    handler; other processes (the worker, the CLI, other web processes) still meet the busy timeout. WAL
+    checkpoints after the loop's own writes run on a pooled connection's thread `checkpoint_delay` seconds later
+    (PASSIVE), so their fsync never stalls the loop (it still runs slower while one copies: every statement ~1.5×
+    as long, measured; a delay of 2 s instead of 0.5 made that rarer but each statement dearer, as a longer log is
+    searched for every page read).
     """
 
-    __slots__ = ("_pools", "_pools_guard", "busy_timeout", "checkpoint_delay", "direct_budget", "pool_size", "pragmas")
+    __slots__ = (
+        "_pools",
+        "_pools_guard",
+        "busy_timeout",
+        "checkpoint_delay",
+        "commit_syncs",
+        "direct_budget",
+        "pool_size",
+        "pragmas",
+    )
 
     def __init__(
         self,
         path: str = "piccolo.sqlite",
         timeout: float = 30.0,
         pool_size: int = 8,
-        pragmas: Sequence[str] = ("synchronous = NORMAL",),
+        pragmas: Sequence[str] = ("synchronous = FULL",),
         direct_budget: float | None = 0.002,
         checkpoint_delay: float = 0.5,
         **connection_kwargs: Any,
@@ -583,6 +641,8 @@ class PooledSQLiteEngine(SQLiteEngine):
         self.direct_budget = direct_budget
         self.checkpoint_delay = checkpoint_delay
         self.pragmas = tuple(pragmas)
+        # A COMMIT that waits for the log's fsync (WAL with FULL or EXTRA): off the loop's thread.
+        self.commit_syncs = not any(_RELAXED.fullmatch(pragma.strip()) for pragma in self.pragmas)
         self._pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
         self._pools_guard = threading.Lock()
         atexit.register(self.stop_connections)
@@ -627,6 +687,12 @@ class PooledSQLiteEngine(SQLiteEngine):
         """Close the running loop's connections (idle ones cleanly, busy ones when their thread is free)."""
         pool = self._pools.pop(asyncio.get_running_loop(), None)
         if pool is not None:
+            # A checkpoint still copying on a pooled thread would answer a loop that is about to close.
+            if pool.checkpoint_due is not None:
+                pool.checkpoint_due.cancel()
+                pool.checkpoint_due = None
+            if pool.checkpoint_task is not None and not pool.checkpoint_task.done():
+                await asyncio.wait([pool.checkpoint_task])
             for conn in pool.idle:
                 pool.opened.pop(conn, None)
                 await conn.close()
@@ -646,7 +712,7 @@ class PooledSQLiteEngine(SQLiteEngine):
 
     async def _run_once(self, pool: _Pool, query: str, args: list[Any] | None) -> list[dict]:
         read = _is_read(query)
-        if self.direct_budget:
+        if self.direct_budget and (read or not self.commit_syncs):
             rows = pool.try_direct(query, args, write=not read)
             if rows is not None:
                 return rows
@@ -661,7 +727,12 @@ class PooledSQLiteEngine(SQLiteEngine):
             # Still on the loop's connection if SQLite's lock is free now (it waited only for this process's lock,
             # e.g. a checkpoint's last pass): a pooled connection's commit would empty the loop connections' page
             # caches (SQLite drops a connection's cache when another connection has written).
-            rows = pool.try_direct(query, args, write=True, holding_lock=True) if self.direct_budget else None
+            rows = None
+            if self.direct_budget:
+                if self.commit_syncs:
+                    rows = await pool.write_on_commit_thread(query, args)
+                else:
+                    rows = pool.try_direct(query, args, write=True, holding_lock=True)
             if rows is not None:
                 return rows
             conn = await pool.acquire()
@@ -735,8 +806,9 @@ def transaction(short: bool = False) -> Any:
     """A write transaction; on SQLite it takes the write lock at BEGIN so read-then-write cannot deadlock.
 
     `short=True` says it is a few quick indexed statements (a sale, a cart change): on the embedded SQLite it then
-    runs on the event loop's thread, without a thread hop per statement (see PooledSQLiteTransaction). Nested
-    calls join the outer transaction whatever they say.
+    runs on the event loop's thread, without a thread hop per statement (see PooledSQLiteTransaction), still its
+    own BEGIN IMMEDIATE … COMMIT. Nested calls join the outer transaction whatever they say (no savepoint: an
+    inner failure caught by the outer block does not undo the inner writes).
     """
     db = engine()
     if isinstance(db, PooledSQLiteEngine):

@@ -53,6 +53,8 @@ class Settings:
     # Cash tendered may be at most this many times a sale's total (or the total plus one ¥100 note): more is a
     # mistyped amount, refused before any change is computed.
     cash_tender_multiple: int = 10
+    # SQLite's `synchronous` on every connection of the embedded database (see app/db.py PooledSQLiteEngine).
+    sqlite_synchronous: str = "FULL"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -66,6 +68,18 @@ class Settings:
     @property
     def embedded_redis(self) -> bool:
         return not self.redis_url
+
+
+# FULL: a commit is on disk before it is acknowledged (survives a power cut). NORMAL: with WAL, survives a crash of
+# the application but the last commits may be lost at a power cut or OS crash. EXTRA: FULL plus a directory sync.
+SQLITE_SYNCHRONOUS = ("FULL", "EXTRA", "NORMAL")
+
+
+def _sqlite_synchronous(value: str | None) -> str:
+    mode = (value or "FULL").strip().upper()
+    if mode not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"YAOSHI_SQLITE_SYNCHRONOUS must be one of {', '.join(SQLITE_SYNCHRONOUS)}, not {value!r}")
+    return mode
 
 
 def load_settings() -> Settings:
@@ -87,6 +101,7 @@ def load_settings() -> Settings:
         debug=os.environ.get("YAOSHI_DEBUG") == "1",
         allow_oversell=os.environ.get("YAOSHI_ALLOW_OVERSELL") == "1",
         cash_tender_multiple=max(1, int(os.environ.get("YAOSHI_CASH_TENDER_MULTIPLE", "10"))),
+        sqlite_synchronous=_sqlite_synchronous(os.environ.get("YAOSHI_SQLITE_SYNCHRONOUS")),
     )
 
 

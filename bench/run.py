@@ -5,8 +5,9 @@ dropped afterwards); the run is bounded by fixed request counts. See bench/READM
 
 Environment: BENCH_MEMBERS (100000), BENCH_REQUESTS per route (6000), BENCH_CONCURRENCY (16), BENCH_CLIENTS
 (client processes, 2), BENCH_WARMUP per route (400), BENCH_PHONE_SHARE (0.2), BENCH_SALE_LINES (past sale lines
-seeded before the sale row, 1000000; 0 seeds none), BENCH_SALES (0 leaves the sale row out), BENCH_DECILES (1 prints
-latency percentiles per route and client), DATABASE_URL, REDIS_URL.
+seeded before the sale row, 1000000; 0 seeds none), BENCH_SALES (0 leaves the sale row out), BENCH_WEB2 (0 leaves
+out the rows measured again with WEB_CONCURRENCY=2), BENCH_DECILES (1 prints latency percentiles per route and
+client), DATABASE_URL, REDIS_URL.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ class Config:
         )
     )
     sale_lines: int = field(default_factory=lambda: _env_int("BENCH_SALE_LINES", 1_000_000))
+    # The same routes once more with `WEB_CONCURRENCY=2`: two web processes writing to one database.
+    web2: bool = field(default_factory=lambda: os.environ.get("BENCH_WEB2", "1") != "0")
 
 
 # ---------------------------------------------------------------- the load generator (one per client process)
@@ -292,13 +295,13 @@ _KINDS = [("web", "uvicorn"), ("redis", "redis-server"), ("worker", "run_worker"
 class Server:
     """`yaoshi run` exactly as `make run` starts it, in its own process group."""
 
-    def __init__(self, scratch: Scratch) -> None:
+    def __init__(self, scratch: Scratch, web_processes: int = 1) -> None:
         self.scratch = scratch
-        self.log = open(scratch.dir / "server.log", "w+b")
+        self.log = open(scratch.dir / f"server-{web_processes}.log", "w+b")
         self.proc = subprocess.Popen(
             [*_yaoshi(), "run"],
             cwd=ROOT,
-            env=scratch.env,
+            env={**scratch.env, "WEB_CONCURRENCY": str(web_processes)},
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -540,13 +543,14 @@ def seed_sales(scratch: Scratch, cfg: Config) -> dict:
     return found
 
 
-def sale_payloads(port: int, stock: dict, count: int) -> list[bytes]:
+def sale_payloads(port: int, stock: dict, count: int, run: str = "") -> list[bytes]:
     """`count` sale requests, each with its own idempotency key: a member, 3 different products, paid in cash.
 
-    The bearer token is the IDENT placeholder: each connection sends them with its own pharmacist's token.
+    The bearer token is the IDENT placeholder: each connection sends them with its own pharmacist's token. `run`
+    tells the keys of one phase from another's.
     """
     rng = random.Random(11)
-    run = f"{os.getpid()}-{int(time.time())}"
+    run = f"{os.getpid()}-{int(time.time())}{run.replace(' ', '').replace(',', '-')}"
     headers = {"Content-Type": "application/json"}
     out = []
     for i in range(count):
@@ -666,35 +670,36 @@ def _request(method: str, path: str, port: int, headers: dict[str, str], body: s
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + raw
 
 
-def report(
-    cfg: Config,
-    scratch: Scratch,
-    seed_s: float,
-    noop: Result,
-    session: Result,
-    lookup: Result,
-    load: list[float],
-    sale: Result | None = None,
-) -> dict:
+def report(cfg: Config, scratch: Scratch, seed_s: float, one: Phase, load: list[float], two: Phase | None) -> dict:
     """Print the table and return the JSON document."""
+    noop, session, lookup, sale = one.noop, one.session, one.lookup, one.sale
     ratio = lookup.rps / noop.rps if noop.rps else 0.0
     p95_ok = lookup.p95_ms <= TARGET_P95_MS
     ratio_ok = ratio >= TARGET_RATIO
     ok_200 = lookup.non_2xx == 0 and lookup.connection_errors == 0 and noop.non_2xx == 0
     sale_ok = sale is None or (sale.p95_ms <= TARGET_SALE_P95_MS and sale.non_2xx == 0 and not sale.connection_errors)
-    passed = p95_ok and ratio_ok and ok_200 and sale_ok
+    # Two web processes: no latency target (information), but every request must still succeed.
+    two_ok = two is None or all(
+        r.non_2xx == 0 and not r.connection_errors for r in (two.noop, two.lookup, two.sale) if r is not None
+    )
+    passed = p95_ok and ratio_ok and ok_200 and sale_ok and two_ok
     title = (
         f"yaoshi bench: {scratch.tier} + redis {'embedded' if scratch.redis == 'embedded' else 'external'}, "
         f"{cfg.members:,} members, {cfg.concurrency} connections, {cfg.requests:,} requests per route, "
         f"{os.cpu_count()} CPUs"
     )
+    width = 32
     header = (
-        f"{'route':<24}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'req/s':>9}{'ratio':>8}"
+        f"{'route':<{width}}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'req/s':>9}{'ratio':>8}"
         f"{'non-2xx':>9}{'web CPU ms/req':>16}  verdict"
     )
+
+    def of(r: Result, floor: Result) -> str:
+        return f"{r.rps / floor.rps if floor.rps else 0:.2f}"
+
     rows = [
         (noop, "1.00", "floor"),
-        (session, f"{session.rps / noop.rps if noop.rps else 0:.2f}", "info: the no-op with a session (identity)"),
+        (session, of(session, noop), "info: the no-op with a session (identity)"),
         (
             lookup,
             f"{ratio:.2f}",
@@ -707,18 +712,24 @@ def report(
         rows.append(
             (
                 sale,
-                f"{sale.rps / noop.rps if noop.rps else 0:.2f}",
+                of(sale, noop),
                 f"p95 {'PASS' if sale.p95_ms <= TARGET_SALE_P95_MS else 'FAIL'} (≤{TARGET_SALE_P95_MS:.0f})"
                 + ("" if sale.non_2xx == 0 else f", FAIL: non-2xx {sale.statuses}"),
             )
         )
+    if two is not None:
+        rows.append((two.noop, of(two.noop, noop), "info: floor with WEB_CONCURRENCY=2"))
+        for r in (two.lookup, two.sale):
+            if r is not None:
+                verdict = "info" if r.non_2xx == 0 and not r.connection_errors else f"FAIL: non-2xx {r.statuses}"
+                rows.append((r, of(r, two.noop), verdict + " (ratio to the 2-web floor)"))
     print()
     print(title)
     print(header)
     print("-" * len(header))
     for r, ratio_text, verdict in rows:
         print(
-            f"{r.name:<24}{r.p50_ms:>8.2f}{r.p95_ms:>8.2f}{r.p99_ms:>8.2f}{r.rps:>9.0f}{ratio_text:>8}"
+            f"{r.name:<{width}}{r.p50_ms:>8.2f}{r.p95_ms:>8.2f}{r.p99_ms:>8.2f}{r.rps:>9.0f}{ratio_text:>8}"
             f"{r.non_2xx:>9}{r.web_cpu_ms_per_req:>16.2f}  {verdict}"
         )
     print("-" * len(header))
@@ -728,6 +739,19 @@ def report(
     )
     if max(load) > (os.cpu_count() or 1):
         print("warning: other work was running on this machine; absolute figures are noisy, the ratio less so")
+    results = {
+        "noop": asdict(noop),
+        "noop_with_session": asdict(session),
+        "lookup": asdict(lookup),
+        **({"sale": asdict(sale)} if sale else {}),
+    }
+    if two is not None:
+        results["web2"] = {
+            "noop": asdict(two.noop),
+            "noop_with_session": asdict(two.session),
+            "lookup": asdict(two.lookup),
+            **({"sale": asdict(two.sale)} if two.sale else {}),
+        }
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "tier": scratch.tier,
@@ -737,16 +761,94 @@ def report(
         "seed_seconds": round(seed_s, 2),
         "load_average": {"before": load[0], "after": load[1]},
         "targets": {"lookup_p95_ms": TARGET_P95_MS, "lookup_over_noop_rps": TARGET_RATIO},
-        "results": {
-            "noop": asdict(noop),
-            "noop_with_session": asdict(session),
-            "lookup": asdict(lookup),
-            **({"sale": asdict(sale)} if sale else {}),
-        },
+        "results": results,
         "ratio": round(ratio, 4),
         "sale_lines_seeded": cfg.sale_lines if sale else 0,
-        "pass": {"p95": p95_ok, "ratio": ratio_ok, "all_200": ok_200, "sale": sale_ok, "overall": passed},
+        "pass": {
+            "p95": p95_ok,
+            "ratio": ratio_ok,
+            "all_200": ok_200,
+            "sale": sale_ok,
+            "web2_all_2xx": two_ok,
+            "overall": passed,
+        },
     }
+
+
+@dataclass
+class Phase:
+    """One server's measured routes (sale None without the sale row)."""
+
+    noop: Result
+    session: Result
+    lookup: Result
+    sale: Result | None
+
+
+def run_phase(
+    server: Server, scratch: Scratch, cfg: Config, staff: dict, stock: dict | None, codes: list[str], label: str = ""
+) -> Phase:
+    """Log the pharmacists in on `server`, check one lookup and one sale, warm up, then measure every route."""
+    logins = [login(scratch.port, user, BENCH_PASSWORD) for user in staff["users"]]
+    lookup_headers = {"HX-Request": "true", "Content-Type": "application/x-www-form-urlencoded"}
+    lookup_idents = [f"Cookie: {cookie}\r\nx-csrftoken: {token}".encode() for cookie, token in logins]
+    cookie, token = logins[0]
+    check = _http(
+        scratch.port,
+        "POST",
+        "/counter/lookup",
+        body=f"code={codes[0]}",
+        headers={**lookup_headers, "Cookie": cookie, "x-csrftoken": token},
+    )
+    assert check[0] == 200, f"a lookup of {codes[0]} answered {check[0]}: {check[2][:300]}"
+    lookups = [
+        _request("POST", "/counter/lookup", scratch.port, lookup_headers, f"code={quote(c)}", ident=True) for c in codes
+    ]
+    # The no-op carries the CSRF cookie a browser would have, but no session: the framework's own floor.
+    csrf_cookie = "; ".join(p for p in cookie.split("; ") if p.startswith("ys_csrf="))
+    noops = [_request("GET", "/noop", scratch.port, {"Cookie": csrf_cookie})]
+    # For reading the table only: the same no-op paying for the session look-up every logged-in request makes.
+    sessions = [_request("GET", "/noop", scratch.port, {}, ident=True)]
+    session_idents = [f"Cookie: {cookie}".encode() for cookie, _ in logins]
+    sales = []
+    sale_idents = [f"Authorization: Bearer {t}".encode() for t in staff["tokens"]]
+    if stock is not None:
+        sales = sale_payloads(scratch.port, stock, cfg.warmup + cfg.requests + 1, run=label)
+        check = _http(
+            scratch.port,
+            "POST",
+            "/api/v1/sales",
+            body=sales[0].split(b"\r\n\r\n", 1)[1].decode(),
+            headers={"Authorization": f"Bearer {staff['tokens'][0]}", "Content-Type": "application/json"},
+        )
+        assert check[0] == 201, f"a sale answered {check[0]}: {check[2][:500]}"
+        sales = sales[1:]
+    ctx = mp.get_context("fork")
+    with ctx.Pool(min(cfg.clients, cfg.concurrency)) as pool:
+        print(f"bench: warming up ({cfg.warmup} requests per route){label}")
+        measure("warmup", server, noops, cfg.warmup, cfg, pool)
+        measure("warmup", server, lookups, cfg.warmup, cfg, pool, idents=lookup_idents)
+        if sales:
+            measure("warmup", server, sales[: cfg.warmup], cfg.warmup, cfg, pool, once=True, idents=sale_idents)
+        print(f"bench: {cfg.requests} requests per route, {cfg.concurrency} connections{label}")
+        noop = measure(f"GET /noop{label}", server, noops, cfg.requests, cfg, pool)
+        session = measure(
+            f"GET /noop + session{label}", server, sessions, cfg.requests, cfg, pool, idents=session_idents
+        )
+        lookup = measure(f"POST /counter/lookup{label}", server, lookups, cfg.requests, cfg, pool, idents=lookup_idents)
+        sale = None
+        if sales:
+            sale = measure(
+                f"POST /api/v1/sales ({SALE_LINES}){label}",
+                server,
+                sales[cfg.warmup :],
+                cfg.requests,
+                cfg,
+                pool,
+                once=True,
+                idents=sale_idents,
+            )
+    return Phase(noop, session, lookup, sale)
 
 
 def main() -> int:
@@ -779,68 +881,20 @@ def main() -> int:
         print("bench: starting yaoshi run")
         server = Server(scratch)
         server.wait_ready()
-        logins = [login(scratch.port, user, BENCH_PASSWORD) for user in staff["users"]]
         codes = pick_codes(scratch, cfg)
-        lookup_headers = {"HX-Request": "true", "Content-Type": "application/x-www-form-urlencoded"}
-        lookup_idents = [f"Cookie: {cookie}\r\nx-csrftoken: {token}".encode() for cookie, token in logins]
-        cookie, token = logins[0]
-        check = _http(
-            scratch.port,
-            "POST",
-            "/counter/lookup",
-            body=f"code={codes[0]}",
-            headers={**lookup_headers, "Cookie": cookie, "x-csrftoken": token},
-        )
-        assert check[0] == 200, f"a lookup of {codes[0]} answered {check[0]}: {check[2][:300]}"
-        lookups = [
-            _request("POST", "/counter/lookup", scratch.port, lookup_headers, f"code={quote(c)}", ident=True)
-            for c in codes
-        ]
-        # The no-op carries the CSRF cookie a browser would have, but no session: the framework's own floor.
-        csrf_cookie = "; ".join(p for p in cookie.split("; ") if p.startswith("ys_csrf="))
-        noops = [_request("GET", "/noop", scratch.port, {"Cookie": csrf_cookie})]
-        # For reading the table only: the same no-op paying for the session look-up every logged-in request makes.
-        sessions = [_request("GET", "/noop", scratch.port, {}, ident=True)]
-        session_idents = [f"Cookie: {cookie}".encode() for cookie, _ in logins]
-        sales = []
-        sale_idents = [f"Authorization: Bearer {t}".encode() for t in staff["tokens"]]
-        if stock is not None:
-            sales = sale_payloads(scratch.port, stock, cfg.warmup + cfg.requests + 1)
-            check = _http(
-                scratch.port,
-                "POST",
-                "/api/v1/sales",
-                body=sales[0].split(b"\r\n\r\n", 1)[1].decode(),
-                headers={"Authorization": f"Bearer {staff['tokens'][0]}", "Content-Type": "application/json"},
-            )
-            assert check[0] == 201, f"a sale answered {check[0]}: {check[2][:500]}"
-            sales = sales[1:]
-        ctx = mp.get_context("fork")
         load = [os.getloadavg()[0]]
-        with ctx.Pool(min(cfg.clients, cfg.concurrency)) as pool:
-            print(f"bench: warming up ({cfg.warmup} requests per route)")
-            measure("warmup", server, noops, cfg.warmup, cfg, pool)
-            measure("warmup", server, lookups, cfg.warmup, cfg, pool, idents=lookup_idents)
-            if sales:
-                measure("warmup", server, sales[: cfg.warmup], cfg.warmup, cfg, pool, once=True, idents=sale_idents)
-            print(f"bench: {cfg.requests} requests per route, {cfg.concurrency} connections")
-            noop = measure("GET /noop", server, noops, cfg.requests, cfg, pool)
-            session = measure("GET /noop + session", server, sessions, cfg.requests, cfg, pool, idents=session_idents)
-            lookup = measure("POST /counter/lookup", server, lookups, cfg.requests, cfg, pool, idents=lookup_idents)
-            sale = None
-            if sales:
-                sale = measure(
-                    f"POST /api/v1/sales ({SALE_LINES})",
-                    server,
-                    sales[cfg.warmup :],
-                    cfg.requests,
-                    cfg,
-                    pool,
-                    once=True,
-                    idents=sale_idents,
-                )
+        one = run_phase(server, scratch, cfg, staff, stock, codes)
+        two = None
+        if cfg.web2:
+            # The same data and routes with two web processes: SQLite's write lock is then shared by processes
+            # (each waits for the other's in SQLite's busy handler), not only by one process's requests.
+            server.stop()
+            print("bench: starting yaoshi run with WEB_CONCURRENCY=2")
+            server = Server(scratch, web_processes=2)
+            server.wait_ready()
+            two = run_phase(server, scratch, cfg, staff, stock, codes, label=", 2 web")
         load.append(os.getloadavg()[0])
-        doc = report(cfg, scratch, seed_s, noop, session, lookup, load, sale)
+        doc = report(cfg, scratch, seed_s, one, load, two)
         RESULTS.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = RESULTS / f"{stamp}-{scratch.tier}.json"

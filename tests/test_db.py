@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -40,6 +41,15 @@ async def _rows() -> list[tuple[str, int]]:
 
 # `short` transactions run on the loop's own connection on SQLite (app.db.transaction); same guarantees.
 SHORT = pytest.mark.parametrize("short", [False, True], ids=["pooled", "short"])
+
+
+@pytest.fixture(params=["commit-thread", "loop-commit"])
+def commits(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where the loop's connection commits: on the commit thread (a COMMIT that syncs the log, the default FULL)
+    or on the loop itself (YAOSHI_SQLITE_SYNCHRONOUS=NORMAL). Same guarantees."""
+    if request.param == "loop-commit":
+        monkeypatch.setattr(engine(), "commit_syncs", False)
+    return request.param
 
 
 @SHORT
@@ -185,7 +195,7 @@ async def test_the_loop_statement_budget_never_interrupts_a_short_transaction(
 
 @sqlite_only
 async def test_an_autocommit_write_on_the_loop_is_applied_exactly_once(
-    probe: str, monkeypatch: pytest.MonkeyPatch
+    probe: str, monkeypatch: pytest.MonkeyPatch, commits: str
 ) -> None:
     """SQLite may call the progress handler after an autocommit INSERT committed and report it interrupted; such
     a write must not be retried on a pooled connection (an audit event would be recorded twice)."""
@@ -258,12 +268,9 @@ async def test_the_log_starts_over_while_requests_keep_writing(probe: str, monke
 
 
 @sqlite_only
-async def test_short_transactions_at_the_same_moment_share_one_commit(
-    probe: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Sales arriving together are committed together: the page they all write goes to the log once, not once
-    per sale; and none of them returns before its row is committed (another process sees it by then)."""
-    await _no_checkpoints(monkeypatch)
+async def test_every_short_transaction_is_committed_when_its_block_returns(probe: str, commits: str) -> None:
+    """Sales arriving together: each is its own BEGIN IMMEDIATE … COMMIT, and none returns before its row is
+    committed (another process sees it by then)."""
     committed_on_return: list[bool] = []
 
     async def sale(n: int) -> None:
@@ -271,15 +278,98 @@ async def test_short_transactions_at_the_same_moment_share_one_commit(
             await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "sale", n)
         committed_on_return.append(("sale", n) in _committed_rows())
 
-    _wal_frames("TRUNCATE")
     await asyncio.gather(*(sale(n) for n in range(8)))
     assert committed_on_return == [True] * 8
     assert _committed_rows() == [("sale", n) for n in range(8)]
-    assert _wal_frames() < 4  # one commit of the probe's page (one commit each: 8 frames or more)
 
 
 @sqlite_only
-async def test_a_failing_transaction_in_a_shared_commit_rolls_back_alone(probe: str) -> None:
+async def test_a_read_between_short_transactions_sees_only_committed_rows(probe: str, commits: str) -> None:
+    """Requests reading while sales queue for the write lock see a sale only once it is committed (group commit
+    let such a read see the sales of the group a moment before their shared COMMIT, which could still fail)."""
+    uncommitted_seen: set[tuple[str, int]] = set()
+    writing = True
+
+    async def reader() -> int:
+        reads = 0
+        while writing:
+            seen = set(await _rows())
+            # No turn of the loop between the read and this look from outside: nothing commits in between, and
+            # what was committed before the read still is.
+            uncommitted_seen.update(seen - set(_committed_rows()))
+            reads += 1
+            await asyncio.sleep(0)
+        return reads
+
+    async def sale(n: int) -> None:
+        async with transaction(short=True):
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "sale", n)
+            await asyncio.sleep(0)  # the block awaits something (a read elsewhere, say): others run meanwhile
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "line", n)
+
+    reading = asyncio.create_task(reader(), context=contextvars.Context())
+    await asyncio.gather(*(sale(n) for n in range(8)))
+    writing = False
+    assert await reading > 0
+    assert uncommitted_seen == set()
+    assert len(_committed_rows()) == 16
+
+
+@pytest.fixture
+async def deferred_child(probe: str) -> AsyncIterator[str]:
+    """A child table whose foreign key is checked at COMMIT: an orphan row makes the COMMIT itself fail, after
+    every statement succeeded, as a disk that fills at COMMIT does."""
+    await fetch("CREATE TABLE IF NOT EXISTS db_probe_parent (id INTEGER PRIMARY KEY)")
+    await fetch(
+        "CREATE TABLE IF NOT EXISTS db_probe_child (parent INTEGER REFERENCES db_probe_parent (id)"
+        " DEFERRABLE INITIALLY DEFERRED)"
+    )
+    yield "db_probe_child"
+    await fetch("DROP TABLE IF EXISTS db_probe_child")
+    await fetch("DROP TABLE IF EXISTS db_probe_parent")
+
+
+@sqlite_only
+@SHORT
+async def test_a_reader_during_a_failing_commit_sees_nothing_of_it(
+    deferred_child: str, short: bool, commits: str
+) -> None:
+    """The COMMIT fails: the writer hears of it, and a request reading at that moment sees none of its rows."""
+    ready = asyncio.Event()
+
+    async def reader() -> list[tuple[str, int]]:
+        await ready.wait()
+        return await _rows()
+
+    read = asyncio.create_task(reader(), context=contextvars.Context())
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        async with transaction(short=short):
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "doomed", 1)
+            await fetch(f"INSERT INTO {deferred_child} (parent) VALUES (42)")  # no parent 42: fails at COMMIT
+            ready.set()  # the reader runs as soon as this block lets the loop go: at (or after) its COMMIT
+    assert await read == []
+    assert _committed_rows() == []
+
+
+@sqlite_only
+async def test_a_commit_that_fails_fails_only_its_own_transaction(deferred_child: str, commits: str) -> None:
+    async def write(name: str, orphan: bool) -> None:
+        async with transaction(short=True):
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", name, 1)
+            if orphan:
+                await fetch(f"INSERT INTO {deferred_child} (parent) VALUES (42)")
+
+    results = await asyncio.gather(write("a", False), write("b", True), write("c", False), return_exceptions=True)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], sqlite3.IntegrityError) and "FOREIGN KEY" in str(results[1])
+    assert _committed_rows() == [("a", 1), ("c", 1)]
+    async with transaction(short=True):  # the loop's connection is usable again
+        await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "later", 1)
+    assert _committed_rows() == [("a", 1), ("c", 1), ("later", 1)]
+
+
+@sqlite_only
+async def test_a_failing_transaction_among_others_rolls_back_alone(probe: str, commits: str) -> None:
     await fetch(f"CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_name ON {TABLE} (name)")
 
     async def write(name: str, fail: bool) -> None:
@@ -296,42 +386,19 @@ async def test_a_failing_transaction_in_a_shared_commit_rolls_back_alone(probe: 
 
 
 @sqlite_only
-async def test_a_commit_that_fails_fails_every_transaction_that_shared_it(probe: str) -> None:
-    """A deferred constraint is checked at COMMIT: when it fails there, no sharer may report success."""
-    await fetch("CREATE TABLE IF NOT EXISTS db_probe_parent (id INTEGER PRIMARY KEY)")
-    await fetch(
-        "CREATE TABLE IF NOT EXISTS db_probe_child (parent INTEGER REFERENCES db_probe_parent (id)"
-        " DEFERRABLE INITIALLY DEFERRED)"
-    )
-    try:
-
-        async def write(name: str, orphan: bool) -> None:
-            async with transaction(short=True):
-                await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", name, 1)
-                if orphan:
-                    await fetch("INSERT INTO db_probe_child (parent) VALUES (42)")  # no parent 42: fails at COMMIT
-
-        results = await asyncio.gather(write("a", False), write("b", True), return_exceptions=True)
-        assert all(isinstance(r, sqlite3.Error) and "FOREIGN KEY" in str(r) for r in results), results
-        assert _committed_rows() == []
-        async with transaction(short=True):  # the loop's connection is usable again
-            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "later", 1)
-        assert _committed_rows() == [("later", 1)]
-    finally:
-        await fetch("DROP TABLE IF EXISTS db_probe_child")
-        await fetch("DROP TABLE IF EXISTS db_probe_parent")
-
-
-@sqlite_only
 @pytest.mark.parametrize("other", ["autocommit", "pooled", "checkpoint"])
-async def test_other_writers_wait_for_a_shared_commit_instead_of_deadlocking(probe: str, other: str) -> None:
-    """While short transactions wait for their shared COMMIT, every other kind of write in this process commits
-    them first (SQLite's write lock is theirs until then) and then goes ahead."""
+async def test_other_writers_wait_for_an_open_short_transaction(probe: str, other: str, commits: str) -> None:
+    """While a short transaction is open (its block awaits something), every other kind of write in this process
+    waits for its COMMIT, then goes ahead: nothing deadlocks and nothing is written into the open transaction."""
     pool = engine().connections()
+    inside, go_on = asyncio.Event(), asyncio.Event()
 
-    async def short(n: int) -> None:
+    async def short() -> None:
         async with transaction(short=True):
-            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "short", n)
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "short", 1)
+            inside.set()
+            await go_on.wait()
+            await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "short", 2)
 
     async def write() -> None:
         if other == "autocommit":
@@ -343,41 +410,172 @@ async def test_other_writers_wait_for_a_shared_commit_instead_of_deadlocking(pro
             await pool.checkpoint()
             await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "other", 1)
 
-    first = asyncio.create_task(short(1))
-    for _ in range(10_000):  # loop steps, not time: until the first waits for its commit
-        if pool.group is not None and pool.group.kept:
-            break
+    first = asyncio.create_task(short())
+    await inside.wait()
+    writer = asyncio.create_task(write(), context=contextvars.Context())
+    for _ in range(200):  # loop steps, not time: room for the other writer to (wrongly) go ahead
         await asyncio.sleep(0)
-    assert pool.group is not None and not first.done()
+    assert not writer.done() and _committed_rows() == []
+    go_on.set()
     async with asyncio.timeout(10):
-        await asyncio.gather(first, write(), short(2))
+        await asyncio.gather(first, writer)
     assert _committed_rows() == [("other", 1), ("short", 1), ("short", 2)]
 
 
 @sqlite_only
-async def test_a_transaction_cancelled_while_it_waits_for_the_commit_does_not_hold_up_the_others(probe: str) -> None:
-    pool = engine().connections()
+async def test_a_short_transaction_cancelled_in_its_block_keeps_nothing_and_holds_up_no_one(
+    probe: str, commits: str
+) -> None:
     entered = asyncio.Event()
 
-    async def write(name: str) -> None:
+    async def write(name: str, wait: bool) -> None:
         async with transaction(short=True):
             await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", name, 1)
             entered.set()
+            if wait:
+                await asyncio.Event().wait()  # it awaits something when its client hangs up
 
-    gone = asyncio.create_task(write("gone"))
+    gone = asyncio.create_task(write("gone", wait=True))
     await entered.wait()
-    for _ in range(10_000):
-        if pool.group is not None and pool.group.kept:
-            break
-        await asyncio.sleep(0)
-    gone.cancel()  # e.g. its client hung up
-    async with asyncio.timeout(10):
-        await write("stays")
+    gone.cancel()
     with pytest.raises(asyncio.CancelledError):
         await gone
-    # Its writes were done when it was cancelled, so they commit with the group (as a sale whose client hung up
-    # after it was recorded); the other transaction is unaffected.
-    assert _committed_rows() == [("gone", 1), ("stays", 1)]
+    async with asyncio.timeout(10):
+        await write("stays", wait=False)
+    assert _committed_rows() == [("stays", 1)]
+
+
+@sqlite_only
+async def test_a_commit_that_syncs_runs_off_the_loop_and_a_cancellation_waits_for_it(probe: str) -> None:
+    """With synchronous = FULL a short transaction's COMMIT waits for the log's fsync on the commit thread, not on
+    the loop. Meanwhile the loop serves reads (which do not see the rows yet), and a request cancelled then (its
+    client hung up) still waits for the COMMIT to end before the connection is anyone else's: the sale it
+    recorded stays recorded, and the next transaction goes ahead."""
+    pool = engine().connections()
+    assert engine().commit_syncs
+    held = threading.Event()
+    pool.commit_thread().submit(held.wait)  # the commit thread is busy: the COMMIT below waits for it
+    try:
+
+        async def sale() -> None:
+            async with transaction(short=True):
+                await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "sale", 1)
+
+        task = asyncio.create_task(sale())
+        for _ in range(10_000):  # loop steps, not time: until its COMMIT is queued on the commit thread
+            if pool.main_busy:
+                break
+            await asyncio.sleep(0)
+        assert pool.main_busy and not task.done()
+        # The loop is free: another request reads (on the second connection) and sees nothing uncommitted.
+        assert await asyncio.create_task(_rows(), context=contextvars.Context()) == []
+        task.cancel()
+        for _ in range(100):
+            await asyncio.sleep(0)
+        assert not task.done() and pool.main_busy  # it waits for its COMMIT before it lets the cancellation in
+    finally:
+        held.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not pool.main_busy and _committed_rows() == [("sale", 1)]
+    async with transaction(short=True):
+        await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "next", 1)
+    assert _committed_rows() == [("next", 1), ("sale", 1)]
+
+
+@SHORT
+async def test_a_savepoint_rolls_back_alone_inside_an_open_transaction(probe: str, short: bool) -> None:
+    async with transaction(short=short) as tx:
+        await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "kept", 1)
+        savepoint = await tx.savepoint()
+        await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "undone", 1)
+        await savepoint.rollback_to()
+        await savepoint.release()
+        released = await tx.savepoint()
+        await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "released", 1)
+        await released.release()
+    assert await _rows() == [("kept", 1), ("released", 1)]
+
+
+@sqlite_only
+@SHORT
+@pytest.mark.parametrize("then", ["statement", "savepoint", "nested", "execute_many", "nothing"])
+async def test_a_transaction_rolled_back_under_an_open_savepoint(probe: str, short: bool, then: str) -> None:
+    """SQLite rolls a whole transaction back by itself on some errors (disk full, an I/O error, a conflict under
+    `OR ROLLBACK`), savepoints and all. The writer may think only its savepoint failed and go on: outside any
+    transaction each later statement would commit on its own, and a SAVEPOINT would begin a new transaction that
+    its RELEASE commits. It must fail instead, and nothing of the block may stay."""
+    await fetch(f"CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_name ON {TABLE} (name)")
+    await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "taken", 1)
+    insert = f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})"
+    with pytest.raises(db_module.TransactionLost):
+        async with transaction(short=short) as tx:
+            await fetch(insert, "before", 1)
+            await tx.savepoint()
+            await fetch(insert, "in the savepoint", 1)
+            with pytest.raises(sqlite3.IntegrityError):
+                await fetch(f"INSERT OR ROLLBACK INTO {TABLE} (name, value) VALUES ('taken', 2)")
+            if then == "statement":
+                await fetch(insert, "after", 1)
+            elif then == "savepoint":
+                again = await tx.savepoint()
+                await fetch(insert, "after", 1)
+                await again.release()
+            elif then == "nested":
+                async with transaction(short=short):
+                    await fetch(insert, "after", 1)
+            elif then == "execute_many":
+                await execute_many(f"INSERT INTO {TABLE} (name, value) VALUES ({placeholders(2)})", [("after", 1)])
+    assert _committed_rows() == [("taken", 1)]
+    async with transaction(short=short):  # the connection went back clean
+        await fetch(insert, "next", 1)
+    assert _committed_rows() == [("next", 1), ("taken", 1)]
+
+
+def _synchronous(rows: list[dict]) -> str:
+    return {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}[rows[0]["synchronous"]]
+
+
+@sqlite_only
+async def test_every_connection_commits_with_synchronous_full_by_default(probe: str) -> None:
+    """With WAL, `synchronous = NORMAL` may lose acknowledged commits at a power cut; FULL syncs the log at every
+    COMMIT. Every connection the engine opens (the loop's two, the pooled ones) must say FULL."""
+    sql = "SELECT synchronous FROM pragma_synchronous()"
+    assert get_settings().sqlite_synchronous == "FULL"
+    assert _synchronous(await fetch(sql)) == "FULL"  # the loop's main connection
+    async with transaction(short=True):
+        await fetch(f"INSERT INTO {TABLE} (name, value) VALUES ({{}}, {{}})", "open", 1)
+        # Another request's read while the main connection holds the transaction: the second loop connection.
+        second = await asyncio.create_task(fetch(sql), context=contextvars.Context())
+        assert engine().connections().direct is not None
+    assert _synchronous(second) == "FULL"
+    async with transaction():  # a pooled connection
+        assert _synchronous(await fetch(sql)) == "FULL"
+
+
+@sqlite_only
+async def test_the_synchronous_setting_relaxes_every_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.piccolo_conf import build_engine
+    from app.settings import load_settings
+
+    monkeypatch.setenv("YAOSHI_SQLITE_SYNCHRONOUS", "normal")
+    relaxed = load_settings()
+    assert relaxed.sqlite_synchronous == "NORMAL"
+    other = build_engine(relaxed.database_url, relaxed.sqlite_synchronous)
+    pooled = await other.open_connection()
+    try:
+        assert _synchronous(list(await pooled.execute_fetchall("PRAGMA synchronous"))) == "NORMAL"
+    finally:
+        await pooled.close()
+    loop_conn = other.connections()._connect_on_loop()
+    try:
+        assert loop_conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+    finally:
+        loop_conn.close()
+        other.stop_connections()
+    monkeypatch.setenv("YAOSHI_SQLITE_SYNCHRONOUS", "OFF")  # never: a crash could corrupt the file
+    with pytest.raises(ValueError, match="YAOSHI_SQLITE_SYNCHRONOUS"):
+        load_settings()
 
 
 def _other_process(script: str) -> subprocess.Popen:

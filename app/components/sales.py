@@ -17,7 +17,7 @@ from app.components.errors import NotFound, ValidationFailed
 from app.components.members import next_serials, store_today
 from app.components.passwords import verify_password
 from app.components.roles import DISCOUNT_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES, STOCK_ROLES, Role
-from app.db import fetch, is_sqlite, marks, transaction
+from app.db import fetch, in_transaction, is_sqlite, marks, transaction
 from app.i18n import N_, _, join_list, pick
 from app.settings import get_settings
 
@@ -1092,6 +1092,41 @@ def _is_unique_violation(exc: BaseException) -> bool:
     return name in ("UniqueViolationError", "IntegrityError") and ("unique" in text or "duplicate" in text)
 
 
+async def _committed_serial(sequence: str, table: str) -> int:
+    """The next number of a sale or return, taken in its own committed statement before the transaction that
+    writes the row: a transaction that rolls back leaves a gap, never a number the next one gets again (inside it,
+    on SQLite, the sequence's increment would roll back with it). On PostgreSQL its row lock, held by the
+    transaction, would also make every sale of the chain wait for the one before it.
+
+    On SQLite the row's id is this number too (`_serial_ids`): a rolled-back INSERT frees its rowid for the next
+    one, so ids must come from here as well. The number starts above the table's highest id, so an id written
+    without it (imported history, a test's row) is never taken again."""
+    if in_transaction():
+        raise RuntimeError("a sale or return number is taken outside any transaction, so that it stays taken")
+    if not is_sqlite():
+        return await next_serials(sequence)
+    rows = await fetch(
+        f"UPDATE number_sequence SET value = MAX(value, (SELECT COALESCE(MAX(id), 0) FROM {table})) + 1"
+        " WHERE name = {} RETURNING value",
+        sequence,
+    )
+    return rows[0]["value"]
+
+
+@dataclass(frozen=True)
+class _SerialIds:
+    """The id column of an INSERT that sets it to the row's serial (SQLite), or nothing (PostgreSQL's own
+    sequence, which a rollback does not give back)."""
+
+    column: str
+    mark: str
+    values: tuple[int, ...]
+
+
+def _serial_ids(serial: int) -> _SerialIds:
+    return _SerialIds("id, ", "{}, ", (serial,)) if is_sqlite() else _SerialIds("", "", ())
+
+
 async def _sale_id_by_key(key: str) -> int | None:
     rows = await fetch("SELECT id FROM sale WHERE idempotency_key = {}", key)
     return rows[0]["id"] if rows else None
@@ -1178,30 +1213,25 @@ async def _write_sale(
     )
     rx = req.prescription if q.needs_rx else None
     cash_change = q.change
-    # On PostgreSQL the number is taken in its own short statement: inside the sale's transaction its row lock
-    # would make every sale of the chain wait for the one before it (a rolled-back sale leaves a gap). SQLite's
-    # writers are one at a time anyway, so there it is taken inside the transaction, saving a commit.
-    serial = None
-    if not is_sqlite():
-        if await _sale_id_by_key(key) is not None:
-            raise _Replay()  # a replay must not use up a sale number
-        serial = await next_serials("sale")
+    if await _sale_id_by_key(key) is not None:
+        raise _Replay()  # a replay must not use up a sale number
+    serial = await _committed_serial("sale", "sale")
     # Points as quoted (0 without a member), so the sale row is written once; corrected below if earning finds
     # a new tier. A member's quote carries the rules it was priced with.
     rules = q.rules
     points_redeemed = _points_for_fen(q.points_tender, rules)[0] if member is not None and q.points_tender else 0
+    sale_no = f"S{store['code']}{serial:08d}"
+    ids = _serial_ids(serial)
     # A short transaction: a few indexed statements per line (see app.db.transaction). The key's unique index
     # (ON CONFLICT … DO NOTHING) tells a replay that got here first.
     async with transaction(short=True):
-        if serial is None:
-            serial = await next_serials("sale")
-        sale_no = f"S{store['code']}{serial:08d}"
         inserted = await fetch(
-            "INSERT INTO sale (sale_no, idempotency_key, store, staff, member, status, subtotal, line_discount,"
-            " coupon_discount, total, paid, change_given, points_earned, points_redeemed, override_reason,"
-            " override_by, rx_number, rx_hospital, rx_image, rx_verified_by, created_at)"
-            " VALUES ({}, {}, {}, {}, {}, 'completed', {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
-            " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            "INSERT INTO sale (" + ids.column + "sale_no, idempotency_key, store, staff, member, status, subtotal,"
+            " line_discount, coupon_discount, total, paid, change_given, points_earned, points_redeemed,"
+            " override_reason, override_by, rx_number, rx_hospital, rx_image, rx_verified_by, created_at)"
+            " VALUES (" + ids.mark + "{}, {}, {}, {}, {}, 'completed', {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {},"
+            " {}, {}, {}, {}) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            *ids.values,
             sale_no,
             key,
             req.store_id,
@@ -1947,18 +1977,20 @@ async def _write_return(
     now = datetime.now(UTC)
     by_no = {line.line_no: line for line in sale.lines}
     products = await catalog.products_by_ids(by_no[n].product_id for n in wanted)
-    serial = await next_serials("return")  # outside the transaction, as for sales
+    serial = await _committed_serial("return", "sale_return")  # outside the transaction, as for sales
     return_no = f"R{sale.store_code}{serial:08d}"
+    ids = _serial_ids(serial)
     async with transaction():
         # First, so two refunds of one sale at once each read what the other paid out (see refund_split below).
         await stock.lock_store(sale.store_id)
         if await _return_by_key(key) is not None:
             raise _Replay()
         inserted = await fetch(
-            "INSERT INTO sale_return (return_no, idempotency_key, sale, store, staff, reason, amount,"
-            " points_reversed, points_restored, approved_by, tender_reason, created_at)"
-            " VALUES ({}, {}, {}, {}, {}, {}, 0, 0, 0, {}, {}, {})"
-            " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            "INSERT INTO sale_return (" + ids.column + "return_no, idempotency_key, sale, store, staff, reason,"
+            " amount, points_reversed, points_restored, approved_by, tender_reason, created_at) VALUES ("
+            + ids.mark
+            + "{}, {}, {}, {}, {}, {}, 0, 0, 0, {}, {}, {}) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            *ids.values,
             return_no,
             key,
             sale.id,
