@@ -50,6 +50,8 @@ class Settings:
     profile_verify_months: int = 12
     # Selling beyond recorded stock: refused, or allowed with a store manager's PIN when this is on.
     allow_oversell: bool = False
+    # A held (parked) sale expires at the store's day end, or this many hours after it was parked when set.
+    held_sale_hours: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -83,6 +85,7 @@ def load_settings() -> Settings:
         default_language=os.environ.get("YAOSHI_LANGUAGE", "zh_CN"),
         debug=os.environ.get("YAOSHI_DEBUG") == "1",
         allow_oversell=os.environ.get("YAOSHI_ALLOW_OVERSELL") == "1",
+        held_sale_hours=max(0, min(int(os.environ.get("YAOSHI_HELD_SALE_HOURS") or 0), 24 * 7)),
     )
 
 

@@ -27,6 +27,7 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from app.components.devices import DeviceRequired
 from app.components.errors import NotFound, ValidationFailed
 from app.db import engine
 from app.i18n import LANGUAGES, _, current_language, gettext, list_separator, ngettext
@@ -34,6 +35,7 @@ from app.redis import close_redis
 from app.routes import api, auth, counter, kiosk, manager, members, profile, registration, system
 from app.routes import catalog as catalog_routes
 from app.routes import consents as consent_routes
+from app.routes import devices as device_routes
 from app.routes import health as health_routes
 from app.routes import households as household_routes
 from app.routes import imports as import_routes
@@ -186,6 +188,7 @@ def create_app() -> Litestar:
             *auth.ROUTES,
             *counter.ROUTES,
             *sale_routes.ROUTES,
+            *device_routes.ROUTES,
             *registration.ROUTES,
             *profile.ROUTES,
             *import_routes.ROUTES,
@@ -230,6 +233,7 @@ def create_app() -> Litestar:
             NotFound: _not_found,
             ValidationFailed: _invalid,
             ValidationException: _invalid,
+            DeviceRequired: device_routes.device_required,
             HTTPException: _http_error,
             500: _server_error,
         },

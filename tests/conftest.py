@@ -53,7 +53,9 @@ PER_TEST_TABLES = [
     "sale_tender",
     "sale_line",
     "sale",
+    "cart_change",
     "cart",
+    "counter_device",
     "points_entry",
     "member_loyalty",
     "coupon",
@@ -238,13 +240,22 @@ async def api_headers(username: str = "pharmacist", revoked: bool = False, **hea
     return {"Authorization": f"Bearer {value}", **headers}
 
 
-async def login(client: AppClient, username: str, password: str = DEMO_PASSWORD) -> str:
-    """Log `client` in through the real login form; return the CSRF token for later posts."""
+async def login(client: AppClient, username: str, password: str = DEMO_PASSWORD, tablet: bool = True) -> str:
+    """Log `client` in through the real login form; return the CSRF token for later posts.
+
+    With `tablet` the client is also a counter tablet of the user's store: the first time, it is named as the
+    counter asks on a tablet's first visit (a store user only; the cookie then stays with the client).
+    """
     token = await csrf_token(client)
     response = await client.post(
         "/login", data={"_csrf_token": token, "username": username, "password": password}, follow_redirects=False
     )
     assert response.status_code == 303, response.text
+    if tablet and "ys_device" not in client.cookies and response.headers["location"] in ("/counter", "/manager"):
+        named = await client.post(
+            "/counter/device", data={"_csrf_token": token, "name": "测试柜台"}, follow_redirects=False
+        )
+        assert named.status_code in (303, 403, 422), named.text  # HQ roles have no counter and no store
     return token
 
 

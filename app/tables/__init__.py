@@ -6,7 +6,19 @@ from app.tables.catalog import Product, ProductCode
 from app.tables.health import Condition, Preference, Vital
 from app.tables.loyalty import Coupon, CouponTemplate, LoyaltySetting, MemberLoyalty, PointsEntry
 from app.tables.members import Allergy, Member
-from app.tables.sales import Cart, Medication, Outbox, ReturnLine, Sale, SaleLine, SaleReturn, SaleTraceCode, Tender
+from app.tables.sales import (
+    Cart,
+    CartChange,
+    CounterDevice,
+    Medication,
+    Outbox,
+    ReturnLine,
+    Sale,
+    SaleLine,
+    SaleReturn,
+    SaleTraceCode,
+    Tender,
+)
 from app.tables.staff import ApiToken, Staff
 from app.tables.stock import Batch, StockMove
 from app.tables.stores import NumberSequence, Store
@@ -32,7 +44,9 @@ ALL_TABLES = [
     ProductCode,
     Batch,
     StockMove,
+    CounterDevice,
     Cart,
+    CartChange,
     Sale,
     SaleLine,
     SaleTraceCode,
@@ -55,8 +69,10 @@ __all__ = [
     "AuditEvent",
     "Batch",
     "Cart",
+    "CartChange",
     "Condition",
     "ConsentEvent",
+    "CounterDevice",
     "Coupon",
     "CouponTemplate",
     "Household",
