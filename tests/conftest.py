@@ -253,7 +253,7 @@ async def login(client: AppClient, username: str, password: str = DEMO_PASSWORD,
     assert response.status_code == 303, response.text
     if tablet and "ys_device" not in client.cookies and response.headers["location"] in ("/counter", "/manager"):
         named = await client.post(
-            "/counter/device", data={"_csrf_token": token, "name": "测试柜台"}, follow_redirects=False
+            "/counter/device", data={"_csrf_token": token, "name": "POS-1"}, follow_redirects=False
         )
         assert named.status_code in (303, 403, 422), named.text  # HQ roles have no counter and no store
     return token
