@@ -13,7 +13,17 @@ import re
 import pytest
 from playwright.async_api import BrowserContext, Page, Route, expect
 
-from e2e.helpers import COUNTER_DEVICE, LI_NA, ZHANG_WEI, NewContext, login, save_screenshot, scan, show_member
+from e2e.helpers import (
+    COUNTER_DEVICE,
+    LI_NA,
+    PHONE_DEVICE,
+    ZHANG_WEI,
+    NewContext,
+    login,
+    save_screenshot,
+    scan,
+    show_member,
+)
 from e2e.test_counter import TOO_SMALL
 from e2e.test_sale import _demo_gtin, _fresh_cart
 
@@ -24,11 +34,13 @@ VITAMIN_C = "ascorbic acid"
 SEVERAL = (VITAMIN_C, "loratadine", "ambroxol", "calcium carbonate with vitamin D3", "surgical masks", "diosmectite")
 
 
-async def _counter_at(new_context: NewContext, orientation: str, username: str = "pharmacist") -> Page:
+async def _counter_at(
+    new_context: NewContext, orientation: str, username: str = "pharmacist", tablet: str = ""
+) -> Page:
     """A fresh tablet (its own browser) at the counter, named on its first visit, with an empty cart."""
     context: BrowserContext = await new_context(ORIENTATIONS[orientation])
     page = await context.new_page()
-    await login(page, username, "/counter", tablet=f"e2e {orientation}")
+    await login(page, username, "/counter", tablet=tablet or f"e2e {orientation}")
     await _fresh_cart(page)
     return page
 
@@ -225,9 +237,13 @@ async def test_another_members_card_asks_and_the_first_sale_is_held_then_resumed
     await expect(mine.get_by_test_id("held-total")).to_have_text(re.compile(r"^¥\d+\.\d{2}$"))
     assert await page.evaluate(TOO_SMALL) == []
     await _both_languages(page, f"counter-held-{orientation}")
-    await page.get_by_test_id("held-sale").filter(has_text=ZHANG_WEI).filter(
-        has_text=f"e2e {orientation}"
-    ).get_by_test_id("held-resume").tap()
+    await (
+        page.get_by_test_id("held-sale")
+        .filter(has_text=ZHANG_WEI)
+        .filter(has_text=f"e2e {orientation}")
+        .get_by_test_id("held-resume")
+        .tap()
+    )
     await page.wait_for_url("**/counter")
     await expect(page.get_by_test_id("cart-member")).to_have_attribute("data-member-no", ZHANG_WEI)
     await expect(page.get_by_test_id("cart-line")).to_have_count(1)
@@ -323,3 +339,28 @@ async def test_a_cart_change_lost_on_the_network_is_sent_again_once_with_its_key
     await page.reload()
     await expect(page.get_by_test_id("line-qty")).to_have_text("3")
     await _fresh_cart(page)
+
+
+async def test_the_store_manager_withdraws_a_tablet_on_a_phone(new_context: NewContext) -> None:
+    tablet = await _counter_at(new_context, "portrait", username="clerk", tablet="柜台 9")
+    await scan(tablet, _demo_gtin(VITAMIN_C))
+    await expect(tablet.get_by_test_id("cart-line")).to_have_count(1)
+
+    phone = await (await new_context(PHONE_DEVICE)).new_page()
+    await login(phone, "manager", "/manager")
+    await phone.goto("/manager/devices")
+    mine = phone.locator("[data-testid=device][data-active=true]").filter(has_text="柜台 9")
+    await expect(mine).to_be_visible()
+    assert await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await _both_languages(phone, "manager-devices-phone")
+    phone.once("dialog", lambda dialog: dialog.accept())
+    await mine.get_by_test_id("device-revoke").tap()
+    await expect(phone.get_by_test_id("device-revoked")).to_be_visible()
+
+    # The tablet is asked to be named again; the clerk's item waits in the held sales.
+    await tablet.reload()
+    await expect(tablet.get_by_test_id("device-form")).to_be_visible()
+    await tablet.get_by_test_id("device-name-input").fill("e2e again")
+    await tablet.get_by_test_id("device-submit").tap()
+    await tablet.get_by_test_id("held-sales").tap()
+    await expect(tablet.get_by_test_id("held-sale").filter(has_text="柜台 9")).to_have_count(1)
