@@ -53,9 +53,13 @@
 
   // ---------------------------------------------------------------- a scanner burst anywhere on the page
 
-  var GAP = 50;   // ms between a scanner's keystrokes; people type slower
-  var MIN = 4;    // the shortest code a scanner sends
-  var burst = null;  // keys typed fast into a text field: {field, before, chars, last}
+  // A scanner sends a code's keys a few ms apart; people type 100-250 ms apart. A burst is the keys typed into a
+  // text field with no pause longer than PAUSE; it was a scan if it ends in Enter, has MIN keys or more and came
+  // at MEAN ms a key or faster (a mean, so one late key on a busy tablet does not split a scan in two).
+  var PAUSE = 150;
+  var MEAN = 40;
+  var MIN = 4;
+  var burst = null;  // {field, before, chars, start, last}
 
   function isTextField(el) {
     if (!el) return false;
@@ -71,15 +75,16 @@
     var printable = evt.key.length === 1;
     if (isTextField(el)) {
       if (printable) {
-        if (!burst || burst.field !== el || now - burst.last > GAP) {
-          burst = { field: el, before: el.value, chars: "", last: now };
+        if (!burst || burst.field !== el || now - burst.last > PAUSE) {
+          burst = { field: el, before: el.value, chars: "", start: now, last: now };
         }
         burst.chars += evt.key;
         burst.last = now;
         return;  // the field takes the key as typed; it is given back below if this was a scan
       }
       if (evt.key === "Enter") {
-        var scanned = burst && burst.field === el && now - burst.last <= GAP && burst.chars.length >= MIN;
+        var scanned = burst && burst.field === el && now - burst.last <= PAUSE && burst.chars.length >= MIN
+          && (now - burst.start) / burst.chars.length <= MEAN;
         if (scanned) {
           evt.preventDefault();
           evt.stopPropagation();
