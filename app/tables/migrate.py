@@ -109,8 +109,7 @@ async def _columns_of(table: str) -> set[str]:
     if is_sqlite():
         return {row["name"] for row in await fetch(f"PRAGMA table_info({table})")}
     rows = await fetch(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
-        " AND table_name = {}",
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = {}",
         table,
     )
     return {row["column_name"] for row in rows}
