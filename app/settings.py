@@ -55,6 +55,8 @@ class Settings:
     cash_tender_multiple: int = 10
     # SQLite's `synchronous` on every connection of the embedded database (see app/db.py PooledSQLiteEngine).
     sqlite_synchronous: str = "FULL"
+    # A held (parked) sale expires at the store's day end, or this many hours after it was parked when set.
+    held_sale_hours: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -102,6 +104,7 @@ def load_settings() -> Settings:
         allow_oversell=os.environ.get("YAOSHI_ALLOW_OVERSELL") == "1",
         cash_tender_multiple=max(1, int(os.environ.get("YAOSHI_CASH_TENDER_MULTIPLE", "10"))),
         sqlite_synchronous=_sqlite_synchronous(os.environ.get("YAOSHI_SQLITE_SYNCHRONOUS")),
+        held_sale_hours=max(0, min(int(os.environ.get("YAOSHI_HELD_SALE_HOURS") or 0), 24 * 7)),
     )
 
 

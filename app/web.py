@@ -30,6 +30,7 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from app.components.devices import DeviceRequired
 from app.components.errors import NotFound, ValidationFailed
 from app.db import engine
 from app.i18n import LANGUAGES, N_, _, current_language, gettext, list_separator, ngettext
@@ -39,6 +40,7 @@ from app.routes import api_schema as schema
 from app.routes import catalog as catalog_routes
 from app.routes import chain_settings as chain_settings_routes
 from app.routes import consents as consent_routes
+from app.routes import devices as device_routes
 from app.routes import health as health_routes
 from app.routes import households as household_routes
 from app.routes import imports as import_routes
@@ -295,6 +297,7 @@ def create_app() -> Litestar:
                 *auth.ROUTES,
                 *counter.ROUTES,
                 *sale_routes.ROUTES,
+                *device_routes.ROUTES,
                 *registration.ROUTES,
                 *profile.ROUTES,
                 *import_routes.ROUTES,
@@ -348,6 +351,7 @@ def create_app() -> Litestar:
             NotFound: _not_found,
             ValidationFailed: _invalid,
             ValidationException: _invalid,
+            DeviceRequired: device_routes.device_required,
             HTTPException: _http_error,
             500: _server_error,
         },

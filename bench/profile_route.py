@@ -128,6 +128,7 @@ async def _main(args: argparse.Namespace) -> None:
         token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
         form = {"_csrf_token": token, "username": "pharmacist", "password": "yaoshi123"}
         await client.post("/login", data=form)
+        await client.post("/counter/device", data={"_csrf_token": token, "name": "profile"})  # name the tablet
         page = (await client.get("/counter")).text
         htmx_token = re.search(r'"x-csrftoken":\s*"([^"]+)"', page).group(1)  # type: ignore[union-attr]
         cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())

@@ -385,6 +385,17 @@ def login(port: int, username: str = "pharmacist", password: str = "yaoshi123") 
     assert status == 303, f"login failed with {status}: {body[:300]}"
     jar.update(_cookies(headers))
     cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
+    # Each counter is a tablet of its own, named on its first visit (the cart belongs to the tablet and the person).
+    status, headers, body = _http(
+        port,
+        "POST",
+        "/counter/device",
+        body=f"_csrf_token={quote(match.group(1))}&name={quote('bench ' + username)}",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+    )
+    assert status == 303, f"naming the tablet failed with {status}: {body[:300]}"
+    jar.update(_cookies(headers))
+    cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
     status, _, page = _http(port, "GET", "/counter", headers={"Cookie": cookie})
     match = re.search(r'"x-csrftoken":\s*"([^"]+)"', page)
     assert status == 200 and match, f"counter page: {status}"

@@ -29,13 +29,26 @@ PHONE_DEVICE = "Pixel 7"
 KIOSK_DEVICE = {"viewport": {"width": 1080, "height": 1920}, "has_touch": True, "is_mobile": False}
 
 
-async def login(page: Page, username: str, landing: str) -> None:
-    """Log in through the login page and wait for the user's surface."""
+async def login(page: Page, username: str, landing: str, tablet: str | None = "柜台 1") -> None:
+    """Log in through the login page and wait for the user's surface.
+
+    A counter's first visit on a browser asks to name the tablet: it is named `tablet` (None leaves the question
+    on the screen), as staff do once per tablet.
+    """
     await page.goto("/login")
     await page.locator("#username").fill(username)
     await page.locator("#password").fill(PASSWORD)
     await page.locator("#login-form [type=submit]").click()
     await page.wait_for_url(f"**{landing}")
+    if landing.startswith("/counter") and tablet is not None and await page.get_by_test_id("device-form").count():
+        await name_tablet(page, tablet)
+
+
+async def name_tablet(page: Page, name: str) -> None:
+    """Answer the counter's "name this tablet" and wait for the counter."""
+    await page.get_by_test_id("device-name-input").fill(name)
+    await page.get_by_test_id("device-submit").tap()
+    await expect(page.get_by_test_id("scan")).to_be_visible()
 
 
 async def open_menu(page: Page) -> None:

@@ -57,7 +57,9 @@ PER_TEST_TABLES = [
     "sale_approval",
     "sale_line",
     "sale",
+    "cart_change",
     "cart",
+    "counter_device",
     "points_entry",
     "member_loyalty",
     "coupon",
@@ -140,6 +142,15 @@ async def clean(schema: dict[str, int]) -> AsyncIterator[None]:
 def staff_ids(schema: dict[str, int]) -> dict[str, int]:
     """username → staff id for the session's users."""
     return schema
+
+
+async def actor_at_tablet(username: str = "pharmacist", tablet: str = "柜台 1") -> StaffUser:
+    """`actor(username)` standing at a newly registered counter tablet of their store (carts belong to a tablet)."""
+    from app.components import devices
+
+    user = await actor(username)
+    device, _token = await devices.register(user, tablet)
+    return devices.with_device(user, device)
 
 
 async def actor(username: str = "pharmacist") -> StaffUser:
@@ -245,13 +256,22 @@ async def api_headers(username: str = "pharmacist", revoked: bool = False, **hea
     return {"Authorization": f"Bearer {value}", **headers}
 
 
-async def login(client: AppClient, username: str, password: str = DEMO_PASSWORD) -> str:
-    """Log `client` in through the real login form; return the CSRF token for later posts."""
+async def login(client: AppClient, username: str, password: str = DEMO_PASSWORD, tablet: bool = True) -> str:
+    """Log `client` in through the real login form; return the CSRF token for later posts.
+
+    With `tablet` the client is also a counter tablet of the user's store: the first time, it is named as the
+    counter asks on a tablet's first visit (a store user only; the cookie then stays with the client).
+    """
     token = await csrf_token(client)
     response = await client.post(
         "/login", data={"_csrf_token": token, "username": username, "password": password}, follow_redirects=False
     )
     assert response.status_code == 303, response.text
+    if tablet and "ys_device" not in client.cookies and response.headers["location"] in ("/counter", "/manager"):
+        named = await client.post(
+            "/counter/device", data={"_csrf_token": token, "name": "POS-1"}, follow_redirects=False
+        )
+        assert named.status_code in (303, 403, 422), named.text  # HQ roles have no counter and no store
     return token
 
 

@@ -73,6 +73,8 @@ def action_label(action: str) -> str:
         "coupon.template_create": _("Created a coupon template"),
         "coupon.issue": _("Issued a coupon"),
         "coupon.print": _("Printed coupon codes"),
+        "counter_device.register": _("Registered a counter tablet"),
+        "counter_device.revoke": _("Withdrew a counter tablet"),
     }.get(action, action)
 
 
@@ -124,6 +126,8 @@ FILTER_ACTIONS = (
     "coupon.template_create",
     "coupon.issue",
     "coupon.print",
+    "counter_device.register",
+    "counter_device.revoke",
     LOGIN,
     LOGOUT,
 )

@@ -1,17 +1,24 @@
-"""The counter cart: the sale a staff member is building at their store, kept in the `cart` table until checkout."""
+"""The counter cart: the sale one staff member is building on one counter tablet, kept in `cart` until checkout.
+
+A cart is open (being built), parked (in the store's held-sales list until resumed or it expires), done (it became
+a sale with its key), abandoned or expired. Every change may carry the key the counter sent with it: a change is
+applied once per key (`cart_change`, written in the change's transaction), so a retried request changes nothing.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from app.components import coupons
+from app.components import catalog, coupons, devices
 from app.components.auth import StaffUser
 from app.components.barcodes import Scan
 from app.components.errors import NotFound, ValidationFailed
@@ -21,6 +28,10 @@ from app.settings import get_settings
 
 MAX_QTY = 999
 MAX_COUPONS = 10
+MAX_HELD = 100  # held sales listed per store
+# A change key as the counter makes it (32 hex digits) or any client's UUID: bounded, nothing else.
+_KEY_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_TENDER_TEXT = 20  # the longest typed amount kept with the cart
 
 
 @dataclass(frozen=True)
@@ -45,9 +56,14 @@ class CartLine:
 
 @dataclass(frozen=True)
 class CartView:
-    """The open cart of one staff member at one store. `override` holds the approvals given on it: the allergy
-    override (reason, by, at, products seen), "oversell" (a store manager's) and "acks" (allergy warnings
-    acknowledged: product_id, allergen_class, by, at)."""
+    """A cart of one staff member on one tablet of their store.
+
+    `override` holds the approvals given on it: the allergy override (reason, by, at, products seen), "oversell"
+    (a store manager's) and "acks" (allergy warnings acknowledged: product_id, allergen_class, by, at). `tender` is
+    what was tapped and typed for payment ({"kind", "amount", "points_amount"}), kept with the cart so that no
+    change of the cart resets it. `pending_member_id` is another customer's card, scanned while this cart holds
+    its member's lines: the counter asks whom the sale is for, and Pay waits for the answer.
+    """
 
     id: int
     key: str
@@ -62,10 +78,19 @@ class CartView:
     override: dict = field(default_factory=dict)
     status: str = "open"
     sale_id: int | None = None
+    device_id: int | None = None
+    tender: dict = field(default_factory=dict)
+    pending_member_id: int | None = None
+    pending_member_no: str | None = None
+    pending_member_name: str = ""
 
     @property
     def is_empty(self) -> bool:
         return not self.lines
+
+    @property
+    def units(self) -> int:
+        return sum(line.qty for line in self.lines)
 
     def line(self, product_id: int) -> CartLine | None:
         return next((line for line in self.lines if line.product_id == product_id), None)
@@ -76,6 +101,26 @@ class CartView:
         return tuple(self.override.get("acks") or ())
 
 
+@dataclass(frozen=True)
+class HeldSale:
+    """A parked cart in the store's held-sales list; `total` is at today's prices before coupons."""
+
+    id: int
+    key: str
+    staff_name: str
+    device_name: str
+    member_no: str | None
+    member_name: str
+    lines: int
+    units: int
+    total: int
+    coupons: int
+    parked_at: datetime
+    expires_at: datetime
+    expired: bool
+    names: tuple[str, ...] = ()
+
+
 def _loads(value: Any, default: Any) -> Any:
     if value is None or value == "":
         return default
@@ -84,8 +129,8 @@ def _loads(value: Any, default: Any) -> Any:
     return json.loads(value)
 
 
-def _view(row: dict) -> CartView:
-    lines = tuple(
+def _lines_of(value: Any) -> tuple[CartLine, ...]:
+    return tuple(
         CartLine(
             product_id=int(item["product_id"]),
             qty=int(item.get("qty", 1)),
@@ -93,8 +138,11 @@ def _view(row: dict) -> CartView:
             codes=tuple(item.get("codes") or ()),
             trace_codes=tuple(item.get("trace_codes") or ()),
         )
-        for item in _loads(row["lines"], [])
+        for item in _loads(value, [])
     )
+
+
+def _view(row: dict) -> CartView:
     return CartView(
         id=row["id"],
         key=row["key"],
@@ -103,27 +151,32 @@ def _view(row: dict) -> CartView:
         member_id=row["member"],
         member_no=row.get("member_no"),
         member_name=row.get("member_name") or "",
-        lines=lines,
+        lines=_lines_of(row["lines"]),
         coupon_codes=tuple(_loads(row["coupon_codes"], [])),
         prescription=_loads(row["prescription"], {}),
         override=_loads(row["override"], {}),
         status=row["status"],
         sale_id=row["sale"],
+        device_id=row.get("device"),
+        tender=_loads(row.get("tender"), {}),
+        pending_member_id=row.get("pending_member"),
+        pending_member_no=row.get("pending_member_no"),
+        pending_member_name=row.get("pending_member_name") or "",
     )
 
 
-_CART_SQL = (
-    "SELECT c.id, c.key, c.store, c.staff, c.member, c.lines, c.coupon_codes, c.prescription, c.override,"
-    " c.status, c.sale, m.member_no, m.name AS member_name FROM cart c LEFT JOIN member m ON m.id = c.member"
+_COLUMNS = (
+    "c.id, c.key, c.store, c.staff, c.member, c.lines, c.coupon_codes, c.prescription, c.override, c.status, c.sale,"
+    " c.device, c.tender, c.pending_member, m.member_no, m.name AS member_name, pm.member_no AS pending_member_no,"
+    " pm.name AS pending_member_name"
 )
+_FROM = " FROM cart c LEFT JOIN member m ON m.id = c.member LEFT JOIN member pm ON pm.id = c.pending_member"
+_CART_SQL = "SELECT " + _COLUMNS + _FROM
 # The open cart and, in the same round trip, whether its key already made a sale (a checkout whose cart was never
-# closed): `current`, `attach_member` and `_mutate` read both on every scan.
+# closed): `current`, `claim_member` and `_mutate` read both on every scan.
 _OPEN_SQL = (
-    "SELECT c.id, c.key, c.store, c.staff, c.member, c.lines, c.coupon_codes, c.prescription, c.override,"
-    " c.status, c.sale, m.member_no, m.name AS member_name,"
-    " (SELECT s.id FROM sale s WHERE s.idempotency_key = c.key) AS sold"
-    " FROM cart c LEFT JOIN member m ON m.id = c.member"
-    " WHERE c.staff = {} AND c.store = {} AND c.status = 'open' ORDER BY c.id DESC LIMIT 1"
+    "SELECT " + _COLUMNS + ", (SELECT s.id FROM sale s WHERE s.idempotency_key = c.key) AS sold" + _FROM + " WHERE"
+    " c.staff = {} AND c.store = {} AND c.device = {} AND c.status = 'open' ORDER BY c.id DESC LIMIT 1"
 )
 
 
@@ -133,26 +186,39 @@ def _store_of(actor: StaffUser) -> int:
     return actor.store_id
 
 
+def _checked_key(key: str | None) -> str | None:
+    """A change key as sent (None: the change is not keyed, e.g. a form posted without JavaScript)."""
+    if key is None or key == "":
+        return None
+    if not _KEY_RE.fullmatch(key):
+        raise ValidationFailed({"change_key": _("The request carried a malformed change key. Reload the counter.")})
+    return key
+
+
 async def _open_row(actor: StaffUser) -> dict | None:
-    """The open cart's row, with `sold` (the id of the sale its key made, else None)."""
-    rows = await fetch(_OPEN_SQL, actor.id, _store_of(actor))
+    """The open cart's row on the actor's tablet, with `sold` (the id of the sale its key made, else None)."""
+    rows = await fetch(_OPEN_SQL, actor.id, _store_of(actor), devices.require(actor))
     return rows[0] if rows else None
 
 
-async def _create(actor: StaffUser) -> dict:
+async def _create(actor: StaffUser, member_id: int | None = None) -> dict:
     now = datetime.now(UTC)
     await fetch(
         "INSERT INTO cart (key, store, staff, member, lines, coupon_codes, prescription, override, status, sale,"
-        " created_at, updated_at) VALUES ({}, {}, {}, NULL, {}, {}, {}, {}, 'open', NULL, {}, {})",
+        " created_at, updated_at, device, tender, pending_member, parked_at, expires_at)"
+        " VALUES ({}, {}, {}, {}, {}, {}, {}, {}, 'open', NULL, {}, {}, {}, {}, NULL, NULL, NULL)",
         uuid.uuid4().hex,
         _store_of(actor),
         actor.id,
+        member_id,
         "[]",
         "[]",
         "{}",
         "{}",
         now,
         now,
+        devices.require(actor),
+        "{}",
     )
     row = await _open_row(actor)
     assert row is not None
@@ -160,7 +226,7 @@ async def _create(actor: StaffUser) -> dict:
 
 
 async def current(actor: StaffUser) -> CartView:
-    """The actor's open cart at their store, created when there is none."""
+    """The actor's open cart on their tablet, created when there is none."""
     row = await _open_row(actor)
     if row is not None and row["sold"] is None:
         return _view(row)
@@ -173,12 +239,29 @@ async def sale_no_of(cart: CartView) -> str | None:
     return rows[0]["sale_no"] if rows else None
 
 
-async def _mutate(actor: StaffUser, change: Any, member_no: str | None = None, member_name: str = "") -> CartView:
-    """Apply `change(cart) -> cart` to the open cart under a lock, so back-to-back scans never lose a line.
+async def _first_time(cart_id: int, key: str | None, action: str) -> bool:
+    """Record that the change keyed `key` is being applied to the cart; False when it was applied before.
 
-    `member_no` and `member_name` are those of the member `change` puts on the cart, when the caller knows them
-    (saves a read).
+    The key is unique over all carts: a change retried after its cart became a sale is not applied to the next.
     """
+    if key is None:
+        return True
+    rows = await fetch(
+        "INSERT INTO cart_change (cart, key, action, created_at) VALUES ({}, {}, {}, {}) ON CONFLICT DO NOTHING"
+        " RETURNING id",
+        cart_id,
+        key,
+        action,
+        datetime.now(UTC),
+    )
+    return bool(rows)
+
+
+@asynccontextmanager
+async def _locked(actor: StaffUser, key: str | None = None, action: str = "") -> AsyncIterator[tuple[CartView, bool]]:
+    """The open cart under the actor's write lock, and whether the keyed change is new (False: a replay)."""
+    key = _checked_key(key)
+    devices.require(actor)
     async with transaction(short=True):
         if not is_sqlite():
             # One writer per staff member: concurrent scans queue here instead of overwriting each other's lines.
@@ -188,31 +271,73 @@ async def _mutate(actor: StaffUser, change: Any, member_no: str | None = None, m
             # The sale went through but the cart was never closed (a crash in between): close it now.
             await fetch("UPDATE cart SET status = 'done' WHERE id = {}", row["id"])
             row = None
-        before = _view(row or await _create(actor))
-        after = change(before)
-        if after != before:
-            await fetch(
-                "UPDATE cart SET member = {}, lines = {}, coupon_codes = {}, prescription = {}, override = {},"
-                " updated_at = {} WHERE id = {}",
-                after.member_id,
-                json.dumps([line.as_json() for line in after.lines]),
-                json.dumps(list(after.coupon_codes)),
-                json.dumps(after.prescription, ensure_ascii=False),
-                json.dumps(after.override, ensure_ascii=False),
-                datetime.now(UTC),
-                before.id,
-            )
+        cart = _view(row or await _create(actor))
+        yield cart, await _first_time(cart.id, key, action)
+
+
+async def _write(cart: CartView) -> None:
+    await fetch(
+        "UPDATE cart SET member = {}, lines = {}, coupon_codes = {}, prescription = {}, override = {}, tender = {},"
+        " pending_member = {}, updated_at = {} WHERE id = {}",
+        cart.member_id,
+        json.dumps([line.as_json() for line in cart.lines]),
+        json.dumps(list(cart.coupon_codes)),
+        json.dumps(cart.prescription, ensure_ascii=False),
+        json.dumps(cart.override, ensure_ascii=False),
+        json.dumps(cart.tender, ensure_ascii=False),
+        cart.pending_member_id,
+        datetime.now(UTC),
+        cart.id,
+    )
+
+
+async def _named(after: CartView, before: CartView, member_no: str | None = None, member_name: str = "") -> CartView:
+    """`after` with the number and name of its member and pending member, read only when they changed."""
     if after.member_id != before.member_id:
         if after.member_id is None:
             after = replace(after, member_no=None, member_name="")
+        elif after.member_id == before.pending_member_id:
+            after = replace(after, member_no=before.pending_member_no, member_name=before.pending_member_name)
         elif member_no is not None:
             after = replace(after, member_no=member_no, member_name=member_name)
         else:
-            rows = await fetch("SELECT member_no, name FROM member WHERE id = {}", after.member_id)
-            after = replace(
-                after, member_no=rows[0]["member_no"] if rows else None, member_name=rows[0]["name"] if rows else ""
-            )
+            no, name = await _member_name(after.member_id)
+            after = replace(after, member_no=no, member_name=name)
+    if after.pending_member_id != before.pending_member_id:
+        if after.pending_member_id is None:
+            after = replace(after, pending_member_no=None, pending_member_name="")
+        elif member_no is not None:
+            after = replace(after, pending_member_no=member_no, pending_member_name=member_name)
+        else:
+            no, name = await _member_name(after.pending_member_id)
+            after = replace(after, pending_member_no=no, pending_member_name=name)
     return after
+
+
+async def _member_name(member_id: int) -> tuple[str | None, str]:
+    rows = await fetch("SELECT member_no, name FROM member WHERE id = {}", member_id)
+    return (rows[0]["member_no"], rows[0]["name"]) if rows else (None, "")
+
+
+async def _mutate(
+    actor: StaffUser,
+    change: Any,
+    member_no: str | None = None,
+    member_name: str = "",
+    key: str | None = None,
+    action: str = "",
+) -> CartView:
+    """Apply `change(cart) -> cart` to the open cart under a lock, so back-to-back scans never lose a line; a change
+    whose `key` was applied before is not applied again (the cart comes back as it is).
+
+    `member_no` and `member_name` are those of the member `change` puts on the cart (or asks about), when the
+    caller knows them (saves a read).
+    """
+    async with _locked(actor, key, action) as (before, fresh):
+        after = change(before) if fresh else before
+        if after != before:
+            await _write(after)
+    return await _named(after, before, member_no, member_name)
 
 
 def _codes_of(scan: Scan | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -261,7 +386,7 @@ def _product_ids(cart: CartView) -> list[int]:
     return [line.product_id for line in cart.lines]
 
 
-async def add_product(actor: StaffUser, product_id: int, scan: Scan | None = None) -> CartView:
+async def add_product(actor: StaffUser, product_id: int, scan: Scan | None = None, key: str | None = None) -> CartView:
     """Add one unit of a product (same product again: qty + 1); a traceability code scanned twice counts once."""
     codes, trace = _codes_of(scan)
 
@@ -279,7 +404,7 @@ async def add_product(actor: StaffUser, product_id: int, scan: Scan | None = Non
         )
         return _with_line(cart, new, product_id)
 
-    return await _mutate(actor, change)
+    return await _mutate(actor, change, key=key, action="add")
 
 
 def _need_line(cart: CartView, product_id: int) -> CartLine:
@@ -289,7 +414,7 @@ def _need_line(cart: CartView, product_id: int) -> CartLine:
     return line
 
 
-async def set_qty(actor: StaffUser, product_id: int, qty: int) -> CartView:
+async def set_qty(actor: StaffUser, product_id: int, qty: int, key: str | None = None) -> CartView:
     """Set a line's quantity (1–999); 0 removes the line."""
     if qty < 0 or qty > MAX_QTY:
         raise ValidationFailed({"qty": _("Quantity must be between 1 and %(max)s.") % {"max": MAX_QTY}})
@@ -301,10 +426,10 @@ async def set_qty(actor: StaffUser, product_id: int, qty: int) -> CartView:
         # Traceability codes are per unit: keep no more of them than units sold.
         return _with_line(cart, replace(line, qty=qty, trace_codes=line.trace_codes[:qty]), product_id)
 
-    return await _mutate(actor, change)
+    return await _mutate(actor, change, key=key, action="qty")
 
 
-async def change_qty(actor: StaffUser, product_id: int, delta: int) -> CartView:
+async def change_qty(actor: StaffUser, product_id: int, delta: int, key: str | None = None) -> CartView:
     """The +/− buttons: add `delta` to a line's quantity, never below 1."""
 
     def change(cart: CartView) -> CartView:
@@ -312,15 +437,20 @@ async def change_qty(actor: StaffUser, product_id: int, delta: int) -> CartView:
         qty = max(1, min(MAX_QTY, line.qty + delta))
         return _with_line(cart, replace(line, qty=qty, trace_codes=line.trace_codes[:qty]), product_id)
 
-    return await _mutate(actor, change)
+    return await _mutate(actor, change, key=key, action="qty")
 
 
-async def remove_line(actor: StaffUser, product_id: int) -> CartView:
+async def remove_line(actor: StaffUser, product_id: int, key: str | None = None) -> CartView:
     """Take a product out of the cart."""
-    return await _mutate(actor, lambda cart: _with_line(cart, None, product_id) if cart.line(product_id) else cart)
+    return await _mutate(
+        actor,
+        lambda cart: _with_line(cart, None, product_id) if cart.line(product_id) else cart,
+        key=key,
+        action="remove",
+    )
 
 
-async def set_line_discount(actor: StaffUser, product_id: int, discount_fen: int) -> CartView:
+async def set_line_discount(actor: StaffUser, product_id: int, discount_fen: int, key: str | None = None) -> CartView:
     """A line discount in fen (the route admits DISCOUNT_ROLES only; the sale checks it against the line)."""
     if discount_fen < 0:
         raise ValidationFailed({"line_discount": _("A discount cannot be negative.")})
@@ -329,52 +459,302 @@ async def set_line_discount(actor: StaffUser, product_id: int, discount_fen: int
         line = _need_line(cart, product_id)
         return _with_line(cart, replace(line, line_discount=discount_fen), product_id)
 
-    return await _mutate(actor, change)
+    return await _mutate(actor, change, key=key, action="discount")
 
 
-async def attach_member(
-    actor: StaffUser, member_id: int | None, member_no: str | None = None, member_name: str = ""
+def _without_points(tender: dict) -> dict:
+    """The tender without an amount of points typed (they were another member's)."""
+    return {k: v for k, v in tender.items() if k != "points_amount"}
+
+
+def _for_member(cart: CartView, member_id: int | None) -> CartView:
+    """The cart sold to another customer: what was approved or typed for the one before does not carry over (an
+    allergy override, a manager's approval, the prescription's check, points to pay with)."""
+    prescription = {k: v for k, v in cart.prescription.items() if k not in _VERIFICATION}
+    return replace(
+        cart,
+        member_id=member_id,
+        pending_member_id=None,
+        override={},
+        prescription=prescription,
+        tender=_without_points(cart.tender),
+    )
+
+
+async def claim_member(
+    actor: StaffUser, member_id: int, member_no: str | None = None, member_name: str = "", key: str | None = None
 ) -> CartView:
-    """Sell to this member (None: a walk-in sale). Changing the member drops an allergy override given for another.
+    """A member scanned (or registered) at the counter is the open cart's customer — unless the cart holds another
+    member's lines: then nothing moves, and the cart asks whom the sale is for (`pending_member_id`; answered by
+    `answer_switch`). Scanning the cart's own member again changes nothing (and answers an open question: keep).
 
-    `member_no` (the member's number, when the caller has it) spares reading it back. Scanning the member who is
-    already on the open cart changes nothing (and opens no write transaction).
+    `member_no` (the member's number, when the caller has it) spares reading it back.
     """
-    if is_sqlite():
-        # One compare-and-swap statement instead of a read and a transaction: on SQLite every `_mutate` holds the
-        # write lock from its read to its write, so this cannot land inside one. It changes nothing when there
-        # is no open cart, its key already made a sale or the member is already on it; those go the usual way
-        # below. (On PostgreSQL `_mutate` serialises on the staff row, which a bare UPDATE would bypass.)
+    if is_sqlite() and key is None:
+        # The common case in one compare-and-swap statement instead of a read and a transaction: on SQLite every
+        # `_mutate` holds the write lock from its read to its write, so this cannot land inside one. It changes
+        # nothing when there is no open cart, its key already made a sale, the member is already on it or the cart
+        # holds another member's lines; those go the usual way below. (On PostgreSQL `_mutate` serialises on the
+        # staff row, which a bare UPDATE would bypass.)
         done = await fetch(
-            "UPDATE cart SET member = {}, override = {}, updated_at = {} WHERE id = (SELECT c.id FROM cart c"
-            " WHERE c.staff = {} AND c.store = {} AND c.status = 'open' ORDER BY c.id DESC LIMIT 1)"
-            " AND member IS NOT {} AND NOT EXISTS (SELECT 1 FROM sale s WHERE s.idempotency_key = cart.key)"
-            " RETURNING id, key, store, staff, member, lines, coupon_codes, prescription, override, status, sale",
+            "UPDATE cart SET member = {}, override = {}, pending_member = NULL, updated_at = {} WHERE id ="
+            " (SELECT c.id FROM cart c WHERE c.staff = {} AND c.store = {} AND c.device = {} AND c.status = 'open'"
+            " ORDER BY c.id DESC LIMIT 1) AND member IS NOT {} AND (member IS NULL OR lines = '[]')"
+            " AND NOT EXISTS (SELECT 1 FROM sale s WHERE s.idempotency_key = cart.key)"
+            " RETURNING id, key, store, staff, member, lines, coupon_codes, prescription, override, status, sale,"
+            " device, tender, pending_member",
             member_id,
             "{}",
             datetime.now(UTC),
             actor.id,
             _store_of(actor),
+            devices.require(actor),
             member_id,
         )
         if done:  # the cart as it is now
-            if member_id is not None and member_no is None:
-                found = await fetch("SELECT member_no, name FROM member WHERE id = {}", member_id)
-                member_no, member_name = (found[0]["member_no"], found[0]["name"]) if found else (None, "")
+            if member_no is None:
+                member_no, member_name = await _member_name(member_id)
             return _view({**done[0], "member_no": member_no, "member_name": member_name})
-    row = await _open_row(actor)
-    if row is not None and row["sold"] is None and row["member"] == member_id:
-        return _view(row)
+        row = await _open_row(actor)
+        if row is not None and row["sold"] is None and row["member"] == member_id and row["pending_member"] is None:
+            return _view(row)
 
     def change(cart: CartView) -> CartView:
         if cart.member_id == member_id:
+            return replace(cart, pending_member_id=None)
+        if cart.member_id is not None and cart.lines:
+            return replace(cart, pending_member_id=member_id)
+        return replace(cart, member_id=member_id, pending_member_id=None, override={})
+
+    return await _mutate(actor, change, member_no=member_no, member_name=member_name, key=key, action="member")
+
+
+async def to_walk_in(actor: StaffUser, key: str | None = None) -> CartView:
+    """Sell without a member (walk-in): the member comes off the cart with what was approved for them."""
+    return await _mutate(actor, lambda cart: _for_member(cart, None), key=key, action="walk-in")
+
+
+SWITCH_CHOICES = ("new", "move", "keep")
+
+
+async def answer_switch(actor: StaffUser, choice: str, cart_key: str, key: str | None = None) -> CartView:
+    """The answer to "whom is this sale for?" after another member's card was scanned: `new` holds this sale and
+    opens one for them, `move` makes them this sale's customer (lines checked again against their allergies: what
+    was approved for the one before is dropped), `keep` leaves the sale as it is. `cart_key` is the cart the
+    question was asked on: a stale question (another tablet, a sale made meanwhile) changes nothing."""
+    if choice not in SWITCH_CHOICES:
+        raise ValidationFailed({"switch": _("Choose a new sale, moving the items, or keeping the sale.")})
+    async with _locked(actor, key, "switch") as (cart, fresh):
+        if not fresh:
             return cart
-        return replace(cart, member_id=member_id, override={})
+        if cart.key != cart_key or cart.pending_member_id is None:
+            raise ValidationFailed({"switch": _("The sale changed meanwhile: scan the card again.")})
+        after = cart
+        if choice == "keep":
+            after = replace(cart, pending_member_id=None)
+        elif choice == "move":
+            after = _for_member(cart, cart.pending_member_id)
+        if choice != "new":
+            await _write(after)
+        else:
+            await _hold(cart.id, cart.store_id)
+            after = _view(await _create(actor, member_id=cart.pending_member_id))
+            return replace(after, member_no=cart.pending_member_no, member_name=cart.pending_member_name)
+    return await _named(after, cart)
 
-    return await _mutate(actor, change, member_no=member_no, member_name=member_name)
+
+async def set_tender(
+    actor: StaffUser, kind: str, amount: str = "", points_amount: str = "", key: str | None = None
+) -> CartView:
+    """Keep the tender tapped and the amounts typed with the cart (as typed: the quote says what is wrong)."""
+    from app.components.sales import TENDER_KINDS
+
+    tender = {
+        "kind": kind if kind in TENDER_KINDS else "cash",
+        "amount": (amount or "").strip()[:_TENDER_TEXT],
+        "points_amount": (points_amount or "").strip()[:_TENDER_TEXT],
+    }
+    return await _mutate(actor, lambda cart: replace(cart, tender=tender), key=key, action="tender")
 
 
-async def add_coupon(actor: StaffUser, code: str) -> CartView:
+# ---------------------------------------------------------------- held sales
+
+
+def _expiry(timezone: str | None, now: datetime) -> datetime:
+    """When a sale parked `now` expires: at the store's day end, or after `held_sale_hours` when that is set."""
+    hours = get_settings().held_sale_hours
+    if hours:
+        return now + timedelta(hours=hours)
+    try:
+        zone = ZoneInfo(timezone or get_settings().timezone)
+    except (KeyError, ValueError):
+        zone = ZoneInfo(get_settings().timezone)
+    local = now.astimezone(zone)
+    return datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
+
+
+async def _hold(cart_id: int, store_id: int) -> None:
+    """Park one cart (in the caller's transaction)."""
+    now = datetime.now(UTC)
+    zone = await fetch("SELECT timezone FROM store WHERE id = {}", store_id)
+    await fetch(
+        "UPDATE cart SET status = 'parked', parked_at = {}, expires_at = {}, pending_member = NULL, updated_at = {}"
+        " WHERE id = {} AND status = 'open'",
+        now,
+        _expiry(zone[0]["timezone"] if zone else None, now),
+        now,
+        cart_id,
+    )
+
+
+async def park(actor: StaffUser, key: str | None = None) -> CartView:
+    """Put the open sale aside in the store's held-sales list (an empty cart is not kept); a fresh cart opens."""
+    async with _locked(actor, key, "park") as (cart, fresh):
+        if fresh and cart.lines:
+            await _hold(cart.id, cart.store_id)
+    return await current(actor)
+
+
+async def _hold_where(where: str, *args: Any) -> None:
+    """Park the open carts `where` says that hold lines, give up the empty ones (in the caller's transaction)."""
+    rows = await fetch(
+        f"SELECT id, store, CAST(lines AS TEXT) AS lines FROM cart WHERE status = 'open' AND {where}", *args
+    )
+    for row in rows:
+        if _lines_of(row["lines"]):
+            await _hold(row["id"], row["store"])
+        else:
+            await fetch(
+                "UPDATE cart SET status = 'abandoned', updated_at = {} WHERE id = {}", datetime.now(UTC), row["id"]
+            )
+
+
+async def park_at_logout(actor: StaffUser) -> None:
+    """The person leaves the tablet: their open sale is held (nothing lost, nothing shown to the next login)."""
+    device = devices.device_id(actor)
+    if device is None or actor.store_id is None:
+        return
+    async with transaction():
+        await _hold_where("staff = {} AND store = {} AND device = {}", actor.id, actor.store_id, device)
+
+
+async def hold_device_carts(device_id: int) -> None:
+    """A tablet was revoked: whatever was open on it is held (in the caller's transaction)."""
+    await _hold_where("device = {}", device_id)
+
+
+async def _expire(store_id: int) -> None:
+    await fetch(
+        "UPDATE cart SET status = 'expired' WHERE store = {} AND status = 'parked' AND expires_at <= {}",
+        store_id,
+        datetime.now(UTC),
+    )
+
+
+async def held_count(store_id: int | None) -> int:
+    """How many sales wait in the store's held-sales list."""
+    if store_id is None:
+        return 0
+    rows = await fetch(
+        "SELECT COUNT(*) AS n FROM cart WHERE store = {} AND status = 'parked' AND expires_at > {}",
+        store_id,
+        datetime.now(UTC),
+    )
+    return int(rows[0]["n"])
+
+
+async def held_sales(actor: StaffUser) -> list[HeldSale]:
+    """The store's held sales, newest first, then those that expired in the last day (shown as such)."""
+    store_id = _store_of(actor)
+    await _expire(store_id)
+    now = datetime.now(UTC)
+    rows = await fetch(
+        "SELECT c.id, c.key, c.status, CAST(c.lines AS TEXT) AS lines, CAST(c.coupon_codes AS TEXT) AS coupon_codes,"
+        " c.parked_at, c.expires_at, s.display_name AS staff_name, d.name AS device_name, m.member_no,"
+        " m.name AS member_name FROM cart c JOIN staff s ON s.id = c.staff"
+        " LEFT JOIN counter_device d ON d.id = c.device LEFT JOIN member m ON m.id = c.member WHERE c.store = {}"
+        " AND (c.status = 'parked' OR (c.status = 'expired' AND c.expires_at > {}))"
+        f" ORDER BY c.status DESC, c.parked_at DESC, c.id DESC LIMIT {MAX_HELD}",
+        store_id,
+        now - timedelta(days=1),
+    )
+    carts = [(row, _lines_of(row["lines"])) for row in rows]
+    products = await catalog.products_by_ids({line.product_id for _, lines in carts for line in lines})
+    held = []
+    for row, lines in carts:
+        known = [(line, products[line.product_id]) for line in lines if line.product_id in products]
+        held.append(
+            HeldSale(
+                id=row["id"],
+                key=row["key"],
+                staff_name=row["staff_name"],
+                device_name=row["device_name"] or "",
+                member_no=row["member_no"],
+                member_name=row["member_name"] or "",
+                lines=len(lines),
+                units=sum(line.qty for line in lines),
+                total=sum(p.price * line.qty - line.line_discount for line, p in known),
+                coupons=len(_loads(row["coupon_codes"], [])),
+                parked_at=row["parked_at"],
+                expires_at=row["expires_at"],
+                expired=row["status"] == "expired" or row["expires_at"] <= now,
+                names=tuple(p.name for _, p in known),
+            )
+        )
+    return held
+
+
+async def resume(actor: StaffUser, cart_id: int, key: str | None = None) -> CartView:
+    """Take a held sale of the store back to this tablet (the open one, if it holds lines, is held in its place)."""
+    store_id = _store_of(actor)
+    async with _locked(actor, key, "resume") as (cart, fresh):
+        if not fresh:
+            return cart
+        rows = await fetch("SELECT status, expires_at FROM cart WHERE id = {} AND store = {}", cart_id, store_id)
+        if not rows or rows[0]["status"] not in ("parked", "expired"):
+            raise NotFound(_("No held sale %(id)s in this store (it may have been resumed already).") % {"id": cart_id})
+        now = datetime.now(UTC)
+        if rows[0]["status"] == "expired" or rows[0]["expires_at"] <= now:
+            raise ValidationFailed({"resume": _("This held sale has expired. Scan the products again.")})
+        # The tablet's open cart steps aside first: one open cart per person per tablet.
+        if cart.lines:
+            await _hold(cart.id, cart.store_id)
+        else:
+            await fetch("UPDATE cart SET status = 'abandoned', updated_at = {} WHERE id = {}", now, cart.id)
+        taken = await fetch(
+            "UPDATE cart SET status = 'open', staff = {}, device = {}, parked_at = NULL, expires_at = NULL,"
+            " updated_at = {} WHERE id = {} AND store = {} AND status = 'parked' RETURNING id",
+            actor.id,
+            devices.require(actor),
+            now,
+            cart_id,
+            store_id,
+        )
+        if not taken:
+            raise NotFound(_("No held sale %(id)s in this store (it may have been resumed already).") % {"id": cart_id})
+    return await current(actor)
+
+
+async def allergies_changed(member_id: int) -> None:
+    """The member's allergies changed while a sale for them is open or held: an allergy override given before
+    covered what was known then, so it is dropped and the cart is checked afresh (a manager's stock approval stays)."""
+    rows = await fetch(
+        "SELECT id, CAST(override AS TEXT) AS override FROM cart WHERE member = {} AND status IN ('open', 'parked')",
+        member_id,
+    )
+    for row in rows:
+        override = _loads(row["override"], {})
+        if override.get("reason"):
+            kept = {k: v for k, v in override.items() if k == "oversell"}
+            await fetch(
+                "UPDATE cart SET override = {}, updated_at = {} WHERE id = {}",
+                json.dumps(kept, ensure_ascii=False),
+                datetime.now(UTC),
+                row["id"],
+            )
+
+
+async def add_coupon(actor: StaffUser, code: str, key: str | None = None) -> CartView:
     """Put a coupon code on the cart (the sale component says whether it applies)."""
     code = coupons.normalize_code(code)
     if not code:
@@ -387,14 +767,23 @@ async def add_coupon(actor: StaffUser, code: str) -> CartView:
             raise ValidationFailed({"coupon": _("No more than %(n)s coupons on one sale.") % {"n": MAX_COUPONS}})
         return replace(cart, coupon_codes=(*cart.coupon_codes, code))
 
-    return await _mutate(actor, change)
+    return await _mutate(actor, change, key=key, action="coupon")
 
 
-async def remove_coupon(actor: StaffUser, code: str) -> CartView:
+def looks_like_coupon(code: str) -> bool:
+    """A printed coupon code as the scan field may receive it (no product or member code has this shape)."""
+    code = coupons.normalize_code(code)
+    return len(code) == coupons.CODE_LENGTH and set(code) <= set(coupons.CODE_ALPHABET) and not code.isdigit()
+
+
+async def remove_coupon(actor: StaffUser, code: str, key: str | None = None) -> CartView:
     """Take a coupon code off the cart."""
     code = coupons.normalize_code(code)
     return await _mutate(
-        actor, lambda cart: replace(cart, coupon_codes=tuple(c for c in cart.coupon_codes if c != code))
+        actor,
+        lambda cart: replace(cart, coupon_codes=tuple(c for c in cart.coupon_codes if c != code)),
+        key=key,
+        action="coupon",
     )
 
 
@@ -572,17 +961,21 @@ async def abandon(actor: StaffUser) -> CartView:
     """Give up the open cart (nothing sold) and start a fresh one."""
     async with transaction():
         await fetch(
-            "UPDATE cart SET status = 'abandoned', updated_at = {} WHERE staff = {} AND store = {} AND status = 'open'",
+            "UPDATE cart SET status = 'abandoned', updated_at = {} WHERE staff = {} AND store = {} AND device = {}"
+            " AND status = 'open'",
             datetime.now(UTC),
             actor.id,
             _store_of(actor),
+            devices.require(actor),
         )
     return await current(actor)
 
 
 async def by_key(key: str, actor: StaffUser) -> CartView:
-    """A cart of this staff member by its key (open or checked out), for a replayed checkout."""
-    rows = await fetch(_CART_SQL + " WHERE c.key = {} AND c.staff = {}", key, actor.id)
+    """A cart of this staff member on this tablet by its key (open or checked out), for a replayed checkout."""
+    rows = await fetch(
+        _CART_SQL + " WHERE c.key = {} AND c.staff = {} AND c.device = {}", key, actor.id, devices.require(actor)
+    )
     if not rows:
         raise NotFound(_("This sale form is not yours or has expired. Reload the counter."))
     return _view(rows[0])

@@ -9,8 +9,9 @@ from litestar import Request, Response, get, post
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
-from app.components import audit
+from app.components import audit, devices
 from app.components import auth as auth_component
+from app.components import cart as carts
 from app.components.roles import home_path
 from app.i18n import _, current_language, ngettext
 from app.routes.middleware import SESSION_COOKIE
@@ -69,9 +70,13 @@ async def login_submit(request: Request, data: Annotated[LoginForm, FORM]) -> Re
 
 @post("/logout", include_in_schema=False)
 async def logout(request: Request) -> Response:
-    """End the session everywhere this cookie was used."""
+    """End the session everywhere this cookie was used; the sale open on this tablet is held, so nothing is lost and
+    nothing of it shows to whoever logs in next."""
     session_id = request.cookies.get(SESSION_COOKIE)
     user = request.scope.get("user")
+    if user:
+        device = await devices.from_token(request.cookies.get(devices.DEVICE_COOKIE))
+        await carts.park_at_logout(devices.with_device(user, device))
     if session_id:
         await auth_component.end_session(session_id)
     if user:

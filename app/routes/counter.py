@@ -9,16 +9,18 @@ from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
+from app.components import cart as carts
 from app.components import consents, members
 from app.components.allergens import CRITICALITIES, REACTIONS, allergen_classes
 from app.components.errors import NotFound, ValidationFailed
 from app.components.roles import COUNTER_ROLES, SALE_ROLES
 from app.db import transaction
+from app.routes.devices import DEVICE_PAGE, device_page_ctx, needs_device, with_counter_device
 from app.routes.guards import requires_role
 from app.routes.render import FORM, render, wants_partial
 
 PAGE = "counter/index.html"
-guard = [requires_role(COUNTER_ROLES)]
+guard = [requires_role(COUNTER_ROLES), with_counter_device]
 
 
 @dataclass
@@ -55,12 +57,25 @@ def member_ctx(member: members.MemberView | None, **extra: object) -> dict:
 
 @get("/counter", guards=guard)
 async def counter_page(request: Request) -> Template:
-    """The counter: one scan field, the member panel and (for selling roles) the cart."""
+    """The counter: one scan field, the member panel and (for selling roles) the cart; a tablet's first visit
+    asks for its name (the cart belongs to the tablet as well as the person)."""
+    if needs_device(request):
+        return render(request, DEVICE_PAGE, await device_page_ctx(request))
     if request.user.role in SALE_ROLES:
         from app.routes import sale  # sale builds on this module
 
         return render(request, PAGE, await sale.page_ctx(request))
     return render(request, PAGE, member_ctx(None))
+
+
+async def panel_with_cart(request: Request, ctx: dict, status_code: int = 200) -> Template:
+    """The member panel and, for a selling role, the cart out of band: what the member's allergies changed (or
+    who the customer now is) is checked against the lines at once."""
+    if request.user.role in SALE_ROLES and wants_partial(request):
+        from app.routes import sale  # sale builds on this module
+
+        ctx = {**ctx, **await sale.cart_ctx(request), "oob_cart": True}
+    return render(request, PAGE, ctx, block="member_panel", status_code=status_code)
 
 
 @post("/counter/lookup", guards=guard)
@@ -77,12 +92,15 @@ async def lookup(request: Request, data: Annotated[LookupForm, FORM]) -> Templat
     found = await members.find_by_code(code, actor=request.user) if code else []
     if len(found) == 1:
         if selling:
-            # The scanned member is the open cart's customer: the cart comes back out of band.
+            # The scanned member is the open cart's customer: the cart comes back out of band. If the cart holds
+            # another member's lines, the member panel stays theirs and the cart asks whom the sale is for.
             cart = await sale.scan_member(request, found[0])
-            if wants_partial(request):
-                ctx = member_ctx(found[0], code=code, **await sale.cart_ctx(request, cart=cart), oob_cart=True)
-                return render(request, PAGE, ctx, block="member_panel")
-            return render(request, PAGE, await sale.page_ctx(request), status_code=200)
+            if not wants_partial(request):
+                return render(request, PAGE, await sale.page_ctx(request), status_code=200)
+            if cart.pending_member_id == found[0].id:
+                return await sale.switch_asked(request, cart, code)
+            ctx = member_ctx(found[0], code=code, **await sale.cart_ctx(request, cart=cart), oob_cart=True)
+            return render(request, PAGE, ctx, block="member_panel")
         return render(request, PAGE, member_ctx(found[0], code=code), block="member_panel")
     if len(found) > 1:
         return render(request, PAGE, member_ctx(None, candidates=found, code=code), block="member_panel")
@@ -135,7 +153,8 @@ async def add_allergy(request: Request, member_no: FromPath[str], data: Annotate
             block="member_panel",
             status_code=422,
         )
-    return render(request, PAGE, member_ctx(member, code=member_no), block="member_panel")
+    await carts.allergies_changed(member.id)
+    return await panel_with_cart(request, member_ctx(member, code=member_no))
 
 
 @post("/counter/members/{member_no:str}/no-known-allergies", guards=guard)
@@ -152,17 +171,18 @@ async def no_known_allergies(request: Request, member_no: FromPath[str]) -> Temp
             block="member_panel",
             status_code=422,
         )
-    return render(request, PAGE, member_ctx(member, code=member_no), block="member_panel")
+    return await panel_with_cart(request, member_ctx(member, code=member_no))
 
 
 @post("/counter/members/{member_no:str}/consent-health", guards=guard)
 async def consent_health(request: Request, member_no: FromPath[str]) -> Template:
-    """The member agrees, at the counter, to the processing of their health data: one tap, then ask allergies."""
+    """The member agrees, at the counter, to the processing of their health data: one tap, and the allergy entry
+    is open (tap the allergen, then its risk) beside "no known allergies"."""
     member_id = await members.member_id(member_no)
     async with transaction():
         await consents.set_consent(member_id, consents.HEALTH_DATA, True, request.user, channel="counter")
     member = await members.get_member(member_no, actor=request.user, detail="counter")
-    return render(request, PAGE, member_ctx(member, code=member_no), block="member_panel")
+    return await panel_with_cart(request, member_ctx(member, code=member_no, show_allergy_form=True))
 
 
 ROUTES = [counter_page, lookup, member_panel, allergy_form, add_allergy, no_known_allergies, consent_health]

@@ -9,17 +9,31 @@ from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
+from app.components import cart as carts
 from app.components import consents, health, members
 from app.components.errors import ValidationFailed
-from app.components.roles import COUNTER_ROLES, Role
-from app.routes.counter import PAGE, allergy_choices, member_ctx
+from app.components.roles import COUNTER_ROLES, SALE_ROLES, Role
+from app.routes.counter import allergy_choices, member_ctx, panel_with_cart
+from app.routes.devices import with_counter_device
 from app.routes.guards import requires_role
 from app.routes.profile import DetailsForm
-from app.routes.render import FORM, render
+from app.routes.render import FORM, render, wants_partial
 
 REGISTER = "counter/register.html"
 BLOCK = "register_step"
-guard = [requires_role(COUNTER_ROLES)]
+guard = [requires_role(COUNTER_ROLES), with_counter_device]
+
+
+async def _step(request: Request, ctx: dict, cart: carts.CartView | None = None, status_code: int = 200) -> Template:
+    """A registration step and, at a selling counter, the cart out of band: the member just registered is the
+    sale's customer, and what they said about allergies is checked against its lines at once."""
+    if request.user.role in SALE_ROLES and wants_partial(request):
+        from app.routes import sale  # sale builds on the counter routes
+
+        cart_ctx = await sale.cart_ctx(request, cart=cart)
+        # The step's own form errors are not the cart's (the template gives the cart `cart_errors`).
+        ctx = {**cart_ctx, **ctx, "cart_errors": cart_ctx["errors"], "oob_cart": True}
+    return render(request, REGISTER, ctx, block=BLOCK, status_code=status_code)
 
 
 def _as_list(value: list[str] | str) -> list[str]:
@@ -82,7 +96,12 @@ async def register_submit(request: Request, data: Annotated[BasicForm, FORM]) ->
     except ValidationFailed as exc:
         return render(request, REGISTER, await _basic_ctx(request, data, exc.errors), block=BLOCK, status_code=422)
     ctx = await _health_ctx(request, member.member_no, HealthForm(), member=member, registered=True)
-    return render(request, REGISTER, ctx, block=BLOCK)
+    cart = None
+    if request.user.role in SALE_ROLES:
+        # The person registering is the customer at the counter (unless the cart holds someone else's lines:
+        # then the cart asks whom the sale is for).
+        cart = await carts.claim_member(request.user, member.id, member.member_no, member.name)
+    return await _step(request, ctx, cart)
 
 
 # ---------------------------------------------------------------- step 2: health
@@ -160,7 +179,8 @@ async def health_submit(request: Request, member_no: FromPath[str], data: Annota
         ctx = await _health_ctx(request, member_no, data, exc.errors)
         return render(request, REGISTER, ctx, block=BLOCK, status_code=422)
     ctx = await _preferences_ctx(request, member_no, PreferencesForm(), health_declined=not step.consent)
-    return render(request, REGISTER, ctx, block=BLOCK)
+    await carts.allergies_changed(ctx["member"].id)
+    return await _step(request, ctx)
 
 
 # ---------------------------------------------------------------- step 3: preferences and consents
@@ -235,7 +255,7 @@ async def preferences_submit(
         ctx = await _preferences_ctx(request, member_no, data, exc.errors)
         return render(request, REGISTER, ctx, block=BLOCK, status_code=422)
     member = await members.get_member(member_no, actor=request.user, detail="counter")
-    return render(request, PAGE, member_ctx(member, code=member_no, completed=True), block="member_panel")
+    return await panel_with_cart(request, member_ctx(member, code=member_no, completed=True))
 
 
 ROUTES = [

@@ -16,17 +16,19 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import File, Redirect, Template
 
 from app.components import cart as carts
-from app.components import catalog, chain_settings, guidance, loyalty, members, sales, stock
+from app.components import catalog, chain_settings, coupons, devices, guidance, loyalty, members, sales, stock
 from app.components.barcodes import BadScan
 from app.components.errors import NotFound, ValidationFailed
 from app.components.roles import DISCOUNT_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES, STOCK_ROLES
 from app.i18n import _
 from app.routes.counter import PAGE, member_ctx
+from app.routes.devices import with_counter_device
 from app.routes.guards import requires_role
 from app.routes.params import RowId
 from app.routes.render import FORM, render, wants_partial
 
-guard = [requires_role(SALE_ROLES)]
+# The cart belongs to the tablet as well as the person: every sale route knows the tablet it is asked from.
+guard = [requires_role(SALE_ROLES), with_counter_device]
 MULTIPART = Body(media_type=RequestEncodingType.MULTI_PART)
 CART_TEMPLATE = "counter/_cart.html"
 SUMMARY_TEMPLATE = "counter/_checkout_summary.html"
@@ -110,6 +112,21 @@ async def _quote(cart: carts.CartView, actor: Any, pay: Tendering) -> tuple[Any,
         return base, {}, {fields.get(k, k): v for k, v in exc.errors.items()}
 
 
+def change_key(request: Request) -> str | None:
+    """The key the counter sent with a cart change (one per tap or scan, the same when the request is retried)."""
+    return request.headers.get("idempotency-key")
+
+
+def _tendering(cart: carts.CartView) -> Tendering:
+    """What was tapped and typed for payment, as kept with the cart."""
+    tender = cart.tender
+    return Tendering(
+        kind=str(tender.get("kind") or "cash"),
+        amount=str(tender.get("amount") or ""),
+        points_amount=str(tender.get("points_amount") or ""),
+    )
+
+
 async def _wallet(member_id: int | None) -> Any:
     """The member's points and coupons (templates/counter/_wallet.html)."""
     return await loyalty.wallet(member_id) if member_id is not None else None
@@ -119,7 +136,7 @@ async def cart_ctx(request: Request, cart: carts.CartView | None = None, **extra
     """What the cart region needs: the cart, its quote, who may do what, the empty tender form."""
     actor = request.user
     cart = cart or await carts.current(actor)
-    pay = extra.pop("pay", None) or Tendering()
+    pay = extra.pop("pay", None) or _tendering(cart)
     quote, quote_errors, pay_errors = await _quote(cart, actor, pay)
     errors = {**pay_errors, **extra.pop("errors", {})}
     # When the quote refuses the cart (a product withdrawn meanwhile), still list the lines so they can be removed.
@@ -138,6 +155,8 @@ async def cart_ctx(request: Request, cart: carts.CartView | None = None, **extra
         "oversell_allowed": stock.oversell_allowed(),
         # The wallet shows with the coupons, under a cart with lines: a member scan on an empty cart skips it.
         "wallet": await _wallet(cart.member_id) if cart.lines else None,
+        "held_count": await carts.held_count(actor.store_id),
+        "device_name": devices.device_name(actor),
         "errors": errors,
         "message": "",
         **extra,
@@ -160,14 +179,14 @@ def tender_label(kind: str) -> str:
         "bank_card": _("Bank card"),
         "wechat": _("WeChat Pay"),
         "alipay": _("Alipay"),
-        "insurance": _("Medical insurance card"),
+        "insurance": _("Insurance card"),
         "points": _("Points"),
     }.get(kind, kind)
 
 
 async def page_ctx(request: Request, **extra: Any) -> dict[str, Any]:
     """The whole counter page: the member panel (the cart's member, if any) and the cart."""
-    for oob_only in ("clear_member", "search_done"):  # out-of-band swaps have no place in a whole page
+    for oob_only in ("clear_member", "search_done", "oob_member"):  # out-of-band swaps have no place in a page
         extra.pop(oob_only, None)
     ctx = await cart_ctx(request, **extra)
     member = None
@@ -201,29 +220,47 @@ async def _mutated(request: Request, action: Any, **extra: Any) -> Template:
 
 
 async def scan_member(request: Request, found: members.MemberView) -> carts.CartView:
-    """A member scanned at a selling role's counter is also the customer of the open cart (returned, for
-    `cart_ctx`, so it is not read twice)."""
-    return await carts.attach_member(request.user, found.id, found.member_no, found.name)
+    """A member scanned at a selling role's counter is also the customer of the open cart, unless it holds another
+    member's lines (then the cart asks whom the sale is for); returned, for `cart_ctx`, so it is not read twice."""
+    return await carts.claim_member(request.user, found.id, found.member_no, found.name, key=change_key(request))
+
+
+async def switch_asked(request: Request, cart: carts.CartView, code: str) -> Template:
+    """Another member's card while the cart holds its member's lines: the member panel stays, the cart asks."""
+    ctx = await cart_ctx(request, cart=cart, scan_code=code, switch_asked=True)
+    return render(request, "counter/_scan.html", ctx, headers={"HX-Reswap": "none"})
 
 
 async def scan_product(request: Request, code: str) -> Template:
-    """A product code from the scan field: add a line, or say (next to the field) why not; the cart is untouched."""
+    """A product (or coupon) code from the scan field: add a line (or the coupon), or say next to the field why
+    not; the cart is untouched then."""
+    key = change_key(request)
     try:
         resolved = await catalog.resolve_code(code)
-    except BadScan as exc:
-        return await _scan_answer(request, code, error=exc.message)
-    except NotFound as exc:
+    except (BadScan, NotFound) as exc:
+        if carts.looks_like_coupon(code):
+            # A printed coupon scanned where products are scanned: a clerk expects it to go on the sale.
+            try:
+                cart = await carts.add_coupon(request.user, code, key=key)
+            except ValidationFailed as refused:
+                return await _scan_answer(request, code, error=" ".join(refused.errors.values()))
+            return await _scan_answer(request, code, cart=cart, coupon=coupons.normalize_code(code))
         return await _scan_answer(request, code, error=exc.message)
     if not resolved.product.active:
         return await _scan_answer(
             request, code, error=_("%(name)s is no longer sold.") % {"name": resolved.product.name}
         )
-    cart = await carts.add_product(request.user, resolved.product.id, resolved.scan)
+    cart = await carts.add_product(request.user, resolved.product.id, resolved.scan, key=key)
     return await _scan_answer(request, code, cart=cart, added=resolved.product)
 
 
 async def _scan_answer(
-    request: Request, code: str, cart: carts.CartView | None = None, added: Any = None, error: str = ""
+    request: Request,
+    code: str,
+    cart: carts.CartView | None = None,
+    added: Any = None,
+    error: str = "",
+    coupon: str = "",
 ) -> Template:
     status = 422 if error else 200
     if not wants_partial(request):
@@ -231,7 +268,7 @@ async def _scan_answer(
     # A bad code: only the message goes back (the cart is as it was, so it is neither quoted nor sent).
     ctx = {"scan_error": error, "scan_code": code}
     if not error:
-        ctx = await cart_ctx(request, cart=cart, added=added, **ctx)
+        ctx = await cart_ctx(request, cart=cart, added=added, coupon_added=coupon, **ctx)
     # Only the out-of-band regions change: the member panel (the request's target) stays as it is.
     return render(request, "counter/_scan.html", ctx, status_code=status, headers={"HX-Reswap": "none"})
 
@@ -270,7 +307,9 @@ async def add_line(request: Request, data: Annotated[AddForm, FORM]) -> Template
         product = await catalog.get_product(data.sku)
     except NotFound as exc:
         return await _cart_response(request, status_code=404, message=exc.message)
-    return await _mutated(request, carts.add_product(request.user, product.id), search_done=True)
+    return await _mutated(
+        request, carts.add_product(request.user, product.id, key=change_key(request)), search_done=True
+    )
 
 
 @dataclass
@@ -287,15 +326,16 @@ async def line_qty(request: Request, product_id: RowId, data: Annotated[QtyForm,
     text = data.qty.strip() or data.delta.strip()
     if not re.fullmatch(r"[+-]?\d{1,4}", text):
         return await _cart_response(request, status_code=422, errors={f"qty-{product_id}": _("Type a whole number.")})
+    key = change_key(request)
     if data.qty.strip():
-        return await _mutated(request, carts.set_qty(request.user, product_id, int(text)))
-    return await _mutated(request, carts.change_qty(request.user, product_id, int(text)))
+        return await _mutated(request, carts.set_qty(request.user, product_id, int(text), key=key))
+    return await _mutated(request, carts.change_qty(request.user, product_id, int(text), key=key))
 
 
 @post("/counter/cart/lines/{product_id:int}/remove", guards=guard)
 async def line_remove(request: Request, product_id: RowId) -> Template:
     """Take a product out of the cart."""
-    return await _mutated(request, carts.remove_line(request.user, product_id))
+    return await _mutated(request, carts.remove_line(request.user, product_id, key=change_key(request)))
 
 
 @dataclass
@@ -305,7 +345,7 @@ class DiscountForm:
     line_discount: str = ""
 
 
-@post("/counter/cart/lines/{product_id:int}/discount", guards=[requires_role(DISCOUNT_ROLES)])
+@post("/counter/cart/lines/{product_id:int}/discount", guards=[requires_role(DISCOUNT_ROLES), with_counter_device])
 async def line_discount(request: Request, product_id: RowId, data: Annotated[DiscountForm, FORM]) -> Template:
     """A pharmacist's discount on one line (the quote refuses one larger than the line)."""
     field = f"discount-{product_id}"
@@ -313,17 +353,71 @@ async def line_discount(request: Request, product_id: RowId, data: Annotated[Dis
         fen = _fen(data.line_discount, field) or 0
     except ValidationFailed as exc:
         return await _cart_response(request, status_code=422, errors=exc.errors)
-    return await _mutated(request, carts.set_line_discount(request.user, product_id, fen))
+    return await _mutated(request, carts.set_line_discount(request.user, product_id, fen, key=change_key(request)))
 
 
 @post("/counter/cart/member/remove", guards=guard)
 async def member_remove(request: Request) -> Template:
     """Sell without a member (walk-in): the member comes off the cart and the panel is cleared."""
-    cart = await carts.attach_member(request.user, None)
+    cart = await carts.to_walk_in(request.user, key=change_key(request))
     if not wants_partial(request):
         return render(request, PAGE, await page_ctx(request))
     ctx = await cart_ctx(request, cart=cart, clear_member=True, **member_ctx(None))
     return render(request, CART_TEMPLATE, ctx)
+
+
+@dataclass
+class SwitchForm:
+    """The answer to "whom is this sale for?": new, move or keep, for the cart it was asked on."""
+
+    choice: str = ""
+    cart_key: str = ""
+
+
+@post("/counter/cart/switch", guards=guard)
+async def member_switch(request: Request, data: Annotated[SwitchForm, FORM]) -> Template:
+    """Another member's card was scanned while the cart held its member's lines: a new sale for them (this one
+    held), the lines moved to them (checked again against their allergies), or the sale kept as it is."""
+    try:
+        cart = await carts.answer_switch(request.user, data.choice, data.cart_key, key=change_key(request))
+    except ValidationFailed as exc:
+        return await _cart_response(request, status_code=409, errors=exc.errors)
+    if not wants_partial(request):
+        return render(request, PAGE, await page_ctx(request))
+    member = None
+    if cart.member_no:
+        member = await members.get_member(cart.member_no, actor=request.user, detail="counter")
+    ctx = await cart_ctx(request, cart=cart, oob_member=True, **member_ctx(member, code=cart.member_no or ""))
+    return render(request, CART_TEMPLATE, ctx)
+
+
+@post("/counter/cart/park", guards=guard)
+async def cart_park(request: Request) -> Template:
+    """Hold the sale (it waits in the store's held sales) and start a fresh one; the member panel is cleared."""
+    cart = await carts.park(request.user, key=change_key(request))
+    if not wants_partial(request):
+        return render(request, PAGE, await page_ctx(request))
+    return render(request, CART_TEMPLATE, await cart_ctx(request, cart=cart, clear_member=True, parked=True))
+
+
+@get("/counter/held", guards=guard)
+async def held_list(request: Request) -> Template:
+    """The store's held sales: who parked each, when, for whom, what and how much; a tap resumes one here."""
+    return render(request, "counter/held.html", {"held": await carts.held_sales(request.user), "errors": {}})
+
+
+@post("/counter/held/{cart_id:int}/resume", guards=guard)
+async def held_resume(request: Request, cart_id: RowId) -> Response | Template:
+    """Take a held sale back to this tablet (what is open here is held in its place) and show the counter."""
+    try:
+        await carts.resume(request.user, cart_id, key=change_key(request))
+    except (ValidationFailed, NotFound) as exc:
+        errors = exc.errors if isinstance(exc, ValidationFailed) else {"resume": exc.message}
+        ctx = {"held": await carts.held_sales(request.user), "errors": errors}
+        return render(request, "counter/held.html", ctx, block="held_list", status_code=409)
+    if request.headers.get("hx-request") == "true":
+        return Response("", status_code=200, headers={"HX-Redirect": "/counter"})
+    return Redirect("/counter", status_code=303)
 
 
 @dataclass
@@ -336,13 +430,15 @@ class CouponForm:
 @post("/counter/cart/coupons", guards=guard)
 async def coupon_add(request: Request, data: Annotated[CouponForm, FORM]) -> Template:
     """Put a coupon on the cart; the quote says whether and how much it takes off."""
-    return await _mutated(request, carts.add_coupon(request.user, data.code), coupon_code=data.code)
+    return await _mutated(
+        request, carts.add_coupon(request.user, data.code, key=change_key(request)), coupon_code=data.code
+    )
 
 
 @post("/counter/cart/coupons/remove", guards=guard)
 async def coupon_remove(request: Request, data: Annotated[CouponForm, FORM]) -> Template:
     """Take a coupon off the cart."""
-    return await _mutated(request, carts.remove_coupon(request.user, data.code))
+    return await _mutated(request, carts.remove_coupon(request.user, data.code, key=change_key(request)))
 
 
 async def _prescription_form(request: Request, data: dict[str, Any]) -> tuple[dict[str, str], str | None, dict]:
@@ -485,7 +581,7 @@ class AckForm:
 
 
 @post("/counter/cart/lines/{product_id:int}/acknowledge", guards=guard)
-async def acknowledge(request: Request, product_id: FromPath[int], data: Annotated[AckForm, FORM]) -> Template:
+async def acknowledge(request: Request, product_id: RowId, data: Annotated[AckForm, FORM]) -> Template:
     """One tap: the allergy warning on a line is read (who and when are kept with the sale)."""
     return await _mutated(request, carts.acknowledge(request.user, product_id, data.allergen_class))
 
@@ -530,6 +626,24 @@ async def checkout_preview(
 
 
 @dataclass
+class TenderForm:
+    """The tender tapped and the amounts typed (the checkout form, sent as it changes)."""
+
+    kind: str = "cash"
+    amount: str = ""
+    points_amount: str = ""
+
+
+@post("/counter/cart/tender", guards=guard)
+async def tender(request: Request, data: Annotated[TenderForm, FORM]) -> Template:
+    """Keep the tender and amounts with the cart, so no later change of the cart resets them; the payment summary
+    comes back quoted with them (change, what is still due)."""
+    cart = await carts.set_tender(request.user, data.kind, data.amount, data.points_amount, key=change_key(request))
+    ctx = await cart_ctx(request, cart=cart)
+    return render(request, SUMMARY_TEMPLATE, ctx, status_code=422 if ctx["errors"] else 200)
+
+
+@dataclass
 class CheckoutForm:
     """Pay: the cart's key (the sale's idempotency key) and the tenders."""
 
@@ -558,9 +672,20 @@ async def checkout(request: Request, data: Annotated[CheckoutForm, FORM]) -> Res
     if done:
         await carts.close(cart)
         return _to_receipt(request, done)
+    if cart.status == "parked":
+        return await _cart_response(
+            request, status_code=409, message=_("This sale was put aside: resume it from the held sales."), pay=pay
+        )
     if cart.status != "open":
         return await _cart_response(
             request, status_code=409, message=_("This cart was given up. Scan the products again."), pay=pay
+        )
+    if cart.pending_member_id is not None:
+        return await _cart_response(
+            request,
+            status_code=409,
+            message=_("Another member's card was scanned: say whom this sale is for."),
+            pay=pay,
         )
     try:
         quoted = await sales.quote(carts.to_sale_request(cart), request.user)
@@ -805,6 +930,10 @@ ROUTES = [
     line_remove,
     line_discount,
     member_remove,
+    member_switch,
+    cart_park,
+    held_list,
+    held_resume,
     coupon_add,
     coupon_remove,
     prescription,
@@ -817,6 +946,7 @@ ROUTES = [
     override_remove,
     cart_clear,
     checkout_preview,
+    tender,
     checkout,
     receipt,
     guidance_page,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 from app.db import fetch, is_sqlite, transaction
 from app.tables import ALL_TABLES
@@ -111,17 +112,50 @@ async def _m0006_approvals() -> None:
         await table.create_table(if_not_exists=True)  # pin_lockout.staff is UNIQUE: one row per approver
 
 
-async def _has_column(table: str, column: str) -> bool:
-    """Whether `table` already has `column` (a database made before the column's migration may not)."""
+async def _columns_of(table: str) -> set[str]:
+    """The columns a table has in the database now."""
     if is_sqlite():
-        return any(r["name"] == column for r in await fetch(f"PRAGMA table_info({table})"))
+        return {row["name"] for row in await fetch(f"PRAGMA table_info({table})")}
     rows = await fetch(
-        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = {}"
-        " AND column_name = {}",
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = {}",
         table,
-        column,
     )
-    return bool(rows)
+    return {row["column_name"] for row in rows}
+
+
+async def _add_missing_columns(table: type) -> None:
+    """ALTER TABLE … ADD COLUMN for each column of the Piccolo table the database lacks (none UNIQUE)."""
+    name = table._meta.tablename
+    present = await _columns_of(name)
+    for column in table._meta.columns:
+        if column._meta.db_column_name not in present:
+            ddl = column.ddl.replace("{", "{{").replace("}", "}}")  # a JSON default is no placeholder
+            await fetch(f"ALTER TABLE {name} ADD COLUMN {ddl}")
+
+
+async def _m0007_counter_devices() -> None:
+    """Counter tablets, parked carts with their tender, and the keys of applied cart changes (issues 11 and 12)."""
+    from app.tables import Cart, CartChange, CounterDevice
+
+    await CounterDevice.create_table(if_not_exists=True)
+    await _add_missing_columns(Cart)
+    await CartChange.create_table(if_not_exists=True)
+    for statement in (
+        # One open cart per person per tablet (carts of before the tablets, with no device, are parked below).
+        "CREATE UNIQUE INDEX IF NOT EXISTS cart_open_unique ON cart (staff, store, device) WHERE status = 'open'",
+        "CREATE INDEX IF NOT EXISTS cart_store_status ON cart (store, status, parked_at)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS cart_change_cart_key ON cart_change (cart, key)",
+        "CREATE INDEX IF NOT EXISTS counter_device_store ON counter_device (store, revoked_at)",
+    ):
+        await fetch(statement)
+    # An open cart of before the tablets belongs to no tablet: held, so its lines are not lost and shown to nobody
+    # who did not ask for them. It expires like any held sale (at the next day's start, UTC at the latest).
+    await fetch(
+        "UPDATE cart SET status = 'parked', parked_at = updated_at, expires_at = {}"
+        " WHERE status = 'open' AND device IS NULL AND CAST(lines AS TEXT) <> '[]'",
+        datetime.now(UTC) + timedelta(days=1),
+    )
+    await fetch("UPDATE cart SET status = 'abandoned' WHERE status = 'open' AND device IS NULL")
 
 
 async def _m0008_returns_and_printouts() -> None:
@@ -134,7 +168,7 @@ async def _m0008_returns_and_printouts() -> None:
         await table.create_table(if_not_exists=True)
     for table, column in ((Store, "phone"), (SaleReturn, "approved_by"), (SaleReturn, "tender_reason")):
         name = table._meta.tablename
-        if not await _has_column(name, column):
+        if column not in await _columns_of(name):
             await fetch(f"ALTER TABLE {name} ADD COLUMN {table._meta.get_column_by_name(column).ddl}")
     # The manager's list of packs still held, per store, oldest first.
     await fetch("CREATE INDEX IF NOT EXISTS returned_pack_store_status ON returned_pack (store, status, created_at)")
@@ -146,6 +180,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0003_drop_duplicate_index", _m0003_drop_duplicate_index),
     ("0004_catalog_token", _m0004_catalog_token),
     ("0006_approvals", _m0006_approvals),
+    ("0007_counter_devices", _m0007_counter_devices),
     ("0008_returns_and_printouts", _m0008_returns_and_printouts),
 ]
 

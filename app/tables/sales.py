@@ -1,4 +1,4 @@
-"""Counter carts, sales with their lines and tenders, returns, medication history and the care outbox."""
+"""Counter tablets and carts, sales with their lines and tenders, returns, medication history and the care outbox."""
 
 from piccolo.columns import JSON, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
@@ -10,8 +10,22 @@ from app.tables.staff import Staff
 from app.tables.stores import Store
 
 
+class CounterDevice(Table, tablename="counter_device"):
+    """A counter tablet of a store, named once by its staff; its cookie holds a random token, only its SHA-256
+    is stored. A revoked tablet is asked to be named again."""
+
+    store = ForeignKey(references=Store)
+    name = Varchar(length=40)
+    token_hash = Varchar(length=64, unique=True)
+    created_by = ForeignKey(references=Staff)
+    created_at = Timestamptz(default=TimestamptzNow())
+    revoked_at = Timestamptz(null=True, default=None)
+    revoked_by = ForeignKey(references=Staff, null=True)
+
+
 class Cart(Table, tablename="cart"):
-    """A sale being built at the counter. `key` becomes the sale's idempotency key at checkout."""
+    """A sale being built at the counter by one staff member on one tablet. `key` becomes the sale's idempotency
+    key at checkout. A parked cart waits in the store's held-sales list until it is resumed or `expires_at`."""
 
     key = Varchar(length=40, unique=True)
     store = ForeignKey(references=Store)
@@ -21,10 +35,24 @@ class Cart(Table, tablename="cart"):
     coupon_codes = JSON(default="[]")
     prescription = JSON(default="{}")
     override = JSON(default="{}")
-    status = Varchar(length=12, default="open")  # open | done | abandoned
+    status = Varchar(length=12, default="open")  # open | parked | done | abandoned | expired
     sale = Integer(null=True, default=None)  # sale.id once checked out
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
+    device = ForeignKey(references=CounterDevice, null=True)
+    tender = JSON(default="{}")  # the tender tapped and the amounts typed: {"kind", "amount", "points_amount"}
+    pending_member = ForeignKey(references=Member, null=True)  # a card scanned for another customer, not yet answered
+    parked_at = Timestamptz(null=True, default=None)
+    expires_at = Timestamptz(null=True, default=None)
+
+
+class CartChange(Table, tablename="cart_change"):
+    """One applied change to a cart, by the key the counter sent with it: a retried change is not applied again."""
+
+    cart = ForeignKey(references=Cart)
+    key = Varchar(length=64, unique=True)
+    action = Varchar(length=20, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
 
 
 class Sale(Table, tablename="sale"):

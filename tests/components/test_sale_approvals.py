@@ -14,7 +14,7 @@ from app.components import sales
 from app.components.errors import ValidationFailed
 from app.db import fetch
 from tests.components.sale_data import make_member, make_products, request, stock_in, zhang_wei
-from tests.conftest import actor
+from tests.conftest import actor, actor_at_tablet
 
 
 @pytest.fixture
@@ -136,9 +136,9 @@ async def test_override_and_prescription_are_recorded_each_on_its_own(products: 
 
 async def test_the_cart_keeps_acknowledgements_per_line_and_drops_them_for_another_member(products: dict) -> None:
     member_no = await zhang_wei()
-    clerk = await actor("clerk")
+    clerk = await actor_at_tablet("clerk")
     member_id = (await fetch("SELECT id FROM member WHERE member_no = {}", member_no))[0]["id"]
-    await carts.attach_member(clerk, member_id)
+    await carts.claim_member(clerk, member_id)
     aspirin, vitamin = products["YS90004"].id, products["YS90007"].id
     await carts.add_product(clerk, aspirin)
     cart = await carts.acknowledge(clerk, aspirin, "nsaids")
@@ -152,8 +152,11 @@ async def test_the_cart_keeps_acknowledgements_per_line_and_drops_them_for_anoth
     assert "allergy_ack" not in q.blocker_codes
     assert (await carts.acknowledge(clerk, aspirin, "nsaids")).acknowledgements[0]["product_id"] == aspirin
     other = (await fetch("SELECT id FROM member WHERE member_no = {}", await make_member("李四")))[0]["id"]
-    assert (await carts.attach_member(clerk, other)).acknowledgements == ()
-    await carts.attach_member(clerk, member_id)
+    asked = await carts.claim_member(clerk, other)  # another member's card while the cart holds lines: asked
+    assert asked.pending_member_id == other and len(asked.acknowledgements) == 1
+    assert (await carts.answer_switch(clerk, "move", asked.key)).acknowledgements == ()
+    asked = await carts.claim_member(clerk, member_id)
+    await carts.answer_switch(clerk, "move", asked.key)
     await carts.acknowledge(clerk, aspirin, "nsaids")
     assert (await carts.remove_line(clerk, aspirin)).acknowledgements == ()
     with pytest.raises(ValidationFailed):
@@ -164,9 +167,9 @@ async def test_one_approval_gives_override_and_verification_for_the_cart_it_was_
     products: dict, staff_ids
 ) -> None:
     member_no = await zhang_wei()
-    clerk = await actor("clerk")
+    clerk = await actor_at_tablet("clerk")
     member_id = (await fetch("SELECT id FROM member WHERE member_no = {}", member_no))[0]["id"]
-    await carts.attach_member(clerk, member_id)
+    await carts.claim_member(clerk, member_id)
     amoxicillin = products["YS90001"].id
     await carts.add_product(clerk, amoxicillin)
     await carts.set_prescription(clerk, "RX-1", "瑞金医院")

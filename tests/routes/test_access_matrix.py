@@ -66,6 +66,15 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/counter/cart/lines/{product_id:int}/remove"): SALE,
     ("POST", "/counter/cart/lines/{product_id:int}/discount"): PHARMACISTS,
     ("POST", "/counter/cart/member/remove"): SALE,
+    ("POST", "/counter/cart/switch"): SALE,
+    ("POST", "/counter/cart/park"): SALE,
+    ("POST", "/counter/cart/tender"): SALE,
+    ("GET", "/counter/held"): SALE,
+    ("POST", "/counter/held/{cart_id:int}/resume"): SALE,
+    ("GET", "/counter/device"): COUNTER,
+    ("POST", "/counter/device"): COUNTER,
+    ("GET", "/manager/devices"): {"store_manager"},
+    ("POST", "/manager/devices/{device_id:int}/revoke"): {"store_manager"},
     ("POST", "/counter/cart/coupons"): SALE,
     ("POST", "/counter/cart/coupons/remove"): SALE,
     ("POST", "/counter/cart/prescription"): SALE,
@@ -220,6 +229,8 @@ def _concrete(path: str, member_no: str) -> str:
         .replace("{sku:str}", "YS00001")
         .replace("{code:str}", "NOCOUPON")
         .replace("{product_id:int}", "1")
+        .replace("{cart_id:int}", "1")
+        .replace("{device_id:int}", "1")
         .replace("{sale_no:str}", "S00000000")
         .replace("{return_no:str}", "R00000000")
         .replace("{pack_id:int}", "1")

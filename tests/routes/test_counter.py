@@ -188,3 +188,61 @@ async def test_one_tap_health_consent_at_the_counter_then_allergies_can_be_recor
     assert [(r["purpose"], bool(r["granted"]), r["channel"]) for r in rows] == [("health_data", True, "counter")]
     recorded = await client.post(f"/counter/members/{view.member_no}/no-known-allergies", headers=headers)
     assert 'data-status="none"' in recorded.text
+
+
+async def test_after_the_consent_tap_the_allergy_entry_is_open_and_a_risk_tap_saves(client) -> None:
+    view = await members.register(members.NewMember(name="许晴"), await actor())
+    headers = await _counter(client)
+    await client.post("/counter/lookup", data={"code": view.member_no}, headers=headers)
+    agreed = await client.post(f"/counter/members/{view.member_no}/consent-health", headers=headers)
+    # The entry comes open with the consent: the allergen tile, then the risk — that tap saves.
+    assert re.search(r'<details class="allergy-entry" open>', agreed.text)
+    assert 'data-testid="allergy-form"' in agreed.text and 'data-testid="save-allergy-high"' in agreed.text
+    assert 'type="submit" name="criticality" value="high"' in agreed.text
+    saved = await client.post(
+        f"/counter/members/{view.member_no}/allergies",
+        data={"allergen_class": "penicillins", "criticality": "high"},
+        headers=headers,
+    )
+    assert 'data-status="has_allergies"' in saved.text
+
+
+async def test_an_allergy_recorded_while_the_cart_is_open_checks_it_again_and_drops_an_old_override(client) -> None:
+    from app.components import cart as carts
+    from tests.components.sale_data import gtin, make_products, stock_in
+    from tests.routes.test_sale import _at_tablet
+
+    await make_products()
+    await stock_in("YS90001", 5, "B1")
+    await stock_in("YS90004", 5, "B1")
+    view = await _member("张伟", status="penicillin")
+    headers = await _counter(client)
+    await client.post("/counter/lookup", data={"code": view.member_no}, headers=headers)
+    await client.post("/counter/lookup", data={"code": gtin("YS90001")}, headers=headers)  # amoxicillin
+    await client.post("/counter/lookup", data={"code": gtin("YS90004")}, headers=headers)  # aspirin
+    done = await client.post("/counter/cart/override", data={"reason": "皮试阴性"}, headers=headers)
+    assert 'data-testid="override-done"' in done.text
+
+    # The member now says aspirin gave them hives: the cart comes back with the panel, checked again.
+    recorded = await client.post(
+        f"/counter/members/{view.member_no}/allergies",
+        data={"allergen_class": "salicylates", "criticality": "high"},
+        headers=headers,
+    )
+    assert 'id="cart" hx-swap-oob="innerHTML"' in recorded.text
+    assert 'data-code="allergy_high"' in recorded.text and 'data-testid="override-done"' not in recorded.text
+    assert not (await carts.current(await _at_tablet(client))).override.get("reason")
+
+
+async def test_no_known_allergies_at_the_counter_brings_the_cart_back_checked(client) -> None:
+    from tests.components.sale_data import gtin, make_products, stock_in
+
+    await make_products()
+    await stock_in("YS90008", 5, "B1")
+    view = await _member("赵敏")
+    headers = await _counter(client)
+    await client.post("/counter/lookup", data={"code": view.member_no}, headers=headers)
+    asked = await client.post("/counter/lookup", data={"code": gtin("YS90008")}, headers=headers)
+    assert 'data-level="ask"' in asked.text
+    recorded = await client.post(f"/counter/members/{view.member_no}/no-known-allergies", headers=headers)
+    assert 'id="cart" hx-swap-oob="innerHTML"' in recorded.text and 'data-level="ask"' not in recorded.text

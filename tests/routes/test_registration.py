@@ -147,7 +147,8 @@ async def test_likely_duplicates_are_shown_before_saving(client) -> None:
     assert response.status_code == 409
     html = response.text
     assert 'data-testid="duplicates"' in html and f'data-member-no="{existing.member_no}"' in html
-    assert f'hx-get="/counter/members/{existing.member_no}"' in html  # "the same person — open them"
+    # "The same person — open them" goes through the scan route: at a selling counter they become the customer.
+    assert f'hx-post="/counter/lookup" hx-vals=\'{{"code": "{existing.member_no}"}}\'' in html
     assert 'data-testid="register-anyway"' in html
     assert 'value="上海市徐汇区漕溪北路 18 号"' in html  # what was typed is still there
     assert len(await fetch("SELECT id FROM member")) == 1
@@ -263,3 +264,78 @@ async def test_health_step_takes_a_class_from_the_other_list(client) -> None:
     assert response.status_code == 200, response.text
     rows = await fetch("SELECT allergen_class, criticality FROM allergy")
     assert rows == [{"allergen_class": "iodinated_contrast", "criticality": "unable-to-assess"}]
+
+
+async def _sulfonamide_product() -> str:
+    """A sulfonamide antibiotic (OTC here, so no prescription step stands between it and Pay); returns its EAN."""
+    from app.components.barcodes import synthetic_gtin13
+    from tests.components.sale_data import stock_in
+
+    rows = await fetch(
+        "INSERT INTO product (sku, name_zh, name_en, generic_zh, generic_en, atc, allergen_classes, substance,"
+        " rx_class, category_l1, category_l2, form, price, pack_units, units_per_day, cold_chain, dtp,"
+        " points_excluded, knowledge, active, created_at, updated_at)"
+        " VALUES ('YS90020', '复方磺胺甲噁唑片', 'co-trimoxazole', '复方磺胺甲噁唑', 'co-trimoxazole', 'J01EE01',"
+        " 'sulfonamide_antibiotics', 'sulfamethoxazole', 'OTC', '', '', 'tablet', 1200, 24, 4, {}, {}, {}, {}, {},"
+        " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id",
+        False,
+        False,
+        False,
+        "{}",
+        True,
+    )
+    code = synthetic_gtin13(90020)
+    await fetch("INSERT INTO product_code (code, product, kind) VALUES ({}, {}, 'gtin')", "0" + code, rows[0]["id"])
+    await stock_in("YS90020", 10, "B-SULFA")
+    return code
+
+
+def _pay_disabled(html: str) -> bool:
+    match = re.search(r'<button class="btn btn-primary btn-pay[^>]*>', html)
+    assert match, "no Pay button"
+    return "disabled" in match.group(0)
+
+
+async def test_a_member_registered_at_the_counter_is_the_sales_customer_and_their_allergy_is_checked(client) -> None:
+    code = await _sulfonamide_product()
+    headers = await _headers(client)
+    scanned = await client.post("/counter/lookup", data={"code": code}, headers=headers)  # a walk-in sale so far
+    assert 'data-testid="cart-walk-in"' in scanned.text and not _pay_disabled(scanned.text)
+
+    step1 = await client.post("/counter/register", data=BASIC, headers=headers)
+    member_no = _member_no(step1.text)
+    # The cart comes along (out of band): its customer is the member just registered.
+    assert 'id="cart" hx-swap-oob="innerHTML"' in step1.text
+    assert f'data-testid="cart-member" data-member-no="{member_no}"' in step1.text
+
+    step2 = await client.post(
+        f"/counter/register/{member_no}/health",
+        data={
+            "consent_health": "1",
+            "allergy_status": "has_allergies",
+            "allergen_class": "sulfonamide_antibiotics",
+            "criticality": "high",
+        },
+        headers=headers,
+    )
+    assert step2.status_code == 200 and 'data-step="3"' in step2.text
+    # What the member just said is checked against the line at once: a high alert, and Pay waits for an override.
+    assert 'data-kind="allergy" data-level="high"' in step2.text and 'data-code="allergy_high"' in step2.text
+    assert _pay_disabled(step2.text)
+    key = re.search(r'name="key" value="([0-9a-f]+)"', step2.text).group(1)
+    refused = await client.post("/counter/checkout", data={"key": key, "kind": "cash"}, headers=headers)
+    assert refused.status_code == 409 and await fetch("SELECT id FROM sale") == []
+
+    step3 = await client.post(f"/counter/register/{member_no}/preferences", data={}, headers=headers)
+    assert 'data-testid="registration-saved"' in step3.text and 'data-code="allergy_high"' in step3.text
+
+
+async def test_registering_while_the_cart_holds_another_members_lines_asks_whom_the_sale_is_for(client) -> None:
+    code = await _sulfonamide_product()
+    other = await members.register(members.NewMember(name="张伟"), await actor())
+    headers = await _headers(client)
+    await client.post("/counter/lookup", data={"code": other.member_no}, headers=headers)
+    await client.post("/counter/lookup", data={"code": code}, headers=headers)
+    step1 = await client.post("/counter/register", data=BASIC, headers=headers)
+    assert 'data-testid="member-switch"' in step1.text and "张伟" in step1.text
+    assert f'data-testid="cart-member" data-member-no="{other.member_no}"' in step1.text

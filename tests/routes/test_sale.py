@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from app.components import audit, members
+from app.components import audit, devices, members
 from app.components import cart as carts
 from app.components.seed import DEMO_PIN
 from app.db import fetch
@@ -18,6 +18,12 @@ HX = {"HX-Request": "true"}
 async def _counter(client, username: str = "pharmacist") -> dict[str, str]:
     token = await login(client, username)
     return {**HX, "x-csrftoken": token}
+
+
+async def _at_tablet(client, username: str = "pharmacist"):
+    """The staff member as their requests at the client's tablet carry them (for reading the cart directly)."""
+    device = await devices.from_token(client.cookies.get(devices.DEVICE_COOKIE))
+    return devices.with_device(await actor(username), device)
 
 
 async def _stocked() -> None:
@@ -97,7 +103,7 @@ async def test_a_gs1_scan_records_its_batch_and_a_trace_code_counts_once(client)
     headers = await _counter(client)
     gs1 = "]d2010" + gtin("YS90007") + "17301231" + "10LOT7\x1d21SER1"
     assert (await _scan(client, headers, gs1)).status_code == 200
-    cart = await carts.current(await actor())
+    cart = await carts.current(await _at_tablet(client))
     assert cart.lines[0].codes == ("(01)0" + gtin("YS90007") + "(17)301231(10)LOT7(21)SER1",)
 
     await fetch(
@@ -109,7 +115,7 @@ async def test_a_gs1_scan_records_its_batch_and_a_trace_code_counts_once(client)
     assert _lines(again.text)["YS90008"] == 1
     other = await _scan(client, headers, "8190008" + "0000000000002")
     assert _lines(other.text)["YS90008"] == 2
-    line = (await carts.current(await actor())).line(await _product_id("YS90008"))
+    line = (await carts.current(await _at_tablet(client))).line(await _product_id("YS90008"))
     assert line.trace_codes == (unit, "8190008" + "0000000000002")
 
 
@@ -118,7 +124,7 @@ async def test_back_to_back_scans_all_land_in_the_cart(client) -> None:
     headers = await _counter(client)
     answers = await asyncio.gather(*(_scan(client, headers, gtin("YS90007")) for _ in range(5)))
     assert all(a.status_code == 200 for a in answers)
-    cart = await carts.current(await actor())
+    cart = await carts.current(await _at_tablet(client))
     assert [(line.qty, line.product_id) for line in cart.lines] == [(5, await _product_id("YS90007"))]
     assert (await fetch("SELECT COUNT(*) AS n FROM cart WHERE status = 'open'"))[0]["n"] == 1
 
@@ -127,7 +133,7 @@ async def test_bad_code_is_422_next_to_the_scan_field_and_the_cart_is_untouched(
     await _stocked()
     headers = await _counter(client)
     await _scan(client, headers, gtin("YS90007"))
-    before = await carts.current(await actor())
+    before = await carts.current(await _at_tablet(client))
 
     bad_check = gtin("YS90007")[:-1] + str((int(gtin("YS90007")[-1]) + 1) % 10)
     for code in (bad_check, "6901234567892", "XX-NOT-A-CODE"):
@@ -136,7 +142,7 @@ async def test_bad_code_is_422_next_to_the_scan_field_and_the_cart_is_untouched(
         assert 'data-testid="scan-error"' in response.text
         assert 'id="cart"' not in response.text  # only the message is swapped
     assert bad_check in (await _scan(client, headers, bad_check)).text  # the message names the code
-    assert await carts.current(await actor()) == before
+    assert await carts.current(await _at_tablet(client)) == before
 
 
 async def test_search_as_you_type_adds_a_line(client) -> None:
@@ -228,7 +234,7 @@ async def test_a_clerk_needs_a_pharmacists_pin_to_override(client, staff_ids) ->
         headers=headers,
     )
     assert ok.status_code == 200 and 'data-testid="override-done"' in ok.text
-    cart = await carts.current(await actor("clerk"))
+    cart = await carts.current(await _at_tablet(client, "clerk"))
     assert cart.override["by"] == staff_ids["pharmacist"]
     html = await _rx_verified(client, headers, ok.text, username="pharmacist", pin=DEMO_PIN)
     assert _pay_enabled(html)
@@ -319,7 +325,7 @@ async def test_a_clerk_cannot_discount_and_other_stores_cannot_open_a_sale(clien
     pid = await _product_id("YS90007")
     refused = await client.post(f"/counter/cart/lines/{pid}/discount", data={"line_discount": "1"}, headers=headers)
     assert refused.status_code == 403
-    assert (await carts.current(await actor("clerk"))).lines[0].line_discount == 0
+    assert (await carts.current(await _at_tablet(client, "clerk"))).lines[0].line_discount == 0
     sale_no = _sale_no(await _pay(client, headers, html))
 
     pharmacist = await _counter(client, "pharmacist")
@@ -371,7 +377,7 @@ async def test_prescription_image_is_served_only_to_its_store(client) -> None:
     assert bad.status_code == 422 and 'data-testid="error-rx_hospital"' in bad.text
     assert 'data-testid="error-rx_image"' in bad.text and 'value="RX-9"' in bad.text
     await _rx_verified(client, headers, "")
-    name = (await carts.current(await actor())).prescription["image"]
+    name = (await carts.current(await _at_tablet(client))).prescription["image"]
     assert (await client.get(f"/counter/rx/{name}")).status_code == 200
     await _counter(client, "pharmacist2")
     assert (await client.get(f"/counter/rx/{name}")).status_code == 404
@@ -507,7 +513,7 @@ async def test_members_and_products_scanned_at_once_all_land_on_the_cart(client)
     codes = [gtin("YS90007"), first, gtin("YS90005"), second, gtin("YS90006"), first, gtin("YS90007")]
     answers = await asyncio.gather(*(_scan(client, headers, code) for code in codes))
     assert all(a.status_code == 200 for a in answers)
-    cart = await carts.current(await actor())
+    cart = await carts.current(await _at_tablet(client))
     by_product = {line.product_id: line.qty for line in cart.lines}
     assert by_product == {
         await _product_id("YS90007"): 2,
@@ -530,9 +536,13 @@ async def test_scanning_the_same_member_again_keeps_the_override_another_member_
     assert 'data-testid="override-done"' in done.text
     again = await _scan(client, headers, member_no)
     assert again.status_code == 200 and 'data-testid="override-done"' in again.text
-    assert (await carts.current(await actor())).override.get("reason") == "医生确认"
-    moved = await _scan(client, headers, other)
+    assert (await carts.current(await _at_tablet(client))).override.get("reason") == "医生确认"
+    asked = await _scan(client, headers, other)  # the cart holds this member's line: it asks first
+    assert asked.status_code == 200 and 'data-testid="member-switch"' in asked.text
+    cart = await carts.current(await _at_tablet(client))
+    assert cart.member_no == member_no and cart.override.get("reason") == "医生确认"
+    moved = await client.post("/counter/cart/switch", data={"choice": "move", "cart_key": cart.key}, headers=headers)
     assert moved.status_code == 200
-    cart = await carts.current(await actor())
+    cart = await carts.current(await _at_tablet(client))
     assert cart.member_no == other and not cart.override.get("reason")
     assert _lines(await _cart(client, headers)) == {"YS90002": 1}
