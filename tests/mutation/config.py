@@ -91,6 +91,7 @@ MODULES: tuple[Module, ...] = (
                     "_parse_multiplier",
                     "_parse_yuan",
                     "multiplier_text",
+                    "_yuan_text",
                     "rules_form",
                     "parse_rules",
                     "save_rules",

@@ -6,7 +6,8 @@ never mutated (it ran at import). Operators, each a change a slip of the keyboar
 
 - `cmp`: boundary shifts `<` ↔ `<=`, `>` ↔ `>=`; flips `==` ↔ `!=`, `in` ↔ `not in`, `is` ↔ `is not`
 - `arith`: `+` ↔ `-`, `*` → `//`, `//` → `*`, `/` → `*`, `%` → `//`, `**` → `*` (also in `+=` …)
-- `const`: an integer n → n + 1 and n − 1; `True` ↔ `False`
+- `const`: an integer n → n + 1 and n − 1 (but `x[0]` → `x[1]` only: `x[-1]` is the same element whenever x
+  has one, as a query's single row has); `True` ↔ `False`
 - `bool`: `and` ↔ `or`; `not x` → `x`; `-x` → `x`
 - `call`: `min` ↔ `max`, `any` ↔ `all`
 - `cond`: the condition of an `if`, `while`, `… if … else …` or comprehension `if` negated
@@ -117,7 +118,7 @@ class _Site:
 
 def _is_str_operand(node: ast.AST) -> bool:
     """A string literal, f-string or `_()` call: `+` and `%` on it are concatenation and formatting, not money."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str) or isinstance(node, ast.JoinedStr):
+    if (isinstance(node, ast.Constant) and isinstance(node.value, str)) or isinstance(node, ast.JoinedStr):
         return True
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _GETTEXT
 
@@ -249,8 +250,12 @@ class _Sites(ast.NodeVisitor):
     def visit_UnaryOp(self, node: ast.UnaryOp) -> None:
         if isinstance(node.op, (ast.Not, ast.USub)):
             symbol = "not " if isinstance(node.op, ast.Not) else "-"
-            self._add(node, "bool", f"`{symbol}{ast.unparse(node.operand)}` → `{ast.unparse(node.operand)}`",
-                      self._replace_with_operand(node))
+            self._add(
+                node,
+                "bool",
+                f"`{symbol}{ast.unparse(node.operand)}` → `{ast.unparse(node.operand)}`",
+                self._replace_with_operand(node),
+            )
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
@@ -259,7 +264,9 @@ class _Sites(ast.NodeVisitor):
             self._add(node, "const", f"`{value}` → `{not value}`", _set_value(not value))
         elif isinstance(value, int):
             self._add(node, "const", f"`{value}` → `{value + 1}`", _set_value(value + 1))
-            self._add(node, "const", f"`{value}` → `{value - 1}`", _set_value(value - 1))
+            holder, field, _ = self.parents.get(id(node), (None, "", None))
+            if not (value == 0 and isinstance(holder, ast.Subscript) and field == "slice"):
+                self._add(node, "const", f"`{value}` → `{value - 1}`", _set_value(value - 1))
 
     def _negate(self, node: ast.AST, holder: ast.AST, field: str, index: int | None, what: str) -> None:
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
@@ -294,8 +301,10 @@ class _Sites(ast.NodeVisitor):
 
     def visit_Return(self, node: ast.Return) -> None:
         value = node.value
-        if self.returns_bool and value is not None and not (
-            isinstance(value, ast.Constant) and isinstance(value.value, bool)
+        if (
+            self.returns_bool
+            and value is not None
+            and not (isinstance(value, ast.Constant) and isinstance(value.value, bool))
         ):
 
             def apply(tree_node: ast.AST) -> None:
@@ -408,7 +417,13 @@ def mutants(file: str, targets: list[Target]) -> list[Mutant]:
         for site in sites:
             found.append(
                 Mutant(
-                    len(found), file, target.qualname, site.lineno, site.end_lineno, site.operator, site.change,
+                    len(found),
+                    file,
+                    target.qualname,
+                    site.lineno,
+                    site.end_lineno,
+                    site.operator,
+                    site.change,
                     lines[site.lineno - 1].strip(),
                 )
             )
@@ -430,7 +445,7 @@ def mutant_code(file: str, targets: list[Target], index: int) -> tuple[str, type
     tree = ast.parse(source)
     offset = 0
     for target in targets:
-        func, sites = _sites(tree, lines, target)
+        _, sites = _sites(tree, lines, target)
         if index < offset + len(sites):
             site = sites[index - offset]
             site.apply(site.node)

@@ -21,7 +21,6 @@ import signal
 import sys
 import time
 import types
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,6 +122,8 @@ class Worker:
 
     def run_item(self, item: pytest.Item, limit: float | None = None) -> Any:
         """Run one test with its own fixtures (the session's stay); the failing report, or None."""
+        # What the previous test left set up that this one does not share (another module's fixtures) goes first.
+        self.session._setupstate.teardown_exact(item)
         if limit:
             signal.setitimer(signal.ITIMER_REAL, limit)
         try:

@@ -33,9 +33,9 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.mutation.config import EQUIVALENT, MODULES, Equivalent, Module  # noqa: E402
-from tests.mutation.mutator import ROOT, Mutant, mutants  # noqa: E402
-from tests.mutation.plugin import CMD_FD, RESULT_FD, TIMEOUT  # noqa: E402
+from tests.mutation.config import EQUIVALENT, MODULES, Equivalent, Module
+from tests.mutation.mutator import ROOT, Mutant, mutants
+from tests.mutation.plugin import CMD_FD, RESULT_FD, TIMEOUT
 
 OUT = ROOT / "var" / "mutation"
 KILLED = ("killed", "timeout")
@@ -78,8 +78,18 @@ class WorkerProcess:
         OUT.mkdir(parents=True, exist_ok=True)
         self.log = open(OUT / f"worker-{n}.log", "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "tests.mutation.plugin",
-             *tests],
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-x",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-p",
+                "tests.mutation.plugin",
+                *tests,
+            ],
             cwd=ROOT,
             env=env,
             pass_fds=(cmd_read, result_write),
@@ -173,8 +183,16 @@ def execute(jobs: list[Job], modules: list[Module], workers: int, timeout: float
                 if w.ready and w.job is None and queue:
                     w.job = queue.popleft()
                     m = w.job.mutant
-                    w.send({"id": w.job.id, "module": w.job.module, "file": m.file, "index": m.index,
-                            "first": m.lineno, "last": m.end_lineno})
+                    w.send(
+                        {
+                            "id": w.job.id,
+                            "module": w.job.module,
+                            "file": m.file,
+                            "index": m.index,
+                            "first": m.lineno,
+                            "last": m.end_lineno,
+                        }
+                    )
             done = len(results)
             if done and done % 25 == 0:
                 rate = (time.monotonic() - started) / done
@@ -200,7 +218,9 @@ def report(jobs: list[Job], results: dict[int, dict], modules: list[Module]) -> 
     for module in modules:
         mine = [j for j in jobs if j.module == module.name]
         killed = sum(1 for j in mine if results[j.id]["status"] in KILLED)
-        alive = [(j.mutant, results[j.id], _equivalent(j.mutant)) for j in mine if results[j.id]["status"] not in KILLED]
+        alive = [
+            (j.mutant, results[j.id], _equivalent(j.mutant)) for j in mine if results[j.id]["status"] not in KILLED
+        ]
         used.update(e for _, _, e in alive if e)
         equivalent = sum(1 for _, _, e in alive if e)
         scored = len(mine) - equivalent
@@ -224,10 +244,12 @@ def report(jobs: list[Job], results: dict[int, dict], modules: list[Module]) -> 
         for m, r in unexplained:
             how = "no test runs this line" if r["status"] == "uncovered" else r["status"]
             print(f"  SURVIVED {m.where} in {m.function}: {m.change}  [{how}]\n           {m.source}")
-        for m, r, e in explained:
+        for m, _r, e in explained:
             moved = f" (reviewed at line {e.line})" if e.line != m.lineno else ""
-            print(f"  equivalent {m.where}{moved} in {m.function}: {m.change}\n           {m.source}\n"
-                  f"           why: {e.reason}")
+            print(
+                f"  equivalent {m.where}{moved} in {m.function}: {m.change}\n           {m.source}\n"
+                f"           why: {e.reason}"
+            )
     names = {f for module in modules for f, _ in module.parts}
     stale = [e for e in EQUIVALENT if e.file in names and e not in used]
     if stale:
