@@ -495,6 +495,8 @@ async def test_the_wallet_shows_points_tier_and_what_expires_soon() -> None:
     assert w.balance_fen == 1100  # 550 points at 50 a yuan
     assert (await loyalty.wallet(member, date(2026, 3, 1), soon_days=59)).expiring == []
     assert (await loyalty.wallet(member, date(2026, 5, 1), soon_days=365)).expiring == [(date(2026, 9, 30), 400)]
+    on_the_last_day = await loyalty.wallet(member, date(2026, 4, 30), soon_days=0)
+    assert on_the_last_day.expiring == [(date(2026, 4, 30), 150)]  # still usable today
 
 
 async def test_a_sale_earning_no_points_writes_no_entry_and_one_point_is_credited() -> None:
@@ -510,7 +512,10 @@ async def test_a_retried_sale_reports_the_points_it_earned_even_after_the_rules_
     assert await _earn(member, "S1", 10_000, date(2026, 3, 8)) == 200  # member day
     await loyalty.save_rules(LoyaltyRules(member_day=0), await actor("admin"))
     assert await _earn(member, "S1", 10_000, date(2026, 3, 8)) == 200
-    assert await loyalty.balance(member) == 200
+    assert await _earn(member, "S2", 100, date(2026, 3, 9)) == 1  # ¥1: one point
+    await loyalty.save_rules(LoyaltyRules(member_day=0, points_per_yuan=3), await actor("admin"))
+    assert await _earn(member, "S2", 100, date(2026, 3, 9)) == 1
+    assert await loyalty.balance(member) == 201
 
 
 async def test_an_upgrade_on_a_sale_without_points_keeps_the_cached_balance() -> None:
@@ -596,6 +601,8 @@ async def test_the_statement_pages_within_bounds() -> None:
     assert ([e["ref"] for e in last.entries], last.has_next) == (["S0"], False)
     assert (await loyalty.statement(member, per_page=1_000)).per_page == 200
     assert (await loyalty.statement(member, page=1, per_page=2)).has_next is True
+    second = await loyalty.statement(member, page=2, per_page=2)
+    assert ([e["ref"] for e in second.entries], second.has_next) == (["S0"], False)
 
 
 async def test_the_yearly_review_counts_spend_of_exactly_365_days_and_records_its_day() -> None:
@@ -619,3 +626,10 @@ def test_a_review_day_late_in_february() -> None:
     r = LoyaltyRules(review_month=2, review_day=28)
     assert r.last_review(date(2026, 3, 1)) == date(2026, 2, 28)
     assert r.last_review(date(2026, 2, 27)) == date(2025, 2, 28)
+
+
+def test_a_date_read_back_as_text_is_the_date() -> None:
+    # Drivers hand dates back as date objects or as ISO text (with a time part, for some column types).
+    assert loyalty._as_date("2026-03-31") == date(2026, 3, 31)
+    assert loyalty._as_date("2026-03-31 00:00:00") == date(2026, 3, 31)
+    assert loyalty._as_date(None) is None
