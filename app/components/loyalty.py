@@ -383,8 +383,8 @@ async def earn(
     written = points > 0 and await _write(
         member_id, "earn", points, sale_no, key, expiry_for(on_date), store_id, actor, move_balance=False
     )
-    if points > 0 and not written:
-        existing = await _entry(key)  # a retry of the same sale: its entry stands
+    if not written:  # a retry of the same sale (even one the rules now give no points): its entry stands
+        existing = await _entry(key)
         points = int(existing["points"]) if existing else 0
     if upgraded or written:
         # The CASE reads the row's old tier: tier_since moves only when the tier does.

@@ -271,6 +271,7 @@ async def test_a_percent_coupon_worth_less_than_a_fen_is_refused_and_one_fen_is_
     with use_language("en"):
         result = await coupons.evaluate([tiny], None, [CouponLine(1, 1, "A", "x", 19)], TODAY)
     assert result.total == 0 and result.errors == {tiny: f"Coupon {tiny} leaves nothing to discount."}
+    assert result.applied == [] and result.per_line == {}
     one = await _printed("P10", kind="percent", value="10")
     result = await coupons.evaluate([one], None, [CouponLine(1, 1, "A", "x", 15)], TODAY)
     assert result.errors == {} and result.total == 1 and result.per_line == {1: 1}

@@ -512,10 +512,14 @@ async def test_a_retried_sale_reports_the_points_it_earned_even_after_the_rules_
     assert await _earn(member, "S1", 10_000, date(2026, 3, 8)) == 200  # member day
     await loyalty.save_rules(LoyaltyRules(member_day=0), await actor("admin"))
     assert await _earn(member, "S1", 10_000, date(2026, 3, 8)) == 200
-    assert await _earn(member, "S2", 100, date(2026, 3, 9)) == 1  # ¥1: one point
     await loyalty.save_rules(LoyaltyRules(member_day=0, points_per_yuan=3), await actor("admin"))
-    assert await _earn(member, "S2", 100, date(2026, 3, 9)) == 1
-    assert await loyalty.balance(member) == 201
+    assert await _earn(member, "S2", 100, date(2026, 3, 9)) == 3  # ¥1 at 3 points a yuan
+    await loyalty.save_rules(LoyaltyRules(member_day=0, points_per_yuan=1), await actor("admin"))
+    assert await _earn(member, "S2", 100, date(2026, 3, 9)) == 3  # the rules would give 1 now
+    await loyalty.save_rules(LoyaltyRules(member_day=0, points_per_yuan=0), await actor("admin"))
+    assert await _earn(member, "S2", 100, date(2026, 3, 9)) == 3  # and none at all now (answered 0 before)
+    assert await _earn(member, "S3", 100, date(2026, 3, 9)) == 0  # a new sale earns none
+    assert await loyalty.balance(member) == 203
 
 
 async def test_an_upgrade_on_a_sale_without_points_keeps_the_cached_balance() -> None:
