@@ -410,6 +410,11 @@ def test_an_ean8_under_the_upc_e_identifier_is_not_taken_for_an_ean8() -> None:
     assert scan("]E496385074").gtin == "00000096385074"
 
 
+def test_a_bracket_and_one_letter_is_no_symbology_identifier() -> None:
+    assert _message("]E") == "]E is not a barcode, GS1 code or drug traceability code."
+    assert _message("]E0") == "Nothing was scanned."  # an identifier, and nothing after it
+
+
 def test_a_15_character_string_starting_with_01_is_no_gs1_code() -> None:
     assert _message("010690123456789") == "010690123456789 is not a barcode, GS1 code or drug traceability code."
 
@@ -422,7 +427,7 @@ def test_an_unknown_ai_is_shown_with_up_to_eight_characters(tail: str, shown: st
 
 
 def test_a_bad_expiry_inside_an_element_string_names_the_six_digits() -> None:
-    assert _message(f"]d201{GTIN}17271332{GS}10B1") == "The expiry date 271332 is not a valid date."
+    assert _message(f"]d201{GTIN}1727133210B1") == "The expiry date 271332 is not a valid date."  # no GS after it
 
 
 def test_an_expiry_beyond_the_calendar_is_a_bad_date_not_a_crash() -> None:

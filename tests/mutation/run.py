@@ -203,9 +203,12 @@ def execute(jobs: list[Job], modules: list[Module], workers: int, timeout: float
     return results
 
 
-def _equivalent(m: Mutant) -> Equivalent | None:
+def _equivalent(m: Mutant, taken: dict[Equivalent, int]) -> Equivalent | None:
+    """The reviewed entry this survivor matches, while the entry covers fewer survivors than its `count` (a new
+    survivor of the same text beyond it is not hidden)."""
     for e in EQUIVALENT:
-        if e.file == m.file and e.change == m.change and e.source == m.source:
+        if e.file == m.file and e.change == m.change and e.source == m.source and taken.get(e, 0) < e.count:
+            taken[e] = taken.get(e, 0) + 1
             return e
     return None
 
@@ -215,11 +218,14 @@ def report(jobs: list[Job], results: dict[int, dict], modules: list[Module]) -> 
     rows = []
     survivors: dict[str, list[tuple[Mutant, dict, Equivalent | None]]] = {}
     used: set[Equivalent] = set()
+    taken: dict[Equivalent, int] = {}
     for module in modules:
         mine = [j for j in jobs if j.module == module.name]
         killed = sum(1 for j in mine if results[j.id]["status"] in KILLED)
         alive = [
-            (j.mutant, results[j.id], _equivalent(j.mutant)) for j in mine if results[j.id]["status"] not in KILLED
+            (j.mutant, results[j.id], _equivalent(j.mutant, taken))
+            for j in mine
+            if results[j.id]["status"] not in KILLED
         ]
         used.update(e for _, _, e in alive if e)
         equivalent = sum(1 for _, _, e in alive if e)
