@@ -401,15 +401,18 @@ async def test_seed_sales_history_writes_sales_lines_and_medication_set_based(pr
 # ---------------------------------------------------------------- coupons, oversell
 
 
-async def _coupon(code: str, value: int = 1000, threshold: int = 2000, restore: bool = True) -> None:
+async def _coupon(code: str, value: int = 1000, threshold: int = 2000, restore: bool = True, sku: str = "") -> None:
+    """A printed coupon: `value` fen off from `threshold`, on the whole cart or on one product (`sku`)."""
     rows = await fetch(
         "INSERT INTO coupon_template (code, name_zh, name_en, kind, value, threshold, scope, scope_value,"
         " per_member_limit, stackable, restore_on_return, active, created_at)"
-        " VALUES ({}, '满20减10', '10 off 20', 'amount', {}, {}, 'all', '', 0, {}, {}, {}, CURRENT_TIMESTAMP)"
+        " VALUES ({}, '满20减10', '10 off 20', 'amount', {}, {}, {}, {}, 0, {}, {}, {}, CURRENT_TIMESTAMP)"
         " RETURNING id",
         f"T{code}",
         value,
         threshold,
+        "product" if sku else "all",
+        sku,
         False,
         restore,
         True,
@@ -540,29 +543,6 @@ async def test_allocating_the_same_sale_lines_again_returns_the_first_allocation
 # ---------------------------------------------------------------- quote: totals edge cases
 
 
-async def _scoped_coupon(code: str, sku: str, value: int, threshold: int = 0) -> None:
-    rows = await fetch(
-        "INSERT INTO coupon_template (code, name_zh, name_en, kind, value, threshold, scope, scope_value,"
-        " per_member_limit, stackable, restore_on_return, active, created_at)"
-        " VALUES ({}, '单品券', 'product coupon', 'amount', {}, {}, {}, {}, 0, {}, {}, {}, CURRENT_TIMESTAMP)"
-        " RETURNING id",
-        f"T{code}",
-        value,
-        threshold,
-        "product" if sku else "all",
-        sku,
-        False,
-        True,
-        True,
-    )
-    await fetch(
-        "INSERT INTO coupon (code, template, status, source, issued_at) VALUES ({}, {}, 'issued', 'printed',"
-        " CURRENT_TIMESTAMP)",
-        code,
-        rows[0]["id"],
-    )
-
-
 async def test_totals_due_and_change_at_the_edges(products: dict) -> None:
     lines = [("YS90007", 2), ("YS90005", 1)]  # 2 × 9.90 + 30.00 = 49.80
     exact = await sales.quote(await request(lines=lines), await actor())
@@ -632,19 +612,19 @@ async def test_a_points_tender_is_whole_points_and_at_most_the_balance(products:
 
 
 async def test_a_coupon_counts_the_line_after_its_discount_and_shares_only_in_scope(products: dict) -> None:
-    await _scoped_coupon("CPNAMLO", "YS90005", 500, threshold=3000)
+    await _coupon("CPNAMLO", 500, threshold=3000, sku="YS90005")
     lines = [sales.LineRequest(code="YS90005", qty=1, line_discount=100), sales.LineRequest(code="YS90007", qty=1)]
     req = replace(await request(tenders=[("cash", 3890)]), lines=lines, coupon_codes=["CPNAMLO"])
     q = await sales.quote(req, await actor("pharmacist"))
     assert "coupon" in q.blocker_codes  # 30.00 − 1.00 is below the ¥30 threshold
-    await _scoped_coupon("CPNAMLO2", "YS90005", 500)
+    await _coupon("CPNAMLO2", 500, threshold=0, sku="YS90005")
     q = await sales.quote(replace(req, coupon_codes=["CPNAMLO2"]), await actor("pharmacist"))
     assert [(line.coupon_share, line.total) for line in q.lines] == [(500, 2400), (0, 990)]
     assert (q.coupon_discount, q.total) == (500, 3390)
 
 
 async def test_a_coupon_share_is_never_above_its_line(products: dict) -> None:
-    await _scoped_coupon("CPNBIG", "", 5000)
+    await _coupon("CPNBIG", 5000, threshold=0)
     req = replace(await request(tenders=[]), coupon_codes=["CPNBIG"])
     q = await sales.quote(req, await actor())
     assert [(line.coupon_share, line.total) for line in q.lines] == [(990, 0)]

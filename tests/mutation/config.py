@@ -187,13 +187,6 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     Equivalent(
         _B,
-        135,
-        "`and` → `or`",
-        'if text.startswith("]") and len(text) >= 3:',
-        "biip finds no symbology identifier in text not starting with ']': the same (None, text) comes back",
-    ),
-    Equivalent(
-        _B,
         160,
         "`or` → `and`",
         "if len(value) != 6 or not value.isascii() or not value.isdigit():",
