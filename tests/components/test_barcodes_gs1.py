@@ -430,6 +430,12 @@ def test_a_bad_expiry_inside_an_element_string_names_the_six_digits() -> None:
     assert _message(f"]d201{GTIN}1727133210B1") == "The expiry date 271332 is not a valid date."  # no GS after it
 
 
+def test_a_bracketed_expiry_with_digits_after_a_good_date_says_six_digits() -> None:
+    # It said "The expiry date 270630 is not a valid date." although 270630 is one.
+    assert _message(f"(01){GTIN}(17)27063012") == "The field (17) must be 6 digits."
+    assert _message(f"(01){GTIN}(17)27133212") == "The expiry date 271332 is not a valid date."
+
+
 def test_an_expiry_beyond_the_calendar_is_a_bad_date_not_a_crash() -> None:
     assert scan(f"(01){GTIN}(17)991231", today=date(9990, 1, 1)).expiry == date(9999, 12, 31)
     assert _message(f"(01){GTIN}(17)000101", today=date(9990, 1, 1)) == "The expiry date 000101 is not a valid date."

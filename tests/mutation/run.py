@@ -48,15 +48,6 @@ class Job:
     mutant: Mutant
 
 
-def _digest(module: Module) -> str:
-    h = hashlib.sha256()
-    for file, _ in module.parts:
-        h.update((ROOT / file).read_bytes())
-    for test in module.tests:
-        h.update((ROOT / test).read_bytes())
-    return h.hexdigest()[:16]
-
-
 def plan(modules: list[Module]) -> list[Job]:
     jobs: list[Job] = []
     for module in modules:
@@ -144,7 +135,7 @@ def execute(jobs: list[Job], modules: list[Module], workers: int, timeout: float
     results: dict[int, dict] = {}
     pool = [WorkerProcess(n, tests, timeout) for n in range(min(workers, max(1, len(jobs))))]
     started, total = time.monotonic(), len(jobs)
-    restarts = 0
+    restarts, shown = 0, 0
     try:
         while pool and (queue or any(w.job for w in pool)):
             ready, _, _ = select.select([w.result_read for w in pool], [], [], 5)
@@ -194,7 +185,8 @@ def execute(jobs: list[Job], modules: list[Module], workers: int, timeout: float
                         }
                     )
             done = len(results)
-            if done and done % 25 == 0:
+            if done >= shown + 25:
+                shown = done
                 rate = (time.monotonic() - started) / done
                 print(f"  {done}/{total} mutants, ~{rate * (total - done) / 60:.0f} min to go", flush=True)
     finally:
@@ -284,7 +276,6 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     store = OUT / "results.json"
     previous = json.loads(store.read_text()) if store.exists() else {}
-    digests = {m.name: _digest(m) for m in modules}
     key = lambda j: f"{j.mutant.file}#{j.mutant.index}"  # noqa: E731
     todo = jobs
     kept: dict[int, dict] = {}
@@ -304,7 +295,6 @@ def main() -> int:
     results = {**kept, **execute(todo, modules, args.workers, args.timeout, args.hang)}
     for m in modules:
         previous[m.name] = {
-            "digest": digests[m.name],
             "source": _source_digest(m.name),
             "results": {key(j): results[j.id] for j in jobs if j.module == m.name},
             "mutants": {key(j): asdict(j.mutant) for j in jobs if j.module == m.name},
