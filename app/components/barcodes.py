@@ -181,6 +181,9 @@ def _field_error(ai: GS1ApplicationIdentifier, field: str) -> BadScan:
     """Why `field` is not a value of `ai`, as specific as its format allows."""
     code = ai.ai
     if code == "17":
+        # Refused though it starts with a good date ("(17)27063012"): too long, not a bad date.
+        if _patterns(ai)[1].match(code + field):
+            return BadScan(_("The field (%(ai)s) must be %(n)s digits.") % {"ai": code, "n": 6})
         return _bad_expiry(field[:6])
     fixed = _FIXED_DIGITS.fullmatch(ai.format)
     if fixed and not ai.separator_required:

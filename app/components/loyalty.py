@@ -138,6 +138,11 @@ def multiplier_text(pct: int) -> str:
     return f"{pct / 100:g}"
 
 
+def _yuan_text(fen: int) -> str:
+    """200000 → '2000', 200050 → '2000.50': the form shows a threshold exactly as it was saved."""
+    return str(fen // 100) if fen % 100 == 0 else f"{fen // 100}.{fen % 100:02d}"
+
+
 def rules_form(r: LoyaltyRules) -> dict[str, str]:
     """The rules as the manager form shows them (yuan and ×multipliers)."""
     return {
@@ -146,9 +151,9 @@ def rules_form(r: LoyaltyRules) -> dict[str, str]:
         "member_day": str(r.member_day),
         "member_day_multiplier": multiplier_text(r.member_day_pct),
         "redeem_points_per_yuan": str(r.redeem_points_per_yuan),
-        "silver_yuan": str(r.silver_fen // 100),
-        "gold_yuan": str(r.gold_fen // 100),
-        "diamond_yuan": str(r.diamond_fen // 100),
+        "silver_yuan": _yuan_text(r.silver_fen),
+        "gold_yuan": _yuan_text(r.gold_fen),
+        "diamond_yuan": _yuan_text(r.diamond_fen),
         "silver_multiplier": multiplier_text(r.silver_pct),
         "gold_multiplier": multiplier_text(r.gold_pct),
         "diamond_multiplier": multiplier_text(r.diamond_pct),
@@ -378,8 +383,8 @@ async def earn(
     written = points > 0 and await _write(
         member_id, "earn", points, sale_no, key, expiry_for(on_date), store_id, actor, move_balance=False
     )
-    if points > 0 and not written:
-        existing = await _entry(key)  # a retry of the same sale: its entry stands
+    if not written:  # a retry of the same sale (even one the rules now give no points): its entry stands
+        existing = await _entry(key)
         points = int(existing["points"]) if existing else 0
     if upgraded or written:
         # The CASE reads the row's old tier: tier_since moves only when the tier does.

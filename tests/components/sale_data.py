@@ -181,7 +181,7 @@ async def request(
     )
 
 
-async def past_sale(member_id: int, sale_no: str, total: int, days_ago: int = 0) -> int:
+async def past_sale(member_id: int, sale_no: str, total: int, days_ago: float = 0) -> int:
     """A sale row as the sale component writes it (the spend that tiers are computed from)."""
     store = (await fetch("SELECT id FROM store WHERE code = 'SH001'"))[0]["id"]
     staff = (await fetch("SELECT id FROM staff WHERE username = 'pharmacist'"))[0]["id"]

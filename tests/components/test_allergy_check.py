@@ -208,6 +208,44 @@ def test_the_strongest_of_repeated_pairs_in_the_reference_file_wins(tmp_path: Pa
         assert (rule.level, rule.note, rule.note_zh) == ("high", "note high", "说明high")
 
 
+def test_of_two_rows_of_equal_level_for_one_pair_the_first_note_is_shown(tmp_path: Path) -> None:
+    path = tmp_path / "rules.csv"
+    path.write_text(
+        "recorded_allergy,warn_on,level,note,note_zh\n"
+        "penicillins,cephalosporins,caution,first note,第一条\n"
+        "penicillins,cephalosporins,caution,second note,第二条\n",
+        encoding="utf-8",
+    )
+    assert load_rules(path)[("penicillins", "cephalosporins")].note == "first note"
+
+
+def test_same_class_as_the_reference_table_says_not_only_for_the_same_class_code() -> None:
+    # ACE inhibitors: the table's note is "angioedema is a class effect", not "same class"; a cephalosporin allergy
+    # against an aminocephalosporin is "same class" although the codes differ. Both read as a same-class allergy.
+    with use_language("en"):
+        (ace,) = check_line([allergy("ace_inhibitors", "benazepril", "high")], HAS, ["ace_inhibitors"], "enalapril")
+        (cef,) = check_line(
+            [allergy("cephalosporins", "cefuroxime axetil", "high")],
+            HAS,
+            ["cephalosporins_aminocephalosporin"],
+            "cefalexin",
+        )
+    assert (ace.rule, ace.level) == ("same_class", "high")
+    assert ace.message.startswith("Same-class allergy: ACE inhibitors (high risk)")
+    assert (cef.rule, cef.level) == ("same_class", "high")
+    assert cef.message.startswith("Same-class allergy: Cephalosporins (high risk)")
+
+
+def test_a_product_of_several_classes_is_named_by_its_first_class() -> None:
+    # The stored alert and the API's conflicts name the product's class: for the same substance and for the
+    # never-asked prompt that is the product's first (primary) class.
+    classes = ["penicillins", "carbapenems"]
+    (same,) = check_line([allergy("penicillins", "amoxicillin", "high")], HAS, classes, "amoxicillin")
+    assert (same.rule, same.product_class) == ("same_substance", "penicillins")
+    (ask,) = check_line([], "unknown", classes, "amoxicillin")
+    assert (ask.rule, ask.product_class) == ("ask", "penicillins")
+
+
 def test_an_unknown_level_in_the_reference_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "rules.csv"
     path.write_text("recorded_allergy,warn_on,level,note\npenicillins,cephalosporins,maybe,x\n", encoding="utf-8")

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.components.barcodes import BadScan, Scan, gs1_check_digit, parse_scan, synthetic_gtin13
+from app.components.barcodes import (
+    BadScan,
+    Scan,
+    gs1_check_digit,
+    has_valid_check_digit,
+    parse_scan,
+    synthetic_gtin13,
+)
 from app.i18n import use_language
 
 TODAY = date(2025, 1, 15)
@@ -265,3 +272,23 @@ def test_any_single_digit_change_of_an_ean13_is_refused(serial: int, position: i
     changed = code[:position] + str((int(code[position]) + delta) % 10) + code[position + 1 :]
     with pytest.raises(BadScan):
         parse_scan(changed)
+
+
+def test_check_digits_of_ascii_digits_only() -> None:
+    assert gs1_check_digit("690000000001") == "4"
+    for bad in ("12a4", "١٢٣", ""):  # a letter; Arabic-Indic digits (str.isdigit says yes); nothing
+        with pytest.raises(ValueError):
+            gs1_check_digit(bad)
+    assert has_valid_check_digit("6900000000014") and has_valid_check_digit("96385074")
+    assert not has_valid_check_digit("6900000000015")
+    for bad in ("4", "", "69000000a0014", "١٢"):
+        assert not has_valid_check_digit(bad)
+    assert has_valid_check_digit("00")  # the shortest: one digit and its check digit
+
+
+def test_synthetic_gtins_cover_ten_digits_of_serial_and_no_more() -> None:
+    assert synthetic_gtin13(0) == "6900000000007"
+    assert synthetic_gtin13(10**10 - 1) == "6999999999990"[:12] + gs1_check_digit("699999999999")
+    for bad in (-1, 10**10):
+        with pytest.raises(ValueError):
+            synthetic_gtin13(bad)

@@ -393,3 +393,51 @@ def test_chinese_wording_of_the_errors_a_pharmacist_sees_most() -> None:
         with pytest.raises(BadScan) as info:
             scan(f"]d201{GTIN}17311301")
         assert info.value.message == "有效期 311301 不是有效日期。"
+
+
+# ---------------------------------------------------------------- edges mutation testing found untested
+
+
+def _message(raw: str, today: date = TODAY) -> str:
+    with pytest.raises(BadScan) as info:
+        scan(raw, today)
+    return info.value.message
+
+
+def test_an_ean8_under_the_upc_e_identifier_is_not_taken_for_an_ean8() -> None:
+    # ]E0 with 8 digits is UPC-E (EAN-8 comes as ]E4): a code that is no UPC-E is refused, never read as an EAN-8.
+    assert _message("]E096385074") == "The check digit of 96385074 is wrong: scan again or type the code."
+    assert scan("]E496385074").gtin == "00000096385074"
+
+
+def test_a_bracket_and_one_letter_is_no_symbology_identifier() -> None:
+    assert _message("]E") == "]E is not a barcode, GS1 code or drug traceability code."
+    assert _message("]E0") == "Nothing was scanned."  # an identifier, and nothing after it
+
+
+def test_a_15_character_string_starting_with_01_is_no_gs1_code() -> None:
+    assert _message("010690123456789") == "010690123456789 is not a barcode, GS1 code or drug traceability code."
+
+
+@pytest.mark.parametrize(
+    ("tail", "shown"), [("23ABCDEF", "23ABCDEF"), ("23ABCDEFG", "23ABCDEF…"), ("23ABCDEFGHIJ", "23ABCDEF…")]
+)
+def test_an_unknown_ai_is_shown_with_up_to_eight_characters(tail: str, shown: str) -> None:
+    assert _message(f"]d201{GTIN}{tail}") == f"No GS1 application identifier starts at “{shown}” in the code."
+
+
+def test_a_bad_expiry_inside_an_element_string_names_the_six_digits() -> None:
+    assert _message(f"]d201{GTIN}1727133210B1") == "The expiry date 271332 is not a valid date."  # no GS after it
+
+
+def test_a_bracketed_expiry_with_digits_after_a_good_date_says_six_digits() -> None:
+    # It said "The expiry date 270630 is not a valid date." although 270630 is one.
+    assert _message(f"(01){GTIN}(17)27063012") == "The field (17) must be 6 digits."
+    assert _message(f"(01){GTIN}(17)27133212") == "The expiry date 271332 is not a valid date."
+
+
+def test_an_expiry_beyond_the_calendar_is_a_bad_date_not_a_crash() -> None:
+    assert scan(f"(01){GTIN}(17)991231", today=date(9990, 1, 1)).expiry == date(9999, 12, 31)
+    assert _message(f"(01){GTIN}(17)000101", today=date(9990, 1, 1)) == "The expiry date 000101 is not a valid date."
+    assert scan(f"(01){GTIN}(17)010101", today=date(1, 6, 1)).expiry == date(1, 1, 1)
+    assert scan(f"(01){GTIN}(17)271200", today=TODAY).expiry == date(2027, 12, 31)

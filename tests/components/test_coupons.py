@@ -267,3 +267,47 @@ async def test_a_category_scope_is_one_of_the_catalogs_categories_shown_in_the_c
     with pytest.raises(ValidationFailed) as exc:
         await _template("NOCAT", scope="category", scope_value="vitamin")
     assert set(exc.value.errors) == {"scope_value"}
+
+
+def test_a_share_of_nothing_or_over_nothing_is_nothing() -> None:
+    assert coupons.share(5, {1: 1}) == {1: 5}
+    assert coupons.share(1, {1: 3, 2: 1}) == {1: 1, 2: 0}
+    assert coupons.share(100, {1: 0, 2: 0}) == {1: 0, 2: 0}  # free lines take no share
+    assert coupons.share(-5, {1: 1}) == {1: 0}
+
+
+async def test_a_threshold_met_exactly_applies() -> None:
+    code = await _printed("COLD50", scope="category", scope_value="感冒/流感", threshold="50")
+    result = await coupons.evaluate([code], None, LINES, TODAY)
+    assert result.errors == {} and result.total == 1000
+
+
+async def test_a_free_line_gets_no_share_and_does_not_count_towards_the_threshold() -> None:
+    code = await _printed("TEN", threshold="10")
+    free, paid = CouponLine(1, 11, "YS00001", "感冒/流感", 0), CouponLine(2, 12, "YS00002", "感冒/流感", 1000)
+    result = await coupons.evaluate([code], None, [free, paid], TODAY)
+    assert result.errors == {} and result.per_line == {2: 1000}
+    assert result.applied[0].lines == {2: 1000}  # the coupon names only the lines it took money from
+    above = await _printed("TENPLUS", threshold="10.01")
+    with use_language("en"):
+        refused = await coupons.evaluate([above], None, [free, paid], TODAY)
+    assert refused.errors == {above: f"Coupon {above} needs ¥10.01 of eligible items; the cart has ¥10.00."}
+
+
+async def test_a_percent_coupon_worth_less_than_a_fen_is_refused_and_one_fen_is_given() -> None:
+    tiny = await _printed("P5", kind="percent", value="5")
+    with use_language("en"):
+        result = await coupons.evaluate([tiny], None, [CouponLine(1, 1, "A", "x", 19)], TODAY)
+    assert result.total == 0 and result.errors == {tiny: f"Coupon {tiny} leaves nothing to discount."}
+    assert result.applied == [] and result.per_line == {}
+    one = await _printed("P10", kind="percent", value="10")
+    result = await coupons.evaluate([one], None, [CouponLine(1, 1, "A", "x", 15)], TODAY)
+    assert result.errors == {} and result.total == 1 and result.per_line == {1: 1}
+
+
+async def test_the_per_member_limit_counts_the_coupons_in_the_cart() -> None:
+    member = await _member()
+    await _template("TWO", per_member_limit="2", stackable="1")
+    first, second, third = (c.code for c in await coupons.print_codes("TWO", 3, await actor("admin")))
+    result = await coupons.evaluate([first, second, third], member, LINES, TODAY)
+    assert result.codes == [first, second] and list(result.errors) == [third]

@@ -14,6 +14,7 @@ from app.components import audit, loyalty, members, sales, stock
 from app.components.errors import NotFound, ValidationFailed
 from app.components.members import store_today
 from app.db import fetch, transaction
+from app.i18n import use_language
 from tests.components.sale_data import (
     PRICE,
     count,
@@ -400,15 +401,18 @@ async def test_seed_sales_history_writes_sales_lines_and_medication_set_based(pr
 # ---------------------------------------------------------------- coupons, oversell
 
 
-async def _coupon(code: str, value: int = 1000, threshold: int = 2000, restore: bool = True) -> None:
+async def _coupon(code: str, value: int = 1000, threshold: int = 2000, restore: bool = True, sku: str = "") -> None:
+    """A printed coupon: `value` fen off from `threshold`, on the whole cart or on one product (`sku`)."""
     rows = await fetch(
         "INSERT INTO coupon_template (code, name_zh, name_en, kind, value, threshold, scope, scope_value,"
         " per_member_limit, stackable, restore_on_return, active, created_at)"
-        " VALUES ({}, '满20减10', '10 off 20', 'amount', {}, {}, 'all', '', 0, {}, {}, {}, CURRENT_TIMESTAMP)"
+        " VALUES ({}, '满20减10', '10 off 20', 'amount', {}, {}, {}, {}, 0, {}, {}, {}, CURRENT_TIMESTAMP)"
         " RETURNING id",
         f"T{code}",
         value,
         threshold,
+        "product" if sku else "all",
+        sku,
         False,
         restore,
         True,
@@ -534,3 +538,106 @@ async def test_allocating_the_same_sale_lines_again_returns_the_first_allocation
         again = await stock.allocate_sale_lines(await store_id(), [(1, product, 3)], "SX1", await actor())
     assert again == first and [(a.batch_no, a.qty) for a in first[1]] == [("SOON", 2), ("LATER", 1)]
     assert await on_hand("YS90005") == 4
+
+
+# ---------------------------------------------------------------- quote: totals edge cases
+
+
+async def test_totals_due_and_change_at_the_edges(products: dict) -> None:
+    lines = [("YS90007", 2), ("YS90005", 1)]  # 2 × 9.90 + 30.00 = 49.80
+    exact = await sales.quote(await request(lines=lines), await actor())
+    assert (exact.subtotal, exact.total, exact.paid, exact.due, exact.change) == (4980, 4980, 4980, 0, 0)
+    assert [line.coupon_share for line in exact.lines] == [0, 0] and exact.coupon_discount == 0
+    over = await sales.quote(await request(lines=lines, tenders=[("cash", 5000)]), await actor())
+    assert (over.due, over.change) == (0, 20) and over.can_checkout
+    with use_language("en"):
+        short = await sales.quote(await request(lines=lines, tenders=[("cash", 4000)]), await actor())
+    assert (short.due, short.change) == (980, 0)
+    assert ("tender_short", "¥9.80 still to pay.") in short.blockers
+
+
+async def test_change_comes_only_from_cash(products: dict) -> None:
+    lines = [("YS90007", 2)]  # 19.80
+    card_then_cash = await request(lines=lines, tenders=[("wechat", 1980), ("cash", 500)])
+    q = await sales.quote(card_then_cash, await actor())
+    assert (q.paid, q.change) == (2480, 500) and q.can_checkout
+    card_over = await sales.quote(await request(lines=lines, tenders=[("alipay", 1981)]), await actor())
+    assert card_over.change == 0 and "tender_over" in card_over.blocker_codes
+    card_over_and_cash = await request(lines=lines, tenders=[("alipay", 1981), ("cash", 100)])
+    assert (await sales.quote(card_over_and_cash, await actor())).change == 0
+
+
+async def test_a_payment_is_a_positive_amount_and_points_need_a_member(products: dict) -> None:
+    with use_language("en"):
+        for amount in (0, -5):
+            with pytest.raises(ValidationFailed) as bad:
+                await sales.quote(await request(tenders=[("cash", amount), ("cash", 990)]), await actor())
+            assert bad.value.errors == {"tenders.0.amount": "A payment is a positive amount."}
+        with pytest.raises(ValidationFailed) as bad:
+            await sales.quote(await request(tenders=[("points", 990)]), await actor())
+        assert bad.value.errors == {"tenders.0.kind": "Paying with points needs a member."}
+    one_fen = await sales.quote(await request(tenders=[("cash", 1), ("cash", 989)]), await actor())
+    assert one_fen.can_checkout and one_fen.paid == 990
+
+
+async def test_a_points_tender_is_whole_points_and_at_most_the_balance(products: dict) -> None:
+    member_no = await make_member(status="none")
+    member_id = await members.member_id(member_no)
+    async with transaction():
+        await loyalty.earn(member_id, "EARLIER", 200_000, store_today(), None, None)  # 2000 points or more
+    balance = await points(member_no)
+    lines = [("YS90007", 1)]  # 9.90
+    with use_language("en"):
+        q = await sales.quote(await request(member_no=member_no, lines=lines, tenders=[("points", 990)]), await actor())
+        assert q.can_checkout and q.points_tender == 990  # 990 points at 100 a yuan
+        await loyalty.save_rules(loyalty.LoyaltyRules(redeem_points_per_yuan=50), await actor("admin"))
+        odd = await sales.quote(
+            await request(member_no=member_no, lines=lines, tenders=[("points", 99), ("cash", 891)]), await actor()
+        )
+        assert ("points", "This amount cannot be paid in whole points.") in odd.blockers  # 49.5 points
+        await loyalty.save_rules(loyalty.LoyaltyRules(redeem_points_per_yuan=200), await actor("admin"))
+        whole = balance // 2  # fen the whole balance pays at 200 points a yuan
+        big = [("YS90005", 40)]
+        exact = await sales.quote(
+            await request(member_no=member_no, lines=big, tenders=[("points", whole), ("cash", 120_000 - whole)]),
+            await actor(),
+        )
+        assert exact.can_checkout, exact.blockers  # exactly the balance
+        more = await sales.quote(
+            await request(member_no=member_no, lines=big, tenders=[("points", whole + 1), ("cash", 119_999 - whole)]),
+            await actor(),
+        )
+    needed = (whole + 1) * 2
+    assert ("points", f"Not enough points: {needed} needed, {balance} available.") in more.blockers
+
+
+async def test_a_coupon_counts_the_line_after_its_discount_and_shares_only_in_scope(products: dict) -> None:
+    await _coupon("CPNAMLO", 500, threshold=3000, sku="YS90005")
+    lines = [sales.LineRequest(code="YS90005", qty=1, line_discount=100), sales.LineRequest(code="YS90007", qty=1)]
+    req = replace(await request(tenders=[("cash", 3890)]), lines=lines, coupon_codes=["CPNAMLO"])
+    q = await sales.quote(req, await actor("pharmacist"))
+    assert "coupon" in q.blocker_codes  # 30.00 − 1.00 is below the ¥30 threshold
+    await _coupon("CPNAMLO2", 500, threshold=0, sku="YS90005")
+    q = await sales.quote(replace(req, coupon_codes=["CPNAMLO2"]), await actor("pharmacist"))
+    assert [(line.coupon_share, line.total) for line in q.lines] == [(500, 2400), (0, 990)]
+    assert (q.coupon_discount, q.total) == (500, 3390)
+
+
+async def test_a_coupon_share_is_never_above_its_line(products: dict) -> None:
+    await _coupon("CPNBIG", 5000, threshold=0)
+    req = replace(await request(tenders=[]), coupon_codes=["CPNBIG"])
+    q = await sales.quote(req, await actor())
+    assert [(line.coupon_share, line.total) for line in q.lines] == [(990, 0)]
+    assert (q.coupon_discount, q.total, q.due, q.change) == (990, 0, 0, 0) and q.can_checkout
+
+
+@pytest.mark.parametrize("exclude_rx", [False, True])
+async def test_the_points_estimate_leaves_out_excluded_products_and_rx_by_rule(
+    products: dict, exclude_rx: bool
+) -> None:
+    await loyalty.save_rules(loyalty.LoyaltyRules(exclude_rx=exclude_rx), await actor("admin"))
+    member_no = await make_member(status="none")
+    lines = [("YS90001", 1), ("YS90009", 1), ("YS90007", 1)]  # Rx 18.50, mask (no points) 5.00, OTC 9.90
+    q = await sales.quote(await request(member_no=member_no, lines=lines), await actor())
+    eligible = 990 if exclude_rx else 990 + 1850
+    assert q.points_estimate == loyalty.points_for(eligible, q.rules, q.member.tier, q.on_date) > 0
