@@ -35,10 +35,11 @@ _EVERY_MANAGER = {
     "catalog": "/manager/catalog",
     "loyalty": "/manager/loyalty",
     "coupons": "/manager/coupons",
+    "settings": "/manager/settings",
     "import": "/members/import",
 }
 MENU = {
-    "manager": {**_EVERY_MANAGER, "counter": "/counter"},
+    "manager": {**_EVERY_MANAGER, "devices": "/manager/devices", "counter": "/counter"},
     "admin": {**_EVERY_MANAGER, "audit": "/manager/audit"},
 }
 # … and the pages one step further that each role opens from those.

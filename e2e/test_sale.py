@@ -131,6 +131,35 @@ async def test_a_gs1_datamatrix_scan_with_its_symbology_id_adds_the_product_with
     await _fresh_cart(page)
 
 
+async def test_a_scanner_sending_ctrl_bracket_for_the_group_separator_keeps_batch_and_serial_apart(
+    counter: Page, server: Server
+) -> None:
+    """A keyboard wedge sends GS1's group separator as Ctrl+]: the batch ends there, in the scan field and when the
+    scan lands elsewhere on the page (a tender tile was tapped last)."""
+    page = counter
+    gtin14 = "0" + _demo_gtin("amoxicillin")
+    expiry = date.today() + timedelta(days=400)
+    for focus_first in ("scan", "tender"):
+        await _fresh_cart(page)
+        await scan(page, _demo_gtin("ascorbic acid"))  # a line, so the checkout and its tender tiles show
+        await expect(page.get_by_test_id("cart-line")).to_have_count(1)
+        if focus_first == "tender":
+            await page.locator("label.tender", has=page.get_by_test_id("tender-wechat")).tap()
+            await page.get_by_test_id("tender-wechat").focus()
+        if focus_first == "scan":
+            await page.get_by_test_id("scan").focus()
+        # The keyboard types where the focus is, as a wedge scanner does.
+        await page.keyboard.type(f"]d201{gtin14}17{expiry:%y%m%d}10B2406A", delay=5)
+        await page.keyboard.press("Control+BracketRight")
+        await page.keyboard.type("21SN0001234", delay=5)
+        await page.keyboard.press("Enter")
+        await expect(page.get_by_test_id("cart-line")).to_have_count(2)
+        await expect(page.get_by_test_id("scan-error")).to_have_count(0)
+        stored = await _open_cart_lines(server, "pharmacist")
+        assert [f"(01){gtin14}(17){expiry:%y%m%d}(10)B2406A(21)SN0001234"] in [line["codes"] for line in stored]
+    await _fresh_cart(page)
+
+
 async def test_asking_allergies_now_updates_the_cart(counter: Page) -> None:
     page = counter
     await _fresh_cart(page)

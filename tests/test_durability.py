@@ -348,6 +348,9 @@ async def _log_in(client: httpx.AsyncClient, base: str, username: str) -> dict[s
         f"{base}/login", data={"_csrf_token": token, "username": username, "password": DEMO_PASSWORD}
     )
     assert done.status_code == 303, done.text
+    # Each counter is a tablet of the store: named once, as the counter asks on a tablet's first visit.
+    named = await client.post(f"{base}/counter/device", data={"_csrf_token": token, "name": f"POS {username}"})
+    assert named.status_code == 303, named.text
     return {**HX, "x-csrftoken": token}
 
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.components.passwords import hash_api_token, verify_password
+from app.components.passwords import check_password, hash_api_token
 from app.db import fetch
 from app.redis import get_redis
 from app.settings import get_settings
@@ -101,7 +101,7 @@ async def login(username: str, password: str, client_addr: str) -> LoginResult:
 
     rows = await fetch(_STAFF_SQL + " WHERE s.username = {}", username.strip())
     row = rows[0] if rows else None
-    ok = verify_password(row["password_hash"] if row else None, password)
+    ok = await check_password(row["password_hash"] if row else None, password)
     if not ok or not row or not row["active"]:
         async with redis.pipeline(transaction=True) as pipe:
             pipe.zadd(key, {f"{now}:{secrets.token_hex(4)}": now})

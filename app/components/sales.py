@@ -15,7 +15,7 @@ from app.components.auth import StaffUser
 from app.components.barcodes import TRACEABILITY_PRODUCT_DIGITS, BadScan
 from app.components.errors import NotFound, ValidationFailed
 from app.components.members import next_serials, store_today
-from app.components.passwords import verify_password
+from app.components.passwords import check_password
 from app.components.roles import DISCOUNT_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES, STOCK_ROLES, Role
 from app.db import fetch, in_transaction, is_sqlite, marks, transaction
 from app.i18n import N_, _, join_list, pick
@@ -620,7 +620,7 @@ async def verify_pin(actor: StaffUser, username: str, pin: str, roles: Collectio
         raise ValidationFailed({"pin": pin_lock.locked_error(row["display_name"], attempt.locked_until)})
     store_id = actor.store_id
     why = ""
-    if not verify_password(row["pin_hash"], pin.strip()):
+    if not await check_password(row["pin_hash"], pin.strip()):
         why = "wrong PIN"
     elif not row["active"] or row["role"] not in roles:
         why = "may not approve this"
@@ -730,7 +730,7 @@ async def _resolve_lines(lines: list[LineRequest]) -> tuple[list[Any], list[tupl
         # of another product on this line would be recorded as sold, and the real unit could never be sold.
         prefixes = {c for kind, c in product.code_kinds if kind == "trace"} if product is not None else set()
         for code in trace:
-            if len(code) != 20 or not code.isdigit():
+            if len(code) != 20 or not (code.isascii() and code.isdigit()):  # ２０ full-width digits are not one
                 errors[f"lines.{i}.trace_codes"] = _("A traceability code has 20 digits: %(code)s") % {"code": code}
             elif product is not None and code[:TRACEABILITY_PRODUCT_DIGITS] not in prefixes:
                 errors[f"lines.{i}.trace_codes"] = _(

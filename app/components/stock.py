@@ -150,6 +150,7 @@ class BatchView:
             "batch": self.batch_no,
             "expiry": self.expiry.isoformat(),
             "status": self.status,
+            "state": self.state,  # what the lists show: "expired" once past its expiry, whatever `status` says
             "on_hand": self.on_hand,
         }
 
@@ -197,6 +198,10 @@ def _as_date(value: date | str | None) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])
+
+
+# The longest shelf life a received batch may claim (medicines keep 2–5 years).
+MAX_SHELF_YEARS = 10
 
 
 def _parse_expiry(value: date | str | None) -> date | None:
@@ -325,6 +330,11 @@ async def _check_receipt(data: Receipt, actor: StaffUser) -> _CheckedReceipt:
     elif expiry < store_today():
         errors["expiry"] = _("This batch expired on %(date)s: expired stock cannot be received.") % {
             "date": expiry.isoformat()
+        }
+    elif expiry > store_today().replace(year=store_today().year + MAX_SHELF_YEARS, day=28):
+        # No medicine keeps this long: a mistyped year (2206 for 2026) would keep the batch last in FEFO forever.
+        errors["expiry"] = _("An expiry more than %(n)s years ahead is not on any carton: check the year.") % {
+            "n": MAX_SHELF_YEARS
         }
     qty = _parse_qty(data.qty)
     if qty is None or qty <= 0:

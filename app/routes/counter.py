@@ -12,6 +12,7 @@ from litestar.response import Template
 from app.components import cart as carts
 from app.components import consents, members
 from app.components.allergens import CRITICALITIES, REACTIONS, allergen_classes
+from app.components.barcodes import scanned_text
 from app.components.errors import NotFound, ValidationFailed
 from app.components.roles import COUNTER_ROLES, SALE_ROLES
 from app.db import transaction
@@ -89,7 +90,8 @@ async def lookup(request: Request, data: Annotated[LookupForm, FORM]) -> Templat
 
         if code and not sale.is_member_code(code):
             return await sale.scan_product(request, code)
-    found = await members.find_by_code(code, actor=request.user) if code else []
+    # A card scanned with the scanner's AIM symbology identifier on (]C0…) is the same card.
+    found = await members.find_by_code(scanned_text(code), actor=request.user) if code else []
     if len(found) == 1:
         if selling:
             # The scanned member is the open cart's customer: the cart comes back out of band. If the cart holds

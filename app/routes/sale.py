@@ -17,7 +17,7 @@ from litestar.response import File, Redirect, Template
 
 from app.components import cart as carts
 from app.components import catalog, chain_settings, coupons, devices, guidance, loyalty, members, sales, stock
-from app.components.barcodes import BadScan
+from app.components.barcodes import BadScan, scanned_text
 from app.components.errors import NotFound, ValidationFailed
 from app.components.roles import DISCOUNT_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES, STOCK_ROLES
 from app.i18n import _
@@ -40,7 +40,7 @@ _PHONE_CHARS = re.compile(r"[\s\-()]")
 
 def is_member_code(code: str) -> bool:
     """A member card / member number, or an 11-digit mainland mobile number: the scan field's member branch."""
-    compact = _PHONE_CHARS.sub("", code)
+    compact = _PHONE_CHARS.sub("", scanned_text(code))
     if not compact.isdigit():
         return False
     # Member-number shaped even with a wrong check digit: "no such member, register?" beats "bad barcode"

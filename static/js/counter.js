@@ -74,19 +74,38 @@
     return el.tagName === "INPUT" && /^(text|search|tel|number|password|email|url)$/.test(el.type || "text");
   }
 
+  // A keyboard-wedge scanner cannot type GS1's group separator (ASCII 29, which ends a batch or serial that is not
+  // the last field); it sends Ctrl+] instead. Without it "(10)B2406A(21)SN01" would arrive as one batch.
+  var GS = "\u001d";
+  function isGroupSeparator(evt) {
+    return evt.ctrlKey && !evt.altKey && !evt.metaKey && (evt.key === "]" || evt.code === "BracketRight");
+  }
+  function typeInto(field, text) {
+    var start = field.selectionStart == null ? field.value.length : field.selectionStart;
+    var end = field.selectionEnd == null ? start : field.selectionEnd;
+    field.setRangeText(text, start, end, "end");
+  }
+
   document.addEventListener("keydown", function (evt) {
-    if (evt.isComposing || evt.ctrlKey || evt.metaKey || evt.altKey) return;
+    var gs = isGroupSeparator(evt);
+    if (evt.isComposing || ((evt.ctrlKey || evt.metaKey || evt.altKey) && !gs)) return;
     var el = document.activeElement;
-    if (el === input) { burst = null; return; }  // the scan field takes its own keys
+    if (el === input) {  // the scan field takes its own keys
+      burst = null;
+      if (gs) { evt.preventDefault(); typeInto(input, GS); }
+      return;
+    }
     var now = evt.timeStamp;
-    var printable = evt.key.length === 1;
+    var key = gs ? GS : evt.key;
+    var printable = key.length === 1;
     if (isTextField(el)) {
       if (printable) {
         if (!burst || burst.field !== el || now - burst.last > PAUSE) {
           burst = { field: el, before: el.value, chars: "", start: now, last: now };
         }
-        burst.chars += evt.key;
+        burst.chars += key;
         burst.last = now;
+        if (gs) { evt.preventDefault(); typeInto(el, GS); }
         return;  // the field takes the key as typed; it is given back below if this was a scan
       }
       if (evt.key === "Enter") {
@@ -106,10 +125,10 @@
       return;
     }
     // A tender tile, a button, the page: the first character of a scan moves to the scan field, the rest follows.
-    if (printable && evt.key !== " ") {
+    if (printable && key !== " ") {
       evt.preventDefault();
       input.focus();
-      input.value += evt.key;
+      input.value += key;
       return;
     }
     if (evt.key === "Enter" && el && el.closest && el.closest("form[data-no-enter], [data-pay]")) {

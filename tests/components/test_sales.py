@@ -322,6 +322,15 @@ async def test_a_traceability_code_cannot_be_sold_twice(products: dict) -> None:
     assert await count("sale") == 1
 
 
+async def test_a_traceability_code_typed_in_full_width_digits_is_refused_as_not_20_digits(products: dict) -> None:
+    wide = "81234567890123456789".translate({ord(d): ord(d) + 0xFEE0 for d in "0123456789"})
+    line = sales.LineRequest(code="YS90007", qty=1, trace_codes=(wide,))
+    with pytest.raises(ValidationFailed) as refused, use_language("en"):
+        await sales.record_sale(replace(await request("wide"), lines=[line]), await actor())
+    assert refused.value.errors == {"lines.0.trace_codes": f"A traceability code has 20 digits: {wide}"}
+    assert await count("sale") == 0
+
+
 async def test_two_counters_selling_the_same_unit_at_once_make_one_sale(products: dict) -> None:
     code = "81234567890123456780"
     line = sales.LineRequest(code="YS90007", qty=1, trace_codes=(code,))

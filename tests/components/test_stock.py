@@ -152,6 +152,27 @@ async def test_receipt_field_errors_all_at_once() -> None:
         assert "check digit" in err.value.errors["product"]
 
 
+def test_the_api_body_of_a_batch_past_its_expiry_says_expired() -> None:
+    view = stock.BatchView(1, 1, "SH001", 1, "YS1", "维生素C", "OLD", _days(-1), stock.AVAILABLE, 3)
+    assert (view.as_json()["status"], view.as_json()["state"]) == ("available", "expired")
+    fresh = stock.BatchView(2, 1, "SH001", 1, "YS1", "维生素C", "NEW", _days(1), stock.AVAILABLE, 3)
+    assert fresh.as_json()["state"] == "available"
+
+
+async def test_an_expiry_years_beyond_any_shelf_life_is_a_typing_error() -> None:
+    product = await _product()
+    manager = await actor("manager")
+    far = _days(366 * stock.MAX_SHELF_YEARS + 31)
+    for typed in (far, "9999-12-31"):
+        with use_language("en"), pytest.raises(ValidationFailed) as err:
+            await stock.receive(stock.Receipt("SH001", product["sku"], "B9", typed, 2), manager)
+        assert err.value.errors == {
+            "expiry": f"An expiry more than {stock.MAX_SHELF_YEARS} years ahead is not on any carton: check the year."
+        }
+    view = await stock.receive(stock.Receipt("SH001", product["sku"], "B9", _days(365 * 5), 2), manager)
+    assert view.on_hand == 2
+
+
 async def test_a_store_manager_receives_only_into_their_own_store() -> None:
     product = await _product()
     with use_language("en"), pytest.raises(ValidationFailed) as err:

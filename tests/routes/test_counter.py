@@ -43,6 +43,15 @@ async def test_scanning_a_card_shows_the_red_banner_with_each_allergen(client) -
     assert "138****1234" in html and "13812341234" not in html
 
 
+async def test_a_card_scanned_with_its_symbology_identifier_is_the_same_card(client) -> None:
+    view = await _member("张伟", "13812341234", status="penicillin")
+    for username in ("pharmacist", "service"):  # a selling counter and one that only looks members up
+        headers = await _counter(client, username)
+        response = await client.post("/counter/lookup", data={"code": f"]C0{view.member_no}"}, headers=headers)
+        assert response.status_code == 200, username
+        assert f'data-member-no="{view.member_no}"' in response.text
+
+
 async def test_phone_number_finds_the_member_and_shared_phones_offer_a_choice(client) -> None:
     first = await _member("王芳", "13600001111")
     headers = await _counter(client)

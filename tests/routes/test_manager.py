@@ -63,11 +63,11 @@ def _menu(html: str) -> list[tuple[str, str]]:
 async def test_the_menu_lists_every_page_each_manager_role_uses_and_marks_the_one_shown(client) -> None:
     expected = {
         "manager": ["/manager", "/members", "/manager/stock", "/manager/catalog", "/manager/loyalty",
-                    "/manager/coupons", "/members/import", "/counter"],
+                    "/manager/coupons", "/manager/devices", "/manager/settings", "/members/import", "/counter"],
         "admin": ["/manager", "/members", "/manager/stock", "/manager/catalog", "/manager/loyalty",
-                  "/manager/coupons", "/members/import", "/manager/audit"],
+                  "/manager/coupons", "/manager/settings", "/members/import", "/manager/audit"],
         "analyst": ["/manager", "/members", "/manager/stock", "/manager/catalog", "/manager/loyalty",
-                    "/manager/coupons", "/members/export"],
+                    "/manager/coupons", "/manager/settings", "/members/export"],
     }  # fmt: skip
     for username, pages in expected.items():
         client.cookies.clear()
