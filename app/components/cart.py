@@ -835,9 +835,30 @@ def _verified(cart: CartView, pharmacist_id: int, pharmacist_name: str) -> CartV
     return replace(cart, prescription={**cart.prescription, **verified})
 
 
-def _overridden(cart: CartView, reason: str, by_staff_id: int, by_name: str) -> CartView:
-    override = {"reason": reason, "by": by_staff_id, "by_name": by_name, "at": _now(), "products": _product_ids(cart)}
+def _overridden(
+    cart: CartView, reason: str, by_staff_id: int, by_name: str, covers: Sequence[tuple[int, str]]
+) -> CartView:
+    override = {
+        "reason": reason,
+        "by": by_staff_id,
+        "by_name": by_name,
+        "at": _now(),
+        "products": _product_ids(cart),
+        "covers": [[product_id, allergen_class] for product_id, allergen_class in covers],
+    }
     return replace(cart, override={**_kept(cart), **override})
+
+
+async def _high_alerts(actor: StaffUser) -> list[tuple[int, str]]:
+    """The high allergy alerts of the open cart as an approver sees them now, without any override given before
+    (product id, recorded allergen class): what a new override answers, and nothing that comes up after it."""
+    from app.components import sales
+
+    cart = await current(actor)
+    if cart.is_empty:
+        return []
+    quoted = await sales.quote(to_sale_request(replace(cart, override=_kept(cart))), actor)
+    return [(c["product_id"], c["recorded_class"] or "") for c in quoted.conflicts]
 
 
 def override_reason_errors(reason: str) -> dict[str, str]:
@@ -878,7 +899,8 @@ async def set_override(actor: StaffUser, reason: str, by_staff_id: int, by_name:
     errors = override_reason_errors(reason)
     if errors:
         raise ValidationFailed(errors)
-    return await _mutate(actor, lambda cart: _overridden(cart, reason.strip(), by_staff_id, by_name))
+    covers = await _high_alerts(actor)
+    return await _mutate(actor, lambda cart: _overridden(cart, reason.strip(), by_staff_id, by_name, covers))
 
 
 async def approve(
@@ -893,15 +915,17 @@ async def approve(
     """Everything a pharmacist approves at once, each recorded on its own: the allergy override with `reason`
     (when given) and the prescription check (`verify_rx`). `products` are the cart's products as the approver saw
     them: a cart changed meanwhile is refused."""
+    covers: list[tuple[int, str]] = []
     if reason is not None:
         errors = override_reason_errors(reason)
         if errors:
             raise ValidationFailed(errors)
+        covers = await _high_alerts(actor)
 
     def change(cart: CartView) -> CartView:
         _seen(cart, products)
         if reason is not None:
-            cart = _overridden(cart, reason.strip(), pharmacist_id, pharmacist_name)
+            cart = _overridden(cart, reason.strip(), pharmacist_id, pharmacist_name, covers)
         if verify_rx:
             cart = _verified(cart, pharmacist_id, pharmacist_name)
         return cart
@@ -1009,7 +1033,11 @@ def to_sale_request(cart: CartView, tenders: Sequence[Any] = ()) -> Any:
     ]
     override = (
         sales.Override(
-            reason=cart.override["reason"], approved_by=int(cart.override["by"]), at=_when(cart.override.get("at"))
+            reason=cart.override["reason"],
+            approved_by=int(cart.override["by"]),
+            at=_when(cart.override.get("at")),
+            # An override given before overrides were scoped (no "covers") covers nothing: it is asked again.
+            covers=tuple((int(p), str(c)) for p, c in cart.override.get("covers") or ()),
         )
         if cart.override.get("reason") and cart.override.get("by")
         else None

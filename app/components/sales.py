@@ -82,11 +82,17 @@ class TenderRequest:
 
 @dataclass(frozen=True)
 class Override:
-    """A pharmacist's override of high allergy alerts: the reason, the approving staff id and when (None: now)."""
+    """A pharmacist's override of high allergy alerts: the reason, the approving staff id and when (None: now).
+
+    `covers` are the (product id, recorded allergen class) alerts the pharmacist saw when they overrode: an alert
+    that came up since (an allergy recorded meanwhile at another counter, on the profile or through the API)
+    blocks again until they look at it. None (the API, where the override comes with the sale itself) covers the
+    alerts of that very request."""
 
     reason: str
     approved_by: int
     at: datetime | None = None
+    covers: tuple[tuple[int, str], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -928,6 +934,7 @@ async def quote(req: SaleRequest, actor: StaffUser) -> Quote:
                 }
                 entry = {
                     "line_no": line.line_no,
+                    "product_id": line.product.id,
                     "sku": line.product.sku,
                     "name": line.product.name,
                     "level": alert.level,
@@ -993,7 +1000,21 @@ async def quote(req: SaleRequest, actor: StaffUser) -> Quote:
         else:
             if not _approver_ok(approvers.get(override.approved_by), PHARMACIST_ROLES, req.store_id):
                 blockers.append(("override_invalid", _("Only a pharmacist or store manager may override an allergy.")))
-            conflicts = []  # with a reason the block is answered; a wrong approver is its own blocker
+            # With a reason the blocks the pharmacist saw are answered (a wrong approver is its own blocker); one
+            # that came up since is not.
+            covered = set(override.covers) if override.covers is not None else None
+            conflicts = [
+                c
+                for c in conflicts
+                if covered is not None and (c["product_id"], c["recorded_class"] or "") not in covered
+            ]
+            if conflicts:
+                blockers.append(
+                    (
+                        "allergy_high",
+                        _("A high allergy alert came up after the override: a pharmacist must look at it again."),
+                    )
+                )
     if any(line.is_rx for line in lines):
         rx = req.prescription
         if rx is None or not (rx.number or "").strip() or not (rx.hospital or "").strip():

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.components import cart as carts
-from app.components import sales
+from app.components import members, sales
 from app.components.errors import ValidationFailed
 from app.db import fetch
 from tests.components.sale_data import make_member, make_products, request, stock_in, zhang_wei
@@ -188,3 +188,42 @@ async def test_one_approval_gives_override_and_verification_for_the_cart_it_was_
     # The same reference saved again keeps its check.
     again = await carts.set_prescription(clerk, "RX-1", "瑞金医院")
     assert again.prescription["verified_by"] == staff_ids["pharmacist"]
+
+
+async def test_an_override_answers_only_the_alerts_the_pharmacist_saw(products: dict, staff_ids) -> None:
+    """An allergy recorded elsewhere (the profile, another counter, the API) while the cart is open raises a block
+    the earlier override never covered: the pharmacist must look again, the sale cannot be paid meanwhile."""
+    member_no = await make_member("周敏", ("penicillins",))
+    clerk = await actor_at_tablet("clerk")
+    member_id = (await fetch("SELECT id FROM member WHERE member_no = {}", member_no))[0]["id"]
+    await carts.claim_member(clerk, member_id)
+    amoxicillin, ibuprofen = products["YS90001"].id, products["YS90008"].id
+    await carts.add_product(clerk, amoxicillin)
+    await carts.add_product(clerk, ibuprofen)
+    await carts.set_prescription(clerk, "RX-2", "瑞金医院")
+    cart = await carts.approve(
+        clerk,
+        staff_ids["pharmacist"],
+        "王药师",
+        reason="皮试阴性，医生确认",
+        verify_rx=True,
+        products=[amoxicillin, ibuprofen],
+    )
+    assert cart.override["covers"] == [[amoxicillin, "penicillins"]]
+    assert "allergy_high" not in (await sales.quote(carts.to_sale_request(cart), clerk)).blocker_codes
+
+    new = members.NewAllergy(allergen_class="nsaids", criticality="high", reaction="anaphylaxis")
+    await members.add_allergy(member_no, new, await actor())  # on the profile, not at this counter
+    q = await sales.quote(carts.to_sale_request(await carts.current(clerk)), clerk)
+    assert "allergy_high" in q.blocker_codes
+    assert [(c["product_id"], c["recorded_class"]) for c in q.conflicts] == [(ibuprofen, "nsaids")]
+    assert q.pharmacist_pending == ("allergy_override",)
+    cart = await carts.approve(
+        clerk,
+        staff_ids["pharmacist"],
+        "王药师",
+        reason="医生确认可用",
+        products=[amoxicillin, ibuprofen],
+    )
+    assert sorted(map(tuple, cart.override["covers"])) == sorted([(amoxicillin, "penicillins"), (ibuprofen, "nsaids")])
+    assert "allergy_high" not in (await sales.quote(carts.to_sale_request(cart), clerk)).blocker_codes
