@@ -24,7 +24,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from app.components.catalog import demo_rows, demo_sku
-from e2e.helpers import ARTIFACTS, COUNTER_DEVICE, ZHANG_WEI, NewContext, login, save_screenshot, switch_language
+from e2e.helpers import ARTIFACTS, COUNTER_DEVICE, ZHANG_WEI, NewContext, login, save_screenshot, scan, switch_language
 
 pytestmark = pytest.mark.e2e
 
@@ -241,6 +241,11 @@ async def test_find_yesterdays_sale_by_date_and_a_sale_by_scanning_its_receipt(s
     await page.get_by_test_id("sales-q").press("Enter")
     await page.wait_for_url(f"**/counter/sales/{today}")
     await expect(page.get_by_test_id("sale")).to_have_attribute("data-sale-no", today)
+    # … or into the counter's own scan field, where the customer who came back stands.
+    await page.goto("/counter")
+    await scan(page, old)
+    await page.wait_for_url(f"**/counter/sales/{old}")
+    await expect(page.get_by_test_id("sale")).to_have_attribute("data-sale-no", old)
     await _english(page)
     await page.goto(f"/counter/sales?date={yesterday}")
     await save_screenshot(page, "returns-sales-yesterday-en.png")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
@@ -80,7 +80,7 @@ async def panel_with_cart(request: Request, ctx: dict, status_code: int = 200) -
 
 
 @post("/counter/lookup", guards=guard)
-async def lookup(request: Request, data: Annotated[LookupForm, FORM]) -> Template:
+async def lookup(request: Request, data: Annotated[LookupForm, FORM]) -> Response | Template:
     """The scan field: a member card, member number or phone number shows the member (and puts them on the cart);
     for selling roles any other code is a product for the cart (app.routes.sale)."""
     code = data.code.strip()

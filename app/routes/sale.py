@@ -231,13 +231,18 @@ async def switch_asked(request: Request, cart: carts.CartView, code: str) -> Tem
     return render(request, "counter/_scan.html", ctx, headers={"HX-Reswap": "none"})
 
 
-async def scan_product(request: Request, code: str) -> Template:
+async def scan_product(request: Request, code: str) -> Response | Template:
     """A product (or coupon) code from the scan field: add a line (or the coupon), or say next to the field why
     not; the cart is untouched then."""
     key = change_key(request)
     try:
         resolved = await catalog.resolve_code(code)
     except (BadScan, NotFound) as exc:
+        sale_no = await sales.sale_no_for(request.user.store_id, scanned_text(code)) if request.user.store_id else None
+        if sale_no:
+            # A receipt's (or a refund slip's) barcode scanned at the counter: the customer is back with it, to
+            # return something or for a reprint. The sale opens; the cart stays as it was.
+            return _to_sale(request, sale_no)
         if carts.looks_like_coupon(code):
             # A printed coupon scanned where products are scanned: a clerk expects it to go on the sale.
             try:
@@ -653,11 +658,19 @@ class CheckoutForm:
     points_amount: str = ""
 
 
-def _to_receipt(request: Request, sale_no: str) -> Response:
-    url = f"/counter/sales/{sale_no}/receipt"
+def _go(request: Request, url: str) -> Response:
+    """Another page: htmx follows HX-Redirect, a plain form post the 303."""
     if request.headers.get("hx-request") == "true":
         return Response("", status_code=200, headers={"HX-Redirect": url})
     return Redirect(url, status_code=303)
+
+
+def _to_sale(request: Request, sale_no: str) -> Response:
+    return _go(request, f"/counter/sales/{sale_no}")
+
+
+def _to_receipt(request: Request, sale_no: str) -> Response:
+    return _go(request, f"/counter/sales/{sale_no}/receipt")
 
 
 @post("/counter/checkout", guards=guard)

@@ -234,3 +234,16 @@ async def test_hq_sets_the_chain_settings_and_store_managers_read_them(client) -
     await login(client, "pharmacist")
     assert 'data-paper="58"' in (await client.get(f"/counter/sales/{sale_no}/receipt")).text
     assert 'data-paper="a4"' in (await client.get(f"/counter/sales/{sale_no}/guidance")).text
+
+
+async def test_a_receipt_scanned_at_the_counter_opens_its_sale_and_leaves_the_cart_alone(client) -> None:
+    sale_no = await _sale()
+    headers = await _headers(client)
+    await client.post("/counter/lookup", data={"code": "YS90007"}, headers=headers)  # the next customer's cart
+    for scanned in (sale_no, f"]C0{sale_no}", sale_no.lower()):  # a scanner with AIM ids on; typed by hand
+        opened = await client.post("/counter/lookup", data={"code": scanned}, headers=headers)
+        assert opened.status_code == 200 and opened.headers["HX-Redirect"] == f"/counter/sales/{sale_no}", scanned
+    cart = await client.get("/counter/cart", headers=headers)
+    assert cart.text.count('data-testid="cart-line"') == 1
+    other = await client.post("/counter/lookup", data={"code": sale_no}, headers=await _headers(client, "pharmacist2"))
+    assert "HX-Redirect" not in other.headers  # another store's receipt names no sale here
