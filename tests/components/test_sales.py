@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.components import audit, loyalty, members, sales, stock
+from app.components import audit, bounds, loyalty, members, sales, stock
 from app.components.errors import NotFound, ValidationFailed
 from app.components.members import store_today
 from app.db import fetch, transaction
@@ -167,6 +167,39 @@ async def test_tender_short_is_a_blocker_and_cash_over_gives_change(products: di
     sale = (await sales.record_sale(mixed, await actor())).sale
     assert (sale.total, sale.paid, sale.change_given) == (1980, 2980, 1000)
     assert [(t.kind, t.amount) for t in sale.tenders] == [("wechat", 980), ("cash", 2000)]
+
+
+async def test_cash_is_capped_at_ten_times_the_total_or_the_total_and_one_100_note(products: dict) -> None:
+    """More cash than that is a mistyped amount (an extra zero), refused next to the cash tender, never change."""
+    clerk = await actor()
+
+    async def quoted(total_lines: list, tenders: list) -> sales.Quote:
+        return await sales.quote(await request(lines=total_lines, tenders=tenders), clerk)
+
+    two = [("YS90007", 2)]  # ¥19.80: ten times is ¥198.00, more than the total and a ¥100 note
+    assert (await quoted(two, [("cash", 19800)])).change == 19800 - 1980
+    with pytest.raises(ValidationFailed) as refused, use_language("en"):
+        await quoted(two, [("cash", 19801)])
+    assert refused.value.errors == {"tenders.0.amount": "More cash than this sale can take: at most ¥198.00."}
+    # The cap counts the cash only, and names the cash tender wherever it stands.
+    assert (await quoted(two, [("wechat", 980), ("cash", 19800)])).change == 19800 - 1000
+    with pytest.raises(ValidationFailed) as refused:
+        await quoted(two, [("wechat", 980), ("cash", 19801)])
+    assert set(refused.value.errors) == {"tenders.1.amount"}
+    one = [("YS90007", 1)]  # ¥9.90: ten times is ¥99.00, less than the total and a ¥100 note (¥109.90)
+    assert (await quoted(one, [("cash", 10990)])).change == 10000
+    with pytest.raises(ValidationFailed) as refused, use_language("en"):
+        await quoted(one, [("cash", 10991)])
+    assert refused.value.errors == {"tenders.0.amount": "More cash than this sale can take: at most ¥109.90."}
+
+
+async def test_a_single_payment_is_at_most_a_million_yuan(products: dict) -> None:
+    clerk = await actor()
+    at_most = await sales.quote(await request(tenders=[("wechat", bounds.MAX_FEN)]), clerk)
+    assert "tender_over" in at_most.blocker_codes  # a card over the total: a blocker, not bad input
+    with pytest.raises(ValidationFailed) as refused, use_language("en"):
+        await sales.quote(await request(tenders=[("wechat", bounds.MAX_FEN + 1)]), clerk)
+    assert refused.value.errors == {"tenders.0.amount": "A payment is at most ¥1000000.00."}
 
 
 async def test_bad_input_names_the_field(products: dict) -> None:
