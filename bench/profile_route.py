@@ -197,7 +197,7 @@ async def _sale_maker(rng: random.Random) -> Callable[[], Request]:
 
     from app.components import stock
     from app.components.auth import StaffUser
-    from app.components.members import store_today
+    from app.components.clock import store_today
     from app.components.passwords import new_api_token
     from app.db import fetch
 

@@ -452,7 +452,7 @@ from datetime import timedelta
 async def main(lines: int, store: str) -> None:
     from app.components import catalog, stock
     from app.components.auth import StaffUser
-    from app.components.members import store_today
+    from app.components.clock import store_today
     from app.components.seed import seed_demo
     from app.components.seed_sales import seed_sales_history
     from app.db import fetch

@@ -10,6 +10,7 @@ from typing import Any
 
 from app.components import audit, catalog
 from app.components.auth import StaffUser
+from app.components.clock import store_today
 from app.components.errors import NotFound, ValidationFailed
 from app.db import fetch, is_sqlite, marks, transaction
 from app.i18n import _, pick
@@ -315,7 +316,6 @@ async def issue(
     """Give a member a coupon. Idempotent by `source_key` (the same journey step or campaign never issues twice);
     ValidationFailed when the template is inactive, the member holds its per-member limit, or the member belongs
     to another store than the issuing store staff's own."""
-    from app.components.members import store_today
 
     t = await get_template(template_code)
     await _check_member_store(member_id, actor)
@@ -364,7 +364,6 @@ async def issue(
 async def print_codes(template_code: str, count: int, actor: StaffUser, batch_key: str = "") -> list[Issued]:
     """`count` printed (bearer) codes of a template. With `batch_key`, posting the same batch again returns the
     same codes instead of printing more."""
-    from app.components.members import store_today
 
     if not 1 <= count <= MAX_PRINT:
         raise ValidationFailed({"count": _("Print between 1 and %(n)s codes.") % {"n": MAX_PRINT}})

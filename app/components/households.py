@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 
 from app.components import audit, timeline
 from app.components.auth import StaffUser
+from app.components.clock import age_on, store_today
 from app.components.errors import NotFound, ValidationFailed
-from app.components.members import age_on, store_today
 from app.db import fetch, transaction
 from app.i18n import N_, _
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from app.components import audit
 from app.components.auth import StaffUser
+from app.components.clock import store_today
 from app.components.errors import ValidationFailed
 from app.db import fetch, marks, transaction
 from app.i18n import _
@@ -498,7 +499,6 @@ async def reverse_for_return(
 
 
 def _today() -> date:
-    from app.components.members import store_today
 
     return store_today()
 

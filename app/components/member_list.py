@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from app.components.auth import StaffUser
-from app.components.members import age_on, normalize_phone, phone_index, store_today
+from app.components.clock import age_on, store_today
+from app.components.members import normalize_phone, phone_index
 from app.components.roles import HQ_ROLES
 from app.db import fetch
 

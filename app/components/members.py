@@ -8,7 +8,6 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import barcode
 import phonenumbers
@@ -32,6 +31,7 @@ from app.components.allergens import (
     substance_label,
 )
 from app.components.auth import StaffUser
+from app.components.clock import age_on, store_today
 from app.components.crypto import blind_index, decrypt, encrypt
 from app.components.errors import NotFound, ValidationFailed
 from app.db import fetch, transaction
@@ -282,18 +282,6 @@ def _as_datetime(value: datetime | str | None) -> datetime | None:
         return value
     parsed = datetime.fromisoformat(str(value))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def age_on(birth: date | None, today: date) -> int | None:
-    """Whole years between `birth` and `today`."""
-    if birth is None:
-        return None
-    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
-
-
-def store_today() -> date:
-    """Today's date in the chain's time zone."""
-    return datetime.now(ZoneInfo(get_settings().timezone)).date()
 
 
 _MEMBER_SQL = (

@@ -10,8 +10,8 @@ from typing import Any
 from app.components import audit, consents, loyalty, timeline
 from app.components.allergens import class_label
 from app.components.auth import StaffUser
+from app.components.clock import age_on, store_today
 from app.components.errors import NotFound, ValidationFailed
-from app.components.members import age_on, store_today
 from app.components.roles import Role
 from app.db import fetch, is_sqlite, marks, transaction
 from app.i18n import N_, _

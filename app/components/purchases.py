@@ -7,7 +7,8 @@ from datetime import date, datetime
 
 from app.components import audit
 from app.components.auth import StaffUser
-from app.components.members import member_id, store_today
+from app.components.clock import store_today
+from app.components.members import member_id
 from app.db import fetch, marks
 from app.i18n import pick
 

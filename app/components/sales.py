@@ -13,8 +13,9 @@ from app.components import audit, bounds, catalog, chain_settings, coupons, heal
 from app.components.allergy_check import RecordedAllergy, check_line
 from app.components.auth import StaffUser
 from app.components.barcodes import TRACEABILITY_PRODUCT_DIGITS, BadScan
+from app.components.clock import store_today
 from app.components.errors import NotFound, ValidationFailed
-from app.components.members import next_serials, store_today
+from app.components.members import next_serials
 from app.components.passwords import check_password
 from app.components.roles import DISCOUNT_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES, STOCK_ROLES, Role
 from app.db import fetch, in_transaction, is_sqlite, marks, transaction

@@ -24,8 +24,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from app.components import audit, barcodes, catalog
 from app.components.auth import StaffUser
+from app.components.clock import store_today
 from app.components.errors import NotFound, ValidationFailed
-from app.components.members import store_today
 from app.db import fetch, is_sqlite, transaction
 from app.i18n import _, pick
 from app.settings import get_settings

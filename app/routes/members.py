@@ -10,7 +10,7 @@ from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
-from app.components import coupons, health, loyalty, members, purchases
+from app.components import clock, coupons, health, loyalty, members, purchases
 from app.components.errors import ValidationFailed
 from app.components.roles import COUNTER_ROLES, SALE_ROLES
 from app.i18n import _
@@ -48,7 +48,7 @@ async def _points_ctx(request: Request, member_no: str, **extra: object) -> dict
     return {
         "member_no": member_no,
         "statement": await loyalty.statement(member_id, per_page=20),
-        "coupons": await coupons.wallet(member_id, members.store_today()),
+        "coupons": await coupons.wallet(member_id, clock.store_today()),
         "may_redeem_gift": request.user.role in SALE_ROLES,
         "gift_form": {"key": uuid.uuid4().hex, "gift": "", "points": ""},
         "gift_errors": {},

@@ -16,7 +16,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import File, Redirect, Template
 
 from app.components import cart as carts
-from app.components import catalog, chain_settings, coupons, devices, guidance, loyalty, members, sales, stock
+from app.components import catalog, chain_settings, clock, coupons, devices, guidance, loyalty, members, sales, stock
 from app.components.barcodes import BadScan, scanned_text
 from app.components.errors import NotFound, ValidationFailed
 from app.components.roles import DISCOUNT_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES, STOCK_ROLES
@@ -801,7 +801,7 @@ async def sales_today(request: Request, q: FromQuery[str] = "", date: FromQuery[
     slip — opens that sale at once."""
     user = request.user
     store_id = user.store_id
-    today = members.store_today()
+    today = clock.store_today()
     errors: dict[str, str] = {}
     on_date: Any = today
     if store_id and q.strip():

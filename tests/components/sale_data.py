@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.components import catalog, members, sales, stock
 from app.components.barcodes import synthetic_gtin13
-from app.components.members import store_today
+from app.components.clock import store_today
 from app.db import fetch
 from tests.conftest import actor, grant_health_consent
 

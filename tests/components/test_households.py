@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from app.components import audit, households, members
+from app.components import audit, clock, households, members
 from app.components.errors import ValidationFailed
 from app.db import fetch
 from app.i18n import use_language
@@ -18,7 +18,7 @@ async def _member(name: str, birth: str = "") -> members.MemberView:
 
 
 def _years_ago(years: int) -> str:
-    today = members.store_today()
+    today = clock.store_today()
     return date(today.year - years, 1, 1).isoformat()
 
 

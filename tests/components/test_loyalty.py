@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.components import loyalty, members
+from app.components import clock, loyalty, members
 from app.components.errors import ValidationFailed
 from app.components.loyalty import DEFAULT_RULES, EligibleLine, LoyaltyRules
 from app.db import fetch, transaction
@@ -185,7 +185,7 @@ async def test_a_return_restores_redeemed_points_and_reverses_earned_ones() -> N
         r["kind"]: r for r in await fetch("SELECT kind, points, expires_on FROM points_entry WHERE member = {}", member)
     }
     assert loyalty._as_date(rows["reverse"]["expires_on"]) == date(2027, 4, 30)  # the sale's own lot
-    assert loyalty._as_date(rows["restore"]["expires_on"]) == loyalty.expiry_for(members.store_today())
+    assert loyalty._as_date(rows["restore"]["expires_on"]) == loyalty.expiry_for(clock.store_today())
     assert await loyalty.check_balances() == []
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from app.components import audit, consents, duplicates, households, members, merge
+from app.components import audit, clock, consents, duplicates, households, members, merge
 from app.components.crypto import decrypt
 from app.components.errors import NotFound, ValidationFailed
 from app.db import fetch
@@ -307,7 +307,7 @@ async def test_merge_moves_purchases_points_and_coupons_and_undo_returns_them() 
     assert record.moved["medication"] == 1
     assert await loyalty.balance(keep_id) == earned and await loyalty.balance(dup_id) == 0
     assert await loyalty.check_balances() == []  # the cached balances followed the ledger
-    assert [c.code for c in await coupons.wallet(keep_id, members.store_today())] == [issued.code]
+    assert [c.code for c in await coupons.wallet(keep_id, clock.store_today())] == [issued.code]
 
     await merge.undo(record.id, await actor())
     assert await loyalty.balance(dup_id) == earned and await loyalty.balance(keep_id) == 0

@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 
 from app.components import chain_settings, sales
+from app.components.clock import store_today
 from app.components.errors import NotFound, ValidationFailed
-from app.components.members import store_today
 from app.db import fetch
 from tests.components.sale_data import count, make_member, make_products, on_hand, points, request, stock_in
 from tests.conftest import actor

@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 
 from app.components import audit, bounds, loyalty, members, sales, stock
+from app.components.clock import store_today
 from app.components.errors import NotFound, ValidationFailed
-from app.components.members import store_today
 from app.db import fetch, transaction
 from app.i18n import use_language
 from tests.components.sale_data import (

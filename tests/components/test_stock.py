@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from app.components import audit, stock
 from app.components.barcodes import gs1_check_digit
+from app.components.clock import store_today
 from app.components.errors import NotFound, ValidationFailed
-from app.components.members import store_today
 from app.db import fetch, transaction
 from app.i18n import use_language
 from tests.conftest import actor

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from app.components import members
+from app.components import clock, members
 from app.db import fetch
 from tests.conftest import actor, login
 
@@ -18,7 +18,7 @@ async def _headers(client, username: str = "pharmacist") -> dict[str, str]:
 
 
 async def _member(name: str, age: int) -> members.MemberView:
-    today = members.store_today()
+    today = clock.store_today()
     birth = date(today.year - age, 1, 1).isoformat()
     return await members.register(members.NewMember(name=name, birth_date=birth), await actor())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from app.components import loyalty, members
+from app.components import clock, loyalty, members
 from app.db import fetch, transaction
 from tests.conftest import actor, api_headers, login
 
@@ -139,7 +139,7 @@ async def test_points_api_shows_balance_ledger_and_what_expires(client) -> None:
     headers = await api_headers()
     member = await members.register(members.NewMember(name="查积分"), await actor())
     member_id = await members.member_id(member.member_no)
-    today = members.store_today()
+    today = clock.store_today()
     async with transaction():
         await loyalty.earn(member_id, "S1", 30_000, today, None, None)
         await loyalty.redeem(member_id, 100, "S2", None, None)

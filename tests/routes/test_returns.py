@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from app.components import audit, sales
-from app.components.members import store_today
+from app.components.clock import store_today
 from app.db import fetch
 from tests.components.sale_data import make_member, make_products, request, stock_in
 from tests.conftest import actor, api_headers, login

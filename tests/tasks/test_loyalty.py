@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.components import loyalty, members
+from app.components import clock, loyalty, members
 from app.db import fetch, transaction
 from tests.conftest import actor, run_job_in_worker
 
@@ -21,7 +21,7 @@ async def _member(name: str) -> int:
 
 async def test_nightly_expiry_takes_old_unused_points_once() -> None:
     old, fresh = await _member("旧积分"), await _member("新积分")
-    today = members.store_today()
+    today = clock.store_today()
     async with transaction():
         await loyalty.earn(old, "S1", 50_000, today - timedelta(days=800), None, None)  # long expired
         await loyalty.redeem(old, 100, "S2", None, None)
@@ -38,7 +38,7 @@ async def test_nightly_expiry_takes_old_unused_points_once() -> None:
 
 async def test_tier_review_downgrades_once_and_a_second_run_changes_nothing() -> None:
     idle = await _member("沉睡会员")
-    today = members.store_today()
+    today = clock.store_today()
     async with transaction():
         await loyalty.earn(idle, "S1", 1_000, today, None, None)
     await fetch(
