@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from app.components.roles import HQ_ROLES, STORE_ROLES, Role
+from app.components.core.roles import HQ_ROLES, STORE_ROLES, Role
 
 T = TypeVar("T")
 
@@ -166,7 +166,7 @@ def token_add(username: str, label: str) -> None:
     """Create an API token for USERNAME and print it once."""
     from datetime import UTC, datetime
 
-    from app.components.passwords import new_api_token
+    from app.components.auth import new_api_token
     from app.db import fetch
 
     async def go() -> str | None:

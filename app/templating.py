@@ -74,7 +74,7 @@ def template_gettext(context: Context, message: str, **variables: Any) -> str:
 def register_filters(env: Environment) -> None:
     """Install the filters (and the fast template gettext) on an environment."""
     from app.components.audit import action_label
-    from app.components.roles import role_label
+    from app.components.core.roles import role_label
 
     env.filters.update(
         local_time=local_time, local_date=local_date, yuan=yuan, role_label=role_label, action_label=action_label

@@ -30,8 +30,8 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from app.components.devices import DeviceRequired
-from app.components.errors import NotFound, ValidationFailed
+from app.components.core.errors import NotFound, ValidationFailed
+from app.components.sales import DeviceRequired
 from app.db import engine
 from app.i18n import LANGUAGES, N_, _, current_language, gettext, list_separator, ngettext
 from app.redis import close_redis

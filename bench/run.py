@@ -418,7 +418,7 @@ async def _pg_rows(url: str, sql: str) -> list[tuple]:
 def pick_codes(scratch: Scratch, cfg: Config) -> list[str]:
     """Random existing member numbers, and a share of their phone numbers (decrypted with the scratch key)."""
     os.environ["YAOSHI_DATA_DIR"] = str(scratch.dir)  # this process reads the scratch keys
-    from app.components.crypto import decrypt
+    from app.components.core.crypto import decrypt
 
     sql = f"SELECT member_no, phone_enc FROM member ORDER BY random() LIMIT {cfg.codes}"
     if scratch.tier == "postgresql":

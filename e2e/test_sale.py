@@ -14,8 +14,8 @@ from datetime import date, timedelta
 import pytest
 from playwright.async_api import Page, expect
 
-from app.components.barcodes import synthetic_gtin13
 from app.components.catalog import demo_rows
+from app.components.scanning import synthetic_gtin13
 from e2e.conftest import Server
 from e2e.helpers import ZHANG_WEI, save_screenshot, scan, show_member
 from e2e.test_counter import TOO_SMALL

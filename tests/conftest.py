@@ -28,17 +28,9 @@ if not os.environ.get("REDIS_URL"):
 
 import httpx  # noqa: E402
 
-from app.components.auth import StaffUser  # noqa: E402
-from app.components.passwords import new_api_token  # noqa: E402
-from app.components.seed import (  # noqa: E402
-    DEMO_PASSWORD,
-    DEMO_PIN,
-    DEMO_STAFF,
-    DEMO_STORES,
-    PIN_ROLES,
-    add_staff,
-    ensure_store,
-)
+from app.components.auth import new_api_token  # noqa: E402
+from app.components.core.actor import StaffUser  # noqa: E402
+from app.components.seed import DEMO_PASSWORD, DEMO_PIN, DEMO_STAFF, DEMO_STORES, PIN_ROLES, add_staff, ensure_store  # noqa: E402
 from app.db import fetch, is_sqlite  # noqa: E402
 from app.redis import get_redis  # noqa: E402
 from app.tables.migrate import migrate, reset_all  # noqa: E402
@@ -146,7 +138,7 @@ def staff_ids(schema: dict[str, int]) -> dict[str, int]:
 
 async def actor_at_tablet(username: str = "pharmacist", tablet: str = "柜台 1") -> StaffUser:
     """`actor(username)` standing at a newly registered counter tablet of their store (carts belong to a tablet)."""
-    from app.components import devices
+    from app.components.sales import devices
 
     user = await actor(username)
     device, _token = await devices.register(user, tablet)
@@ -178,7 +170,7 @@ async def actor(username: str = "pharmacist") -> StaffUser:
 
 async def grant_health_consent(member_no: str, username: str = "pharmacist") -> None:
     """Record the member's consent to the processing of health data (needed before allergies, vitals …)."""
-    from app.components import consents
+    from app.components.consents import records as consents
     from app.db import transaction
 
     rows = await fetch("SELECT id FROM member WHERE member_no = {}", member_no)

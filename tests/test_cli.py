@@ -58,7 +58,7 @@ async def test_seed_chain_adds_members_in_bulk_and_migrate_is_idempotent() -> No
 
 
 async def test_user_add_with_pin_stores_a_verifiable_pin_and_refuses_a_bad_one() -> None:
-    from app.components.passwords import verify_password
+    from app.components.auth import verify_password
 
     result = yaoshi(
         "user",
@@ -97,7 +97,7 @@ async def test_seed_demo_adds_the_catalog_and_stock_once() -> None:
 
 
 async def test_a_new_password_from_the_cli_ends_the_users_open_sessions(client) -> None:
-    from app.components import auth
+    from app.components.auth import staff as auth
     from tests.conftest import login
 
     assert (

@@ -10,8 +10,8 @@ from litestar.openapi.spec import Example
 from litestar.params import JSONBody, Parameter
 
 from app.components import health, members
-from app.components.duplicates import reason_label
-from app.components.roles import MEMBER_READ_ROLES, MEMBER_WRITE_ROLES
+from app.components.core.roles import MEMBER_READ_ROLES, MEMBER_WRITE_ROLES
+from app.components.members import reason_label
 from app.i18n import _
 from app.routes import api_schema as s
 from app.routes.guards import requires_role

@@ -11,7 +11,7 @@ from litestar import Request, Response, get, post
 from litestar.params import JSONBody
 
 from app.components import consents
-from app.components.roles import MEMBER_READ_ROLES, MEMBER_WRITE_ROLES
+from app.components.core.roles import MEMBER_READ_ROLES, MEMBER_WRITE_ROLES
 from app.routes import api_schema as s
 from app.routes.guards import requires_role
 

@@ -23,8 +23,9 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example, Operation, Schema
 from litestar.params import Parameter
 
-from app.components import allergens, bounds, consents, health, members, sales
-from app.components.roles import ALL_ROLES
+from app.components import allergies, consents, health, members, sales
+from app.components.core import bounds
+from app.components.core.roles import ALL_ROLES
 from app.routes.guards import allowed_roles
 
 # ---------------------------------------------------------------- value sets
@@ -42,8 +43,8 @@ Gender = Annotated[
     one_of((*members.GENDERS, *FHIR_GENDERS)),
     msgspec.Meta(description="M, F or U (not stated); or FHIR male, female, other, unknown (stored as M, F, U, U)."),
 ]
-AllergenClass = one_of(allergens.allergen_classes())
-Criticality = one_of(allergens.CRITICALITIES)
+AllergenClass = one_of(allergies.allergen_classes())
+Criticality = one_of(allergies.CRITICALITIES)
 TenderKind = one_of(sales.TENDER_KINDS)
 ConsentPurpose = one_of(consents.PURPOSES)
 ConsentChannel = one_of(consents.CHANNELS)
@@ -350,12 +351,12 @@ class AllergyIn(Body):
 
     allergen_class: AllergenClass
     substance: text(80, "A substance of the class (its English key), e.g. amoxicillin.") = ""
-    category: one_of(("", *allergens.CATEGORIES)) = ""
+    category: one_of(("", *allergies.CATEGORIES)) = ""
     criticality: Criticality = "unable-to-assess"
-    reaction: one_of(allergens.REACTIONS) = ""
-    severity: one_of(allergens.SEVERITIES) = ""
-    verification_status: one_of(allergens.VERIFICATION_STATUSES) = "unconfirmed"
-    clinical_status: one_of(allergens.CLINICAL_STATUSES) = "active"
+    reaction: one_of(allergies.REACTIONS) = ""
+    severity: one_of(allergies.SEVERITIES) = ""
+    verification_status: one_of(allergies.VERIFICATION_STATUSES) = "unconfirmed"
+    clinical_status: one_of(allergies.CLINICAL_STATUSES) = "active"
     note: text(200) = ""
 
 

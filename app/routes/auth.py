@@ -9,10 +9,9 @@ from litestar import Request, Response, get, post
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
-from app.components import audit, devices
+from app.components import audit, sales
 from app.components import auth as auth_component
-from app.components import cart as carts
-from app.components.roles import home_path
+from app.components.core.roles import home_path
 from app.i18n import _, current_language, ngettext
 from app.routes.middleware import SESSION_COOKIE
 from app.routes.render import FORM, render
@@ -75,8 +74,8 @@ async def logout(request: Request) -> Response:
     session_id = request.cookies.get(SESSION_COOKIE)
     user = request.scope.get("user")
     if user:
-        device = await devices.from_token(request.cookies.get(devices.DEVICE_COOKIE))
-        await carts.park_at_logout(devices.with_device(user, device))
+        device = await sales.from_token(request.cookies.get(sales.DEVICE_COOKIE))
+        await sales.park_at_logout(sales.with_device(user, device))
     if session_id:
         await auth_component.end_session(session_id)
     if user:

@@ -7,27 +7,27 @@ from typing import Annotated, Any
 from litestar import Request, get, post
 from litestar.response import Template
 
-from app.components import chain_settings
-from app.components.errors import ValidationFailed
-from app.components.roles import CATALOG_WRITE_ROLES, MANAGER_ROLES
+from app.components import sales
+from app.components.core.errors import ValidationFailed
+from app.components.core.roles import CATALOG_WRITE_ROLES, MANAGER_ROLES
 from app.routes.guards import requires_role
 from app.routes.render import FORM, render
 
 PAGE = "manager/settings.html"
 
 
-def _ctx(request: Request, current: chain_settings.CounterSettings, **extra: Any) -> dict[str, Any]:
+def _ctx(request: Request, current: sales.CounterSettings, **extra: Any) -> dict[str, Any]:
     return {
         "current": current,
         "form": {},
         "errors": {},
         "saved": None,
         "may_edit": request.user.role in CATALOG_WRITE_ROLES,
-        "rules": chain_settings.RESTRICTED_RETURNS,
-        "receipt_papers": chain_settings.RECEIPT_PAPERS,
-        "slip_papers": chain_settings.SLIP_PAPERS,
-        "rule_label": chain_settings.restricted_returns_label,
-        "paper_label": chain_settings.paper_label,
+        "rules": sales.RESTRICTED_RETURNS,
+        "receipt_papers": sales.RECEIPT_PAPERS,
+        "slip_papers": sales.SLIP_PAPERS,
+        "rule_label": sales.restricted_returns_label,
+        "paper_label": sales.paper_label,
         **extra,
     }
 
@@ -35,7 +35,7 @@ def _ctx(request: Request, current: chain_settings.CounterSettings, **extra: Any
 @get("/manager/settings", guards=[requires_role(MANAGER_ROLES)])
 async def settings_page(request: Request) -> Template:
     """The chain's counter rules (HQ administrators may change them)."""
-    current = await chain_settings.counter_settings()
+    current = await sales.counter_settings()
     return render(request, PAGE, _ctx(request, current), block="settings_form")
 
 
@@ -43,10 +43,10 @@ async def settings_page(request: Request) -> Template:
 async def settings_save(request: Request, data: Annotated[dict[str, str], FORM]) -> Template:
     """Save the chain's counter rules (audited); a bad value comes back next to its field, nothing lost."""
     try:
-        new = chain_settings.parse_form(data)
-        changed = await chain_settings.save_counter_settings(new, request.user)
+        new = sales.parse_form(data)
+        changed = await sales.save_counter_settings(new, request.user)
     except ValidationFailed as exc:
-        ctx = _ctx(request, await chain_settings.counter_settings(), form=data, errors=exc.errors)
+        ctx = _ctx(request, await sales.counter_settings(), form=data, errors=exc.errors)
         return render(request, PAGE, ctx, block="settings_form", status_code=422)
     return render(request, PAGE, _ctx(request, new, saved=changed), block="settings_form")
 

@@ -9,12 +9,11 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from app.components import cart as carts
-from app.components import consents, members
-from app.components.allergens import CRITICALITIES, REACTIONS, allergen_classes
-from app.components.barcodes import scanned_text
-from app.components.errors import NotFound, ValidationFailed
-from app.components.roles import COUNTER_ROLES, SALE_ROLES
+from app.components import consents, members, sales
+from app.components.allergies import CRITICALITIES, REACTIONS, allergen_classes
+from app.components.core.errors import NotFound, ValidationFailed
+from app.components.core.roles import COUNTER_ROLES, SALE_ROLES
+from app.components.scanning import scanned_text
 from app.db import transaction
 from app.routes.devices import DEVICE_PAGE, device_page_ctx, needs_device, with_counter_device
 from app.routes.guards import requires_role
@@ -155,7 +154,7 @@ async def add_allergy(request: Request, member_no: FromPath[str], data: Annotate
             block="member_panel",
             status_code=422,
         )
-    await carts.allergies_changed(member.id)
+    await sales.allergies_changed(member.id)
     return await panel_with_cart(request, member_ctx(member, code=member_no))
 
 

@@ -11,9 +11,9 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from app.components import devices
-from app.components.errors import ValidationFailed
-from app.components.roles import COUNTER_ROLES, SALE_ROLES, Role
+from app.components import sales
+from app.components.core.errors import ValidationFailed
+from app.components.core.roles import COUNTER_ROLES, SALE_ROLES, Role
 from app.routes.guards import requires_role
 from app.routes.render import FORM, render
 
@@ -31,8 +31,8 @@ async def with_counter_device(connection: ASGIConnection, _: BaseRouteHandler) -
     user = connection.scope.get("user")
     if user is None or user.role not in SALE_ROLES:
         return
-    device = await devices.from_token(connection.cookies.get(devices.DEVICE_COOKIE))
-    connection.scope["user"] = devices.with_device(user, device)  # type: ignore[typeddict-unknown-key]
+    device = await sales.from_token(connection.cookies.get(sales.DEVICE_COOKIE))
+    connection.scope["user"] = sales.with_device(user, device)  # type: ignore[typeddict-unknown-key]
 
 
 def device_required(request: Request, exc: Exception) -> Response:
@@ -44,12 +44,12 @@ def device_required(request: Request, exc: Exception) -> Response:
 
 def needs_device(request: Request) -> bool:
     """A selling actor at a tablet that has no (valid) registration."""
-    return request.user.role in SALE_ROLES and devices.device_id(request.user) is None
+    return request.user.role in SALE_ROLES and sales.device_id(request.user) is None
 
 
 async def device_page_ctx(request: Request, name: str = "", errors: dict | None = None) -> dict:
     """The naming page: the store it is for and, if the cookie names another store's tablet, which one."""
-    other = await devices.from_token(request.cookies.get(devices.DEVICE_COOKIE))
+    other = await sales.from_token(request.cookies.get(sales.DEVICE_COOKIE))
     return {
         "name": name,
         "errors": errors or {},
@@ -74,16 +74,16 @@ class DeviceForm:
 async def device_register(request: Request, data: Annotated[DeviceForm, FORM]) -> Response | Template:
     """Register this tablet for the user's store (audited); its cookie keeps a random token for good."""
     try:
-        _device, token = await devices.register(request.user, data.name)
+        _device, token = await sales.register(request.user, data.name)
     except ValidationFailed as exc:
         return render(request, DEVICE_PAGE, await device_page_ctx(request, data.name, exc.errors), status_code=422)
     response: Response = Redirect("/counter", status_code=303)
     if request.headers.get("hx-request") == "true":
         response = Response("", status_code=200, headers={"HX-Redirect": "/counter"})
     response.set_cookie(
-        devices.DEVICE_COOKIE,
+        sales.DEVICE_COOKIE,
         token,
-        max_age=devices.COOKIE_MAX_AGE,
+        max_age=sales.COOKIE_MAX_AGE,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
@@ -93,8 +93,8 @@ async def device_register(request: Request, data: Annotated[DeviceForm, FORM]) -
 
 
 async def _devices_ctx(request: Request, **extra: object) -> dict:
-    found = await devices.of_store(request.user.store_id) if request.user.store_id else []
-    return {"devices": found, "this_device": devices.device_id(request.user), **extra}
+    found = await sales.of_store(request.user.store_id) if request.user.store_id else []
+    return {"devices": found, "this_device": sales.device_id(request.user), **extra}
 
 
 @get("/manager/devices", guards=[*manager_guard, with_counter_device])
@@ -106,7 +106,7 @@ async def devices_list(request: Request) -> Template:
 @post("/manager/devices/{device_id:int}/revoke", guards=[*manager_guard, with_counter_device])
 async def device_revoke(request: Request, device_id: FromPath[int]) -> Template:
     """Withdraw a tablet: it is asked to be named again; what was open on it waits in the held sales."""
-    revoked = await devices.revoke(request.user, device_id)
+    revoked = await sales.revoke(request.user, device_id)
     return render(request, DEVICES_PAGE, await _devices_ctx(request, revoked=revoked), block="devices_list")
 
 

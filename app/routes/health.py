@@ -10,9 +10,9 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from app.components import health, members
-from app.components.allergens import CRITICALITIES, REACTIONS, allergen_classes, criticality_label, reaction_label
-from app.components.errors import ValidationFailed
-from app.components.roles import COUNTER_ROLES, Role
+from app.components.allergies import CRITICALITIES, REACTIONS, allergen_classes, criticality_label, reaction_label
+from app.components.core.errors import ValidationFailed
+from app.components.core.roles import COUNTER_ROLES, Role
 from app.routes.guards import requires_role
 from app.routes.render import FORM, render, wants_partial
 

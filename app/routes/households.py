@@ -9,9 +9,9 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from app.components import households
-from app.components.errors import ValidationFailed
-from app.components.roles import COUNTER_ROLES
+from app.components import members
+from app.components.core.errors import ValidationFailed
+from app.components.core.roles import COUNTER_ROLES
 from app.routes.guards import requires_role
 from app.routes.render import FORM, render, wants_partial
 
@@ -38,14 +38,14 @@ async def _section(
     errors: dict | None = None,
     status_code: int = 200,
 ) -> Template:
-    member, household = await households.household_for(member_no, actor=request.user)
+    member, household = await members.household_for(member_no, actor=request.user)
     ctx = {
         "member": member,
         "member_no": member_no,
         "household": household,
         "form": asdict(form or HouseholdForm()),
         "errors": errors or {},
-        "roles": [(r, households.role_label(r)) for r in (households.ADULT, households.CHILD, households.CONTACT)],
+        "roles": [(r, members.role_label(r)) for r in (members.ADULT, members.CHILD, members.CONTACT)],
     }
     return render(request, TEMPLATE, ctx, block=BLOCK, status_code=status_code)
 
@@ -68,7 +68,7 @@ async def create_household(
 ) -> Response:
     """Create a household with this member as its contact."""
     try:
-        await households.create_household(member_no, actor=request.user, name=data.name)
+        await members.create_household(member_no, actor=request.user, name=data.name)
     except ValidationFailed as exc:
         return await _section(request, member_no, data, exc.errors, status_code=422)
     return await _done(request, member_no)
@@ -78,7 +78,7 @@ async def create_household(
 async def link_member(request: Request, member_no: FromPath[str], data: Annotated[HouseholdForm, FORM]) -> Response:
     """In a household: add the member numbered `other_no` to it. Not in one: join the household of `other_no`."""
     try:
-        await households.add_or_join(member_no, data.other_no, data.role, request.user, guardian_no=data.guardian_no)
+        await members.add_or_join(member_no, data.other_no, data.role, request.user, guardian_no=data.guardian_no)
     except ValidationFailed as exc:
         return await _section(request, member_no, data, exc.errors, status_code=422)
     return await _done(request, member_no)
@@ -88,7 +88,7 @@ async def link_member(request: Request, member_no: FromPath[str], data: Annotate
 async def make_contact(request: Request, member_no: FromPath[str], data: Annotated[HouseholdForm, FORM]) -> Response:
     """Make an adult of the household (`target_no`) its contact."""
     try:
-        await households.make_contact(data.target_no or member_no, member_no, request.user)
+        await members.make_contact(data.target_no or member_no, member_no, request.user)
     except ValidationFailed as exc:
         return await _section(request, member_no, data, exc.errors, status_code=422)
     return await _done(request, member_no)
@@ -98,7 +98,7 @@ async def make_contact(request: Request, member_no: FromPath[str], data: Annotat
 async def set_guardian(request: Request, member_no: FromPath[str], data: Annotated[HouseholdForm, FORM]) -> Response:
     """Give a child of the household (`target_no`) another guardian (`guardian_no`)."""
     try:
-        await households.set_guardian(data.target_no, data.guardian_no, member_no, request.user)
+        await members.set_guardian(data.target_no, data.guardian_no, member_no, request.user)
     except ValidationFailed as exc:
         return await _section(request, member_no, data, exc.errors, status_code=422)
     return await _done(request, member_no)
@@ -108,7 +108,7 @@ async def set_guardian(request: Request, member_no: FromPath[str], data: Annotat
 async def unlink_member(request: Request, member_no: FromPath[str], data: Annotated[HouseholdForm, FORM]) -> Response:
     """Take a member (`target_no`, by default this one) out of the household."""
     try:
-        await households.unlink(data.target_no or member_no, member_no, request.user)
+        await members.unlink(data.target_no or member_no, member_no, request.user)
     except ValidationFailed as exc:
         return await _section(request, member_no, data, exc.errors, status_code=422)
     return await _done(request, member_no)

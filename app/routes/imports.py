@@ -11,9 +11,9 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Stream, Template
 
-from app.components import exports, imports
-from app.components.errors import ValidationFailed
-from app.components.roles import HQ_ROLES, MANAGER_ROLES, MEMBER_WRITE_ROLES
+from app.components import imports
+from app.components.core.errors import ValidationFailed
+from app.components.core.roles import HQ_ROLES, MANAGER_ROLES, MEMBER_WRITE_ROLES
 from app.i18n import _, current_language
 from app.routes.guards import requires_role
 from app.routes.render import render
@@ -125,7 +125,7 @@ async def _export_ctx(request: Request, **extra: Any) -> dict[str, Any]:
         "layout": _layout(request),
         "is_hq": user.role in HQ_ROLES,
         "stores": await imports.stores() if user.role in HQ_ROLES else [],
-        "may_full": exports.may_export_full(user),
+        "may_full": imports.may_export_full(user),
         "errors": {},
         "form": {"format": "csv", "store": "", "full": ""},
         **extra,
@@ -144,12 +144,12 @@ async def export_download(
 ) -> Stream | Template:
     """The members as a streamed CSV or XLSX file; the export is audited with its row count."""
     try:
-        export = await exports.prepare(request.user, format, store, full in ("1", "on", "true"))
+        export = await imports.prepare(request.user, format, store, full in ("1", "on", "true"))
     except ValidationFailed as exc:
         form = {"format": format, "store": store, "full": full}
         ctx = await _export_ctx(request, errors=exc.errors, form=form)
         return render(request, "members/export.html", ctx, status_code=422)
-    return Stream(exports.stream(export), media_type=export.media_type, headers=_attachment(export.filename))
+    return Stream(imports.stream(export), media_type=export.media_type, headers=_attachment(export.filename))
 
 
 # ---------------------------------------------------------------- JSON API

@@ -11,8 +11,8 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from app.components import catalog, coupons, loyalty, members
-from app.components.errors import NotFound, ValidationFailed
-from app.components.roles import CATALOG_READ_ROLES, CATALOG_WRITE_ROLES, COUPON_ISSUE_ROLES, MEMBER_READ_ROLES
+from app.components.core.errors import NotFound, ValidationFailed
+from app.components.core.roles import CATALOG_READ_ROLES, CATALOG_WRITE_ROLES, COUPON_ISSUE_ROLES, MEMBER_READ_ROLES
 from app.i18n import _
 from app.routes.api import SECURITY
 from app.routes.guards import requires_role

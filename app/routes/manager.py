@@ -9,7 +9,7 @@ from litestar.params import FromQuery
 from litestar.response import Template
 
 from app.components import audit, consents, members
-from app.components.roles import AUDIT_ROLES, HQ_ROLES, MANAGER_ROLES
+from app.components.core.roles import AUDIT_ROLES, HQ_ROLES, MANAGER_ROLES
 from app.i18n import _
 from app.routes.guards import requires_role
 from app.routes.params import Page

@@ -6,8 +6,8 @@ from litestar import Request, get
 from litestar.params import FromQuery
 from litestar.response import Template
 
-from app.components import member_list
-from app.components.roles import ALL_ROLES, COUNTER_ROLES, MANAGER_ROLES
+from app.components import members
+from app.components.core.roles import ALL_ROLES, COUNTER_ROLES, MANAGER_ROLES
 from app.routes.guards import requires_role
 from app.routes.params import Page
 from app.routes.render import render
@@ -17,7 +17,7 @@ from app.routes.render import render
 async def members_page(request: Request, q: FromQuery[str] = "", page: Page = 1) -> Template:
     """Search by name prefix, member number or exact phone; newest members first when browsing."""
     user = request.user
-    result = await member_list.search(user, q, page=page)
+    result = await members.search(user, q, page=page)
     ctx = {
         "result": result,
         # A store manager keeps the manager's menu (which leads back to the counter too).

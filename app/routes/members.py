@@ -10,9 +10,10 @@ from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
-from app.components import clock, coupons, health, loyalty, members, purchases
-from app.components.errors import ValidationFailed
-from app.components.roles import COUNTER_ROLES, SALE_ROLES
+from app.components import coupons, health, loyalty, members, sales
+from app.components.core import clock
+from app.components.core.errors import ValidationFailed
+from app.components.core.roles import COUNTER_ROLES, SALE_ROLES
 from app.i18n import _
 from app.routes.guards import requires_role
 from app.routes.render import FORM, render
@@ -39,7 +40,7 @@ async def timeline_section(request: Request, member_no: FromPath[str]) -> Templa
 @get("/members/{member_no:str}/purchases", guards=guard)
 async def purchases_section(request: Request, member_no: FromPath[str]) -> Template:
     """The member's latest purchases and the medicines they are taking (audited: medicines are health data)."""
-    found = await purchases.history(member_no, actor=request.user)
+    found = await sales.history(member_no, actor=request.user)
     return render(request, "members/_purchases.html", {"member_no": member_no, "history": found})
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from litestar.params import Parameter
 
-from app.components import bounds
+from app.components.core import bounds
 
 Page = Annotated[int, Parameter(ge=1, le=bounds.MAX_PAGE, description="Page number, from 1.")]
 PerPage = Annotated[int, Parameter(ge=1, le=bounds.MAX_PER_PAGE, description="Rows per page.")]

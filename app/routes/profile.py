@@ -10,8 +10,8 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from app.components import members
-from app.components.errors import ValidationFailed
-from app.components.roles import COUNTER_ROLES
+from app.components.core.errors import ValidationFailed
+from app.components.core.roles import COUNTER_ROLES
 from app.routes.guards import requires_role
 from app.routes.render import FORM, render, wants_partial
 

@@ -9,10 +9,9 @@ from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from app.components import cart as carts
-from app.components import consents, health, members
-from app.components.errors import ValidationFailed
-from app.components.roles import COUNTER_ROLES, SALE_ROLES, Role
+from app.components import consents, health, members, sales
+from app.components.core.errors import ValidationFailed
+from app.components.core.roles import COUNTER_ROLES, SALE_ROLES, Role
 from app.routes.counter import allergy_choices, member_ctx, panel_with_cart
 from app.routes.devices import with_counter_device
 from app.routes.guards import requires_role
@@ -24,7 +23,7 @@ BLOCK = "register_step"
 guard = [requires_role(COUNTER_ROLES), with_counter_device]
 
 
-async def _step(request: Request, ctx: dict, cart: carts.CartView | None = None, status_code: int = 200) -> Template:
+async def _step(request: Request, ctx: dict, cart: sales.CartView | None = None, status_code: int = 200) -> Template:
     """A registration step and, at a selling counter, the cart out of band: the member just registered is the
     sale's customer, and what they said about allergies is checked against its lines at once."""
     if request.user.role in SALE_ROLES and wants_partial(request):
@@ -100,7 +99,7 @@ async def register_submit(request: Request, data: Annotated[BasicForm, FORM]) ->
     if request.user.role in SALE_ROLES:
         # The person registering is the customer at the counter (unless the cart holds someone else's lines:
         # then the cart asks whom the sale is for).
-        cart = await carts.claim_member(request.user, member.id, member.member_no, member.name)
+        cart = await sales.claim_member(request.user, member.id, member.member_no, member.name)
     return await _step(request, ctx, cart)
 
 
@@ -179,7 +178,7 @@ async def health_submit(request: Request, member_no: FromPath[str], data: Annota
         ctx = await _health_ctx(request, member_no, data, exc.errors)
         return render(request, REGISTER, ctx, block=BLOCK, status_code=422)
     ctx = await _preferences_ctx(request, member_no, PreferencesForm(), health_declined=not step.consent)
-    await carts.allergies_changed(ctx["member"].id)
+    await sales.allergies_changed(ctx["member"].id)
     return await _step(request, ctx)
 
 

@@ -15,11 +15,11 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import File, Redirect, Template
 
-from app.components import cart as carts
-from app.components import catalog, chain_settings, clock, coupons, devices, guidance, loyalty, members, sales, stock
-from app.components.barcodes import BadScan, scanned_text
-from app.components.errors import NotFound, ValidationFailed
-from app.components.roles import DISCOUNT_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES, STOCK_ROLES
+from app.components import catalog, coupons, loyalty, members, sales, stock
+from app.components.core import clock
+from app.components.core.errors import NotFound, ValidationFailed
+from app.components.core.roles import DISCOUNT_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES, STOCK_ROLES
+from app.components.scanning import BadScan, scanned_text
 from app.i18n import _
 from app.routes.counter import PAGE, member_ctx
 from app.routes.devices import with_counter_device
@@ -88,7 +88,7 @@ def _tenders(pay: Tendering, total: int | None) -> list[sales.TenderRequest]:
     return out
 
 
-async def _quote(cart: carts.CartView, actor: Any, pay: Tendering) -> tuple[Any, dict[str, str], dict[str, str]]:
+async def _quote(cart: sales.CartView, actor: Any, pay: Tendering) -> tuple[Any, dict[str, str], dict[str, str]]:
     """The sale component's quote of the cart with the tenders being typed: (quote, cart errors, payment errors).
 
     Nothing is computed here: the first quote gives the total a blank amount stands for, the second the change.
@@ -96,13 +96,13 @@ async def _quote(cart: carts.CartView, actor: Any, pay: Tendering) -> tuple[Any,
     if cart.is_empty:
         return None, {}, {}
     try:
-        base = await sales.quote(carts.to_sale_request(cart), actor)
+        base = await sales.quote(sales.to_sale_request(cart), actor)
     except ValidationFailed as exc:
         return None, exc.errors, {}
     tenders: list[sales.TenderRequest] = []
     try:
         tenders = _tenders(pay, base.total)
-        return await sales.quote(carts.to_sale_request(cart, tenders), actor), {}, {}
+        return await sales.quote(sales.to_sale_request(cart, tenders), actor), {}, {}
     except ValidationFailed as exc:  # a mistyped amount: the cart is fine, the message goes next to the field
         # The quote names a tender by its place (`tenders.1.amount`, e.g. more cash than the sale can take).
         fields = {
@@ -117,7 +117,7 @@ def change_key(request: Request) -> str | None:
     return request.headers.get("idempotency-key")
 
 
-def _tendering(cart: carts.CartView) -> Tendering:
+def _tendering(cart: sales.CartView) -> Tendering:
     """What was tapped and typed for payment, as kept with the cart."""
     tender = cart.tender
     return Tendering(
@@ -132,10 +132,10 @@ async def _wallet(member_id: int | None) -> Any:
     return await loyalty.wallet(member_id) if member_id is not None else None
 
 
-async def cart_ctx(request: Request, cart: carts.CartView | None = None, **extra: Any) -> dict[str, Any]:
+async def cart_ctx(request: Request, cart: sales.CartView | None = None, **extra: Any) -> dict[str, Any]:
     """What the cart region needs: the cart, its quote, who may do what, the empty tender form."""
     actor = request.user
-    cart = cart or await carts.current(actor)
+    cart = cart or await sales.current(actor)
     pay = extra.pop("pay", None) or _tendering(cart)
     quote, quote_errors, pay_errors = await _quote(cart, actor, pay)
     errors = {**pay_errors, **extra.pop("errors", {})}
@@ -155,8 +155,8 @@ async def cart_ctx(request: Request, cart: carts.CartView | None = None, **extra
         "oversell_allowed": stock.oversell_allowed(),
         # The wallet shows with the coupons, under a cart with lines: a member scan on an empty cart skips it.
         "wallet": await _wallet(cart.member_id) if cart.lines else None,
-        "held_count": await carts.held_count(actor.store_id),
-        "device_name": devices.device_name(actor),
+        "held_count": await sales.held_count(actor.store_id),
+        "device_name": sales.device_name(actor),
         "errors": errors,
         "message": "",
         **extra,
@@ -219,13 +219,13 @@ async def _mutated(request: Request, action: Any, **extra: Any) -> Template:
 # ---------------------------------------------------------------- the scan field
 
 
-async def scan_member(request: Request, found: members.MemberView) -> carts.CartView:
+async def scan_member(request: Request, found: members.MemberView) -> sales.CartView:
     """A member scanned at a selling role's counter is also the customer of the open cart, unless it holds another
     member's lines (then the cart asks whom the sale is for); returned, for `cart_ctx`, so it is not read twice."""
-    return await carts.claim_member(request.user, found.id, found.member_no, found.name, key=change_key(request))
+    return await sales.claim_member(request.user, found.id, found.member_no, found.name, key=change_key(request))
 
 
-async def switch_asked(request: Request, cart: carts.CartView, code: str) -> Template:
+async def switch_asked(request: Request, cart: sales.CartView, code: str) -> Template:
     """Another member's card while the cart holds its member's lines: the member panel stays, the cart asks."""
     ctx = await cart_ctx(request, cart=cart, scan_code=code, switch_asked=True)
     return render(request, "counter/_scan.html", ctx, headers={"HX-Reswap": "none"})
@@ -243,10 +243,10 @@ async def scan_product(request: Request, code: str) -> Response | Template:
             # A receipt's (or a refund slip's) barcode scanned at the counter: the customer is back with it, to
             # return something or for a reprint. The sale opens; the cart stays as it was.
             return _to_sale(request, sale_no)
-        if carts.looks_like_coupon(code):
+        if sales.looks_like_coupon(code):
             # A printed coupon scanned where products are scanned: a clerk expects it to go on the sale.
             try:
-                cart = await carts.add_coupon(request.user, code, key=key)
+                cart = await sales.add_coupon(request.user, code, key=key)
             except ValidationFailed as refused:
                 return await _scan_answer(request, code, error=" ".join(refused.errors.values()))
             return await _scan_answer(request, code, cart=cart, coupon=coupons.normalize_code(code))
@@ -255,14 +255,14 @@ async def scan_product(request: Request, code: str) -> Response | Template:
         return await _scan_answer(
             request, code, error=_("%(name)s is no longer sold.") % {"name": resolved.product.name}
         )
-    cart = await carts.add_product(request.user, resolved.product.id, resolved.scan, key=key)
+    cart = await sales.add_product(request.user, resolved.product.id, resolved.scan, key=key)
     return await _scan_answer(request, code, cart=cart, added=resolved.product)
 
 
 async def _scan_answer(
     request: Request,
     code: str,
-    cart: carts.CartView | None = None,
+    cart: sales.CartView | None = None,
     added: Any = None,
     error: str = "",
     coupon: str = "",
@@ -313,7 +313,7 @@ async def add_line(request: Request, data: Annotated[AddForm, FORM]) -> Template
     except NotFound as exc:
         return await _cart_response(request, status_code=404, message=exc.message)
     return await _mutated(
-        request, carts.add_product(request.user, product.id, key=change_key(request)), search_done=True
+        request, sales.add_product(request.user, product.id, key=change_key(request)), search_done=True
     )
 
 
@@ -333,14 +333,14 @@ async def line_qty(request: Request, product_id: RowId, data: Annotated[QtyForm,
         return await _cart_response(request, status_code=422, errors={f"qty-{product_id}": _("Type a whole number.")})
     key = change_key(request)
     if data.qty.strip():
-        return await _mutated(request, carts.set_qty(request.user, product_id, int(text), key=key))
-    return await _mutated(request, carts.change_qty(request.user, product_id, int(text), key=key))
+        return await _mutated(request, sales.set_qty(request.user, product_id, int(text), key=key))
+    return await _mutated(request, sales.change_qty(request.user, product_id, int(text), key=key))
 
 
 @post("/counter/cart/lines/{product_id:int}/remove", guards=guard)
 async def line_remove(request: Request, product_id: RowId) -> Template:
     """Take a product out of the cart."""
-    return await _mutated(request, carts.remove_line(request.user, product_id, key=change_key(request)))
+    return await _mutated(request, sales.remove_line(request.user, product_id, key=change_key(request)))
 
 
 @dataclass
@@ -358,13 +358,13 @@ async def line_discount(request: Request, product_id: RowId, data: Annotated[Dis
         fen = _fen(data.line_discount, field) or 0
     except ValidationFailed as exc:
         return await _cart_response(request, status_code=422, errors=exc.errors)
-    return await _mutated(request, carts.set_line_discount(request.user, product_id, fen, key=change_key(request)))
+    return await _mutated(request, sales.set_line_discount(request.user, product_id, fen, key=change_key(request)))
 
 
 @post("/counter/cart/member/remove", guards=guard)
 async def member_remove(request: Request) -> Template:
     """Sell without a member (walk-in): the member comes off the cart and the panel is cleared."""
-    cart = await carts.to_walk_in(request.user, key=change_key(request))
+    cart = await sales.to_walk_in(request.user, key=change_key(request))
     if not wants_partial(request):
         return render(request, PAGE, await page_ctx(request))
     ctx = await cart_ctx(request, cart=cart, clear_member=True, **member_ctx(None))
@@ -384,7 +384,7 @@ async def member_switch(request: Request, data: Annotated[SwitchForm, FORM]) -> 
     """Another member's card was scanned while the cart held its member's lines: a new sale for them (this one
     held), the lines moved to them (checked again against their allergies), or the sale kept as it is."""
     try:
-        cart = await carts.answer_switch(request.user, data.choice, data.cart_key, key=change_key(request))
+        cart = await sales.answer_switch(request.user, data.choice, data.cart_key, key=change_key(request))
     except ValidationFailed as exc:
         return await _cart_response(request, status_code=409, errors=exc.errors)
     if not wants_partial(request):
@@ -399,7 +399,7 @@ async def member_switch(request: Request, data: Annotated[SwitchForm, FORM]) -> 
 @post("/counter/cart/park", guards=guard)
 async def cart_park(request: Request) -> Template:
     """Hold the sale (it waits in the store's held sales) and start a fresh one; the member panel is cleared."""
-    cart = await carts.park(request.user, key=change_key(request))
+    cart = await sales.park(request.user, key=change_key(request))
     if not wants_partial(request):
         return render(request, PAGE, await page_ctx(request))
     return render(request, CART_TEMPLATE, await cart_ctx(request, cart=cart, clear_member=True, parked=True))
@@ -408,17 +408,17 @@ async def cart_park(request: Request) -> Template:
 @get("/counter/held", guards=guard)
 async def held_list(request: Request) -> Template:
     """The store's held sales: who parked each, when, for whom, what and how much; a tap resumes one here."""
-    return render(request, "counter/held.html", {"held": await carts.held_sales(request.user), "errors": {}})
+    return render(request, "counter/held.html", {"held": await sales.held_sales(request.user), "errors": {}})
 
 
 @post("/counter/held/{cart_id:int}/resume", guards=guard)
 async def held_resume(request: Request, cart_id: RowId) -> Response | Template:
     """Take a held sale back to this tablet (what is open here is held in its place) and show the counter."""
     try:
-        await carts.resume(request.user, cart_id, key=change_key(request))
+        await sales.resume(request.user, cart_id, key=change_key(request))
     except (ValidationFailed, NotFound) as exc:
         errors = exc.errors if isinstance(exc, ValidationFailed) else {"resume": exc.message}
-        ctx = {"held": await carts.held_sales(request.user), "errors": errors}
+        ctx = {"held": await sales.held_sales(request.user), "errors": errors}
         return render(request, "counter/held.html", ctx, block="held_list", status_code=409)
     if request.headers.get("hx-request") == "true":
         return Response("", status_code=200, headers={"HX-Redirect": "/counter"})
@@ -436,14 +436,14 @@ class CouponForm:
 async def coupon_add(request: Request, data: Annotated[CouponForm, FORM]) -> Template:
     """Put a coupon on the cart; the quote says whether and how much it takes off."""
     return await _mutated(
-        request, carts.add_coupon(request.user, data.code, key=change_key(request)), coupon_code=data.code
+        request, sales.add_coupon(request.user, data.code, key=change_key(request)), coupon_code=data.code
     )
 
 
 @post("/counter/cart/coupons/remove", guards=guard)
 async def coupon_remove(request: Request, data: Annotated[CouponForm, FORM]) -> Template:
     """Take a coupon off the cart."""
-    return await _mutated(request, carts.remove_coupon(request.user, data.code, key=change_key(request)))
+    return await _mutated(request, sales.remove_coupon(request.user, data.code, key=change_key(request)))
 
 
 async def _prescription_form(request: Request, data: dict[str, Any]) -> tuple[dict[str, str], str | None, dict]:
@@ -452,18 +452,18 @@ async def _prescription_form(request: Request, data: dict[str, Any]) -> tuple[di
     number = str(data.get("rx_number") or "")
     hospital = str(data.get("rx_hospital") or "")
     upload = data.get("rx_image")
-    errors = carts.prescription_errors(number, hospital)
+    errors = sales.prescription_errors(number, hospital)
     image = None
     if isinstance(upload, UploadFile) and upload.filename:
         try:
-            content = await upload.read(carts.RX_IMAGE_MAX_BYTES + 1)
+            content = await upload.read(sales.RX_IMAGE_MAX_BYTES + 1)
         finally:
             await upload.close()
         try:
             if not errors:  # a photo is kept only with a usable reference
-                image = carts.save_rx_image(request.user, content, upload.content_type)
+                image = sales.save_rx_image(request.user, content, upload.content_type)
             else:
-                carts.check_rx_image(content, upload.content_type)
+                sales.check_rx_image(content, upload.content_type)
         except ValidationFailed as exc:
             errors.update(exc.errors)
     return {"number": number, "hospital": hospital}, image, errors
@@ -475,7 +475,7 @@ async def prescription(request: Request, data: Annotated[dict[str, Any], MULTIPA
     rx_form, image, errors = await _prescription_form(request, data)
     if errors:
         return await _cart_response(request, status_code=422, errors=errors, rx_form=rx_form)
-    return await _mutated(request, carts.set_prescription(request.user, rx_form["number"], rx_form["hospital"], image))
+    return await _mutated(request, sales.set_prescription(request.user, rx_form["number"], rx_form["hospital"], image))
 
 
 @dataclass
@@ -516,19 +516,19 @@ async def _approve(request: Request, data: PinForm, parts: tuple[str, ...], **ke
     """Approve `parts` of what waits for a pharmacist ("allergy_override", "rx_verified"; empty: all of it) with
     one approval, each recorded on its own; the form's input comes back with any error."""
     try:
-        cart, pending = await carts.pharmacist_pending(request.user)
+        cart, pending = await sales.pharmacist_pending(request.user)
         wanted = tuple(p for p in pending if not parts or p in parts)
         if not wanted:
             raise ValidationFailed({"approve": _("Nothing is waiting for a pharmacist's approval.")})
         errors: dict[str, str] = {}
         if "allergy_override" in wanted:
-            errors.update(carts.override_reason_errors(data.reason))
+            errors.update(sales.override_reason_errors(data.reason))
         if "rx_verified" in wanted and not cart.prescription.get("number"):
             errors["rx_number"] = _("Enter the prescription before it is verified.")
         if errors:  # before the PIN: a form that cannot pass uses up no try
             raise ValidationFailed(errors)
         approver = await _approver(request, data)
-        cart = await carts.approve(
+        cart = await sales.approve(
             request.user,
             approver.id,
             approver.display_name,
@@ -553,7 +553,7 @@ async def approve_pending(request: Request, data: Annotated[dict[str, Any], MULT
         if errors:
             return await _cart_response(request, status_code=422, errors=errors, **keep)
         try:
-            await carts.set_prescription(request.user, rx_form["number"], rx_form["hospital"], image)
+            await sales.set_prescription(request.user, rx_form["number"], rx_form["hospital"], image)
         except ValidationFailed as exc:
             return await _cart_response(request, status_code=422, errors=exc.errors, **keep)
     return await _approve(request, form, (), **keep)
@@ -568,7 +568,7 @@ async def prescription_verify(request: Request, data: Annotated[PinForm, FORM]) 
 @get("/counter/rx/{name:str}", guards=guard)
 async def prescription_image(request: Request, name: FromPath[str]) -> File:
     """A prescription photo, to the selling staff of the store it was taken in only."""
-    path = carts.rx_image_path(request.user, name)
+    path = sales.rx_image_path(request.user, name)
     return File(path=path, content_disposition_type="inline", headers={"Cache-Control": "private, no-store"})
 
 
@@ -588,7 +588,7 @@ class AckForm:
 @post("/counter/cart/lines/{product_id:int}/acknowledge", guards=guard)
 async def acknowledge(request: Request, product_id: RowId, data: Annotated[AckForm, FORM]) -> Template:
     """One tap: the allergy warning on a line is read (who and when are kept with the sale)."""
-    return await _mutated(request, carts.acknowledge(request.user, product_id, data.allergen_class))
+    return await _mutated(request, sales.acknowledge(request.user, product_id, data.allergen_class))
 
 
 @post("/counter/cart/oversell", guards=guard)
@@ -596,7 +596,7 @@ async def oversell(request: Request, data: Annotated[PinForm, FORM]) -> Template
     """Sell beyond recorded stock: a store manager approves (their login, or their username and PIN)."""
     try:
         approver = await _approver(request, data, STOCK_ROLES)
-        cart = await carts.approve_oversell(request.user, approver.id, approver.display_name)
+        cart = await sales.approve_oversell(request.user, approver.id, approver.display_name)
     except ValidationFailed as exc:
         return await _cart_response(request, status_code=422, errors=exc.errors, oversell_form=data)
     return await _cart_response(request, cart=cart)
@@ -605,13 +605,13 @@ async def oversell(request: Request, data: Annotated[PinForm, FORM]) -> Template
 @post("/counter/cart/override/remove", guards=guard)
 async def override_remove(request: Request) -> Template:
     """Withdraw an allergy override."""
-    return await _mutated(request, carts.clear_override(request.user))
+    return await _mutated(request, sales.clear_override(request.user))
 
 
 @post("/counter/cart/clear", guards=guard)
 async def cart_clear(request: Request) -> Template:
     """Start over: the open cart is abandoned, nothing is sold."""
-    await carts.abandon(request.user)
+    await sales.abandon(request.user)
     if not wants_partial(request):
         return render(request, PAGE, await page_ctx(request))
     return render(request, CART_TEMPLATE, await cart_ctx(request, clear_member=True, **member_ctx(None)))
@@ -643,7 +643,7 @@ class TenderForm:
 async def tender(request: Request, data: Annotated[TenderForm, FORM]) -> Template:
     """Keep the tender and amounts with the cart, so no later change of the cart resets them; the payment summary
     comes back quoted with them (change, what is still due)."""
-    cart = await carts.set_tender(request.user, data.kind, data.amount, data.points_amount, key=change_key(request))
+    cart = await sales.set_tender(request.user, data.kind, data.amount, data.points_amount, key=change_key(request))
     ctx = await cart_ctx(request, cart=cart)
     return render(request, SUMMARY_TEMPLATE, ctx, status_code=422 if ctx["errors"] else 200)
 
@@ -678,12 +678,12 @@ async def checkout(request: Request, data: Annotated[CheckoutForm, FORM]) -> Res
     """Record the sale once for the cart's key: a double tap or a replay shows the same receipt."""
     pay = Tendering(kind=data.kind, amount=data.amount, points_amount=data.points_amount)
     try:
-        cart = await carts.by_key(data.key.strip(), request.user)
+        cart = await sales.by_key(data.key.strip(), request.user)
     except NotFound as exc:
         return await _cart_response(request, status_code=404, message=exc.message, pay=pay)
-    done = await carts.sale_no_of(cart)
+    done = await sales.sale_no_of(cart)
     if done:
-        await carts.close(cart)
+        await sales.close(cart)
         return _to_receipt(request, done)
     if cart.status == "parked":
         return await _cart_response(
@@ -701,8 +701,8 @@ async def checkout(request: Request, data: Annotated[CheckoutForm, FORM]) -> Res
             pay=pay,
         )
     try:
-        quoted = await sales.quote(carts.to_sale_request(cart), request.user)
-        result = await sales.record_sale(carts.to_sale_request(cart, _tenders(pay, quoted.total)), request.user)
+        quoted = await sales.quote(sales.to_sale_request(cart), request.user)
+        result = await sales.record_sale(sales.to_sale_request(cart, _tenders(pay, quoted.total)), request.user)
     except sales.AllergyBlocked as blocked:
         return await _cart_response(
             request,
@@ -716,7 +716,7 @@ async def checkout(request: Request, data: Annotated[CheckoutForm, FORM]) -> Res
         return await _cart_response(request, status_code=422, errors=exc.errors, pay=pay)
     except sales.NotPermitted as exc:
         return await _cart_response(request, status_code=403, message=exc.message, pay=pay)
-    await carts.close(cart)
+    await sales.close(cart)
     return _to_receipt(request, result.sale.sale_no)
 
 
@@ -728,7 +728,7 @@ SALES_LIST_LIMIT = 100
 def _print_ctx(asked: str, offered: tuple[str, ...], default: str) -> dict[str, Any]:
     """The paper a print page lays out for: the page's toggle when it names one offered, else the chain's."""
     paper = asked if asked in offered else default
-    return {"paper": paper, "papers": offered, "paper_label": chain_settings.paper_label}
+    return {"paper": paper, "papers": offered, "paper_label": sales.paper_label}
 
 
 async def _points_balance(member_id: int | None) -> int | None:
@@ -742,7 +742,7 @@ async def receipt(
     """The printable receipt of a sale of this store: its Code 128 sale number (scan it to find the sale again)
     and, once refunded, every refund and what is still paid. `paper` 58 | 80 overrides the chain's roll."""
     sale = await sales.get_sale(sale_no, request.user)
-    settings = await chain_settings.counter_settings()
+    settings = await sales.counter_settings()
     ctx = {
         "sale": sale,
         "phone_masked": sale.member_phone_masked,
@@ -751,7 +751,7 @@ async def receipt(
         "barcode": members.barcode_svg(sale.sale_no, module_width=0.25, quiet_zone=2.5),
         "reprint": reprint == "1" or bool(sale.returns),
         "printed_at": datetime.now(UTC),
-        **_print_ctx(paper, chain_settings.RECEIPT_PAPERS, settings.receipt_paper),
+        **_print_ctx(paper, sales.RECEIPT_PAPERS, settings.receipt_paper),
     }
     return render(request, "counter/receipt.html", ctx)
 
@@ -761,13 +761,13 @@ async def guidance_page(request: Request, sale_no: FromPath[str], paper: FromQue
     """The medication guidance slip, personalised: each medicine's counselling points, the member's relevant
     allergies and any override beside the contraindication it contradicts (reading them is audited), the
     pharmacist and the store's phone. `paper` 58 | 80 | a4 overrides the chain's."""
-    slip = await guidance.guidance_slip(sale_no, request.user)
-    settings = await chain_settings.counter_settings()
+    slip = await sales.guidance_slip(sale_no, request.user)
+    settings = await sales.counter_settings()
     ctx = {
         "sale": slip.sale,
         "slip": slip,
         "items": slip.items,
-        **_print_ctx(paper, chain_settings.SLIP_PAPERS, settings.slip_paper),
+        **_print_ctx(paper, sales.SLIP_PAPERS, settings.slip_paper),
     }
     return render(request, "counter/guidance.html", ctx)
 
@@ -783,13 +783,13 @@ async def refund_slip(
     ret = next((r for r in sale.returns if r.return_no == wanted), None)
     if ret is None:
         raise NotFound(_("Sale %(sale)s has no return %(no)s.") % {"sale": sale.sale_no, "no": return_no})
-    settings = await chain_settings.counter_settings()
+    settings = await sales.counter_settings()
     ctx = {
         "sale": sale,
         "ret": ret,
         "lines": {line.line_no: line for line in sale.lines},
         "tender_label": tender_label,
-        **_print_ctx(paper, chain_settings.SLIP_PAPERS, settings.slip_paper),
+        **_print_ctx(paper, sales.SLIP_PAPERS, settings.slip_paper),
     }
     return render(request, "counter/refund_slip.html", ctx)
 
@@ -848,9 +848,9 @@ def refundable(sale: Any) -> list[dict[str, Any]]:
 
 async def _sale_ctx(request: Request, sale: Any, **extra: Any) -> dict[str, Any]:
     user = request.user
-    settings = await chain_settings.counter_settings()
+    settings = await sales.counter_settings()
     restricted = [line for line in sale.lines if line.returnable > 0 and line.restriction]
-    refuse = settings.restricted_returns == chain_settings.REFUSE
+    refuse = settings.restricted_returns == sales.REFUSE
     return {
         "sale": sale,
         "can_return": user.role in RETURN_ROLES,

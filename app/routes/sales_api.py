@@ -8,8 +8,8 @@ from litestar import Request, Response, get, post
 from litestar.params import JSONBody
 
 from app.components import sales
-from app.components.errors import ValidationFailed
-from app.components.roles import MANAGER_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES
+from app.components.core.errors import ValidationFailed
+from app.components.core.roles import MANAGER_ROLES, PHARMACIST_ROLES, RETURN_ROLES, SALE_ROLES
 from app.db import fetch
 from app.i18n import _
 from app.routes import api_schema as s

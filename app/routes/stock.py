@@ -10,10 +10,10 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Template
 
-from app.components import barcodes, catalog, chain_settings, stock
-from app.components.auth import StaffUser
-from app.components.errors import NotFound, ValidationFailed
-from app.components.roles import HQ_ROLES, MANAGER_ROLES, STOCK_ROLES
+from app.components import catalog, sales, scanning, stock
+from app.components.core.actor import StaffUser
+from app.components.core.errors import NotFound, ValidationFailed
+from app.components.core.roles import HQ_ROLES, MANAGER_ROLES, STOCK_ROLES
 from app.i18n import _
 from app.routes import api_schema
 from app.routes.guards import requires_role
@@ -121,13 +121,13 @@ async def _returned_ctx(request: Request, store: dict | None, **extra: Any) -> d
     """What the returned-packs region needs: the packs held, the latest decided, the chain's rule."""
     held = await stock.returned_packs(store["id"]) if store else []
     decided = await stock.returned_packs(store["id"], held=False, limit=10) if store else []
-    settings = await chain_settings.counter_settings()
+    settings = await sales.counter_settings()
     return {
         "returned_store": store,
         "held_packs": held,
         "decided_packs": decided,
         "pack_status_label": stock.pack_status_label,
-        "restricted_rule_label": chain_settings.restricted_returns_label(settings.restricted_returns),
+        "restricted_rule_label": sales.restricted_returns_label(settings.restricted_returns),
         "may_decide": _may_write(request.user),
         "pack_errors": {},
         "pack_form": {},
@@ -338,7 +338,7 @@ async def _fill_from_scan(form: ReceiveForm) -> tuple[ReceiveForm, Any, dict[str
         return form, None, {}
     try:
         resolved = await catalog.resolve_code(form.product)
-    except (barcodes.BadScan, NotFound) as exc:
+    except (scanning.BadScan, NotFound) as exc:
         return form, None, {"product": exc.message}
     scan = resolved.scan
     if scan is not None:

@@ -9,7 +9,7 @@ from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
 from app.components.auth import set_session_language
-from app.components.roles import home_path
+from app.components.core.roles import home_path
 from app.i18n import normalize_language
 from app.routes.middleware import LANG_COOKIE
 from app.routes.render import FORM

@@ -27,7 +27,7 @@ MODULES: tuple[Module, ...] = (
         "allergies",
         (
             (
-                "app/components/allergy_check.py",
+                "app/components/allergies/check.py",
                 _all(
                     "RecordedAllergy.risk",
                     "AllergyAlert.action",
@@ -43,15 +43,15 @@ MODULES: tuple[Module, ...] = (
                     "needs_acknowledgement",
                 ),
             ),
-            ("app/components/allergens.py", _all("severe_reaction", "risk_of", "risk_basis_label")),
+            ("app/components/allergies/vocabulary.py", _all("severe_reaction", "risk_of", "risk_basis_label")),
         ),
-        ("tests/components/test_allergy_check.py",),
+        ("tests/components/allergies/test_check.py",),
     ),
     Module(
         "scanning",
         (
             (
-                "app/components/barcodes.py",
+                "app/components/scanning/barcodes.py",
                 _all(
                     "Scan.ai",
                     "gs1_check_digit",
@@ -75,13 +75,13 @@ MODULES: tuple[Module, ...] = (
                 ),
             ),
         ),
-        ("tests/components/test_barcodes.py", "tests/components/test_barcodes_gs1.py"),
+        ("tests/components/scanning/test_barcodes.py", "tests/components/scanning/test_barcodes_gs1.py"),
     ),
     Module(
         "loyalty",
         (
             (
-                "app/components/loyalty.py",
+                "app/components/loyalty/points.py",
                 _all(
                     "LoyaltyRules.tier_pct",
                     "LoyaltyRules.tier_for_spend",
@@ -115,13 +115,13 @@ MODULES: tuple[Module, ...] = (
                 ),
             ),
         ),
-        ("tests/components/test_loyalty.py",),
+        ("tests/components/loyalty/test_points.py",),
     ),
     Module(
         "sale totals",
         (
             (
-                "app/components/sales.py",
+                "app/components/sales/sale.py",
                 (
                     Target("QuoteLine.gross"),
                     Target("Quote.due"),
@@ -142,7 +142,7 @@ MODULES: tuple[Module, ...] = (
                 ),
             ),
             (
-                "app/components/coupons.py",
+                "app/components/coupons/issuing.py",
                 (
                     Target("CouponResult.total"),
                     Target("share"),
@@ -150,7 +150,7 @@ MODULES: tuple[Module, ...] = (
                 ),
             ),
         ),
-        ("tests/components/test_sales.py", "tests/components/test_coupons.py"),
+        ("tests/components/sales/test_sale.py", "tests/components/coupons/test_issuing.py"),
     ),
 )
 
@@ -169,7 +169,9 @@ class Equivalent:
     count: int = 1
 
 
-_B, _L, _S, _C = (f"app/components/{n}.py" for n in ("barcodes", "loyalty", "sales", "coupons"))
+_B, _L, _S, _C = (
+    f"app/components/{n}.py" for n in ("scanning/barcodes", "loyalty/points", "sales/sale", "coupons/issuing")
+)
 _NEVER_NEGATIVE = "line amounts are never negative (a line discount is bounded by the line): max(-1, x) == max(0, x)"
 _DEFAULTS = (
     "a default for rules that are not there: quote computes points only for a member, whose rules (a LoyaltyRules,"

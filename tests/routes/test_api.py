@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.components import audit
+from app.components.audit import log as audit
 from app.db import fetch
 from tests.conftest import api_headers, grant_health_consent
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from app.components import auth
+from app.components.auth import staff as auth
 from app.db import fetch
 from app.redis import get_redis
 from tests.conftest import csrf_token, login

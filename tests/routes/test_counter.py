@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from app.components import members
+from app.components.members import profile as members
 from app.db import fetch
 from tests.conftest import actor, grant_health_consent, login
 
@@ -217,8 +217,8 @@ async def test_after_the_consent_tap_the_allergy_entry_is_open_and_a_risk_tap_sa
 
 
 async def test_an_allergy_recorded_while_the_cart_is_open_checks_it_again_and_drops_an_old_override(client) -> None:
-    from app.components import cart as carts
-    from tests.components.sale_data import gtin, make_products, stock_in
+    from app.components.sales import cart as carts
+    from tests.components.sales.sale_data import gtin, make_products, stock_in
     from tests.routes.test_sale import _at_tablet
 
     await make_products()
@@ -244,7 +244,7 @@ async def test_an_allergy_recorded_while_the_cart_is_open_checks_it_again_and_dr
 
 
 async def test_no_known_allergies_at_the_counter_brings_the_cart_back_checked(client) -> None:
-    from tests.components.sale_data import gtin, make_products, stock_in
+    from tests.components.sales.sale_data import gtin, make_products, stock_in
 
     await make_products()
     await stock_in("YS90008", 5, "B1")

@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from app.components import audit, devices
-from app.components import cart as carts
+from app.components.audit import log as audit
+from app.components.sales import cart as carts
+from app.components.sales import devices
 from app.db import fetch
-from tests.components.sale_data import count, gtin, make_member
+from tests.components.sales.sale_data import count, gtin, make_member
 from tests.conftest import actor, csrf_token, login
 from tests.routes.test_sale import HX, _at_tablet, _cart, _counter, _lines, _pay, _scan, _stocked
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.components.sale_data import gtin
+from tests.components.sales.sale_data import gtin
 from tests.routes.test_sale import _counter, _scan, _stocked
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 
-from app.components import health, members
+from app.components.health import archive as health
+from app.components.members import profile as members
 from app.i18n import use_language
-from tests.components.test_stock import _product
+from tests.components.stock.test_inventory import _product
 from tests.conftest import actor, grant_health_consent, login
 
 HX = {"HX-Request": "true"}
@@ -49,7 +50,7 @@ async def test_a_vital_signs_source_is_named_in_the_page_language(client) -> Non
 
 
 def test_every_source_and_channel_code_has_a_label() -> None:
-    from app.components import consents
+    from app.components.consents import records as consents
 
     with use_language("zh_CN"):
         for code in (*health.VITAL_SOURCES, *consents.CHANNELS, "web"):

@@ -8,7 +8,10 @@ from datetime import UTC, datetime, timedelta
 import barcode
 import segno
 
-from app.components import audit, health, members, purchases
+from app.components.audit import log as audit
+from app.components.health import archive as health
+from app.components.members import profile as members
+from app.components.sales import purchases
 from app.db import fetch
 from tests.conftest import actor, api_headers, login
 
@@ -298,8 +301,8 @@ async def test_timeline_section_is_audited_and_in_the_readers_language(client) -
 
 
 async def test_purchases_and_points_sections_show_what_the_member_bought(client) -> None:
-    from app.components import sales
-    from tests.components.sale_data import make_member, make_products, request, stock_in
+    from app.components.sales import sale as sales
+    from tests.components.sales.sale_data import make_member, make_products, request, stock_in
 
     await make_products()
     await stock_in("YS90005", 10, "B1")
@@ -326,8 +329,9 @@ async def test_purchases_and_points_sections_show_what_the_member_bought(client)
 
 
 async def test_points_buy_a_gift_once_and_errors_keep_what_was_typed(client) -> None:
-    from app.components import loyalty, sales
-    from tests.components.sale_data import make_member, make_products, request, stock_in
+    from app.components.loyalty import points as loyalty
+    from app.components.sales import sale as sales
+    from tests.components.sales.sale_data import make_member, make_products, request, stock_in
 
     await make_products()
     await stock_in("YS90005", 10, "B1")

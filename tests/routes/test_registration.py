@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app.components import members
+from app.components.members import profile as members
 from app.db import fetch
 from app.i18n import use_language
 from tests.conftest import actor, login
@@ -268,8 +268,8 @@ async def test_health_step_takes_a_class_from_the_other_list(client) -> None:
 
 async def _sulfonamide_product() -> str:
     """A sulfonamide antibiotic (OTC here, so no prescription step stands between it and Pay); returns its EAN."""
-    from app.components.barcodes import synthetic_gtin13
-    from tests.components.sale_data import stock_in
+    from app.components.scanning import synthetic_gtin13
+    from tests.components.sales.sale_data import stock_in
 
     rows = await fetch(
         "INSERT INTO product (sku, name_zh, name_en, generic_zh, generic_en, atc, allergen_classes, substance,"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 
-from app.components import audit, devices, members
-from app.components import cart as carts
+from app.components.audit import log as audit
+from app.components.members import profile as members
+from app.components.sales import cart as carts
+from app.components.sales import devices
 from app.components.seed import DEMO_PIN
 from app.db import fetch
-from tests.components.sale_data import PRICE, count, gtin, make_member, make_products, stock_in
+from tests.components.sales.sale_data import PRICE, count, gtin, make_member, make_products, stock_in
 from tests.conftest import actor, login
 
 HX = {"HX-Request": "true"}
@@ -476,7 +478,7 @@ async def test_paying_part_with_points(client) -> None:
 async def test_selling_beyond_stock_needs_a_store_managers_pin_when_the_chain_allows_it(client, monkeypatch) -> None:
     from dataclasses import replace
 
-    from app.components import stock
+    from app.components.stock import inventory as stock
     from app.settings import get_settings
 
     await make_products()

@@ -7,7 +7,7 @@ import re
 
 from app.components.seed import DEMO_PIN
 from app.db import fetch
-from tests.components.sale_data import PRICE, count, gtin, make_member, make_products, stock_in, zhang_wei
+from tests.components.sales.sale_data import PRICE, count, gtin, make_member, make_products, stock_in, zhang_wei
 from tests.conftest import api_headers, login
 
 HX = {"HX-Request": "true"}

@@ -7,7 +7,16 @@ import asyncio
 import pytest
 
 from app.db import fetch
-from tests.components.sale_data import PRICE, TRACE_PREFIX, count, gtin, make_member, make_products, on_hand, stock_in
+from tests.components.sales.sale_data import (
+    PRICE,
+    TRACE_PREFIX,
+    count,
+    gtin,
+    make_member,
+    make_products,
+    on_hand,
+    stock_in,
+)
 from tests.conftest import api_headers
 
 

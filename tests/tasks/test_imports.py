@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from saq import Worker
 
-from app.components import imports
+from app.components.imports import member_import as imports
 from app.db import fetch
 from app.tasks import imports as import_tasks
 from app.tasks import worker as tasks

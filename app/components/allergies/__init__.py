@@ -1,0 +1,53 @@
+"""Allergies: the coded vocabulary (classes, substances, cross-sensitivity) and the check against recorded ones."""
+
+from app.components.allergies.check import (
+    OUTCOME,
+    AllergyAlert,
+    RecordedAllergy,
+    blocks_checkout,
+    check_line,
+    load_rules,
+    needs_acknowledgement,
+    rules,
+)
+from app.components.allergies.vocabulary import (
+    CATEGORIES,
+    CLINICAL_STATUSES,
+    CRITICALITIES,
+    DATA,
+    REACTIONS,
+    SEVERITIES,
+    VERIFICATION_STATUSES,
+    allergen_classes,
+    class_label,
+    criticality_label,
+    reaction_label,
+    risk_basis_label,
+    risk_of,
+    substance_label,
+)
+
+__all__ = [
+    "CATEGORIES",
+    "CLINICAL_STATUSES",
+    "CRITICALITIES",
+    "DATA",
+    "OUTCOME",
+    "REACTIONS",
+    "SEVERITIES",
+    "VERIFICATION_STATUSES",
+    "AllergyAlert",
+    "RecordedAllergy",
+    "allergen_classes",
+    "blocks_checkout",
+    "check_line",
+    "class_label",
+    "criticality_label",
+    "load_rules",
+    "needs_acknowledgement",
+    "reaction_label",
+    "risk_basis_label",
+    "risk_of",
+    "rules",
+    "substance_label",
+]

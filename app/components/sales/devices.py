@@ -1,0 +1,190 @@
+"""Counter tablets: each named once by its store's staff, known by a long-lived cookie that holds a random token.
+
+The open cart belongs to the tablet as well as the person (app.components.cart): the same login on two tablets
+has two carts. Only the token's SHA-256 is stored; a store manager sees the store's tablets and may revoke one,
+after which it is asked to be named again (its open carts are held, so nothing is lost).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from app.components import audit
+from app.components.auth import hash_api_token
+from app.components.core.actor import StaffUser
+from app.components.core.errors import NotFound, ValidationFailed
+from app.db import fetch, transaction
+from app.i18n import _
+
+DEVICE_COOKIE = "ys_device"
+# Browsers keep a cookie at most 400 days; a tablet in daily use is re-sent the cookie on every visit.
+COOKIE_MAX_AGE = 400 * 24 * 3600
+MAX_NAME = 40
+REGISTER = "counter_device.register"
+REVOKE = "counter_device.revoke"
+# Like sessions (app.components.auth.SESSION_CACHE_SECONDS): a web process trusts a tablet it has read for this
+# long, so a revocation takes effect at once in the process that made it and within this bound in the others.
+CACHE_SECONDS = 2.0
+_CACHE_LIMIT = 10_000
+_cache: dict[str, tuple[float, Device | None]] = {}
+_EXTRA_KEY = "counter_device"
+
+
+@dataclass(frozen=True)
+class Device:
+    """A registered counter tablet."""
+
+    id: int
+    store_id: int
+    name: str
+    store_name: str = ""
+    created_at: datetime | None = None
+    created_by_name: str = ""
+    revoked_at: datetime | None = None
+    revoked_by_name: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class DeviceRequired(Exception):
+    """The counter's cart needs a registered tablet and this request came from none (or a revoked one)."""
+
+    def __init__(self) -> None:
+        super().__init__("counter tablet not registered")
+        self.message = _("This tablet is not registered at the counter. Name it first.")
+
+
+def _token_hash(token: str) -> str:
+    return hash_api_token(token)
+
+
+def _row_view(row: dict) -> Device:
+    return Device(
+        id=row["id"],
+        store_id=row["store"],
+        name=row["name"],
+        store_name=row.get("store_name") or "",
+        created_at=row.get("created_at"),
+        created_by_name=row.get("created_by_name") or "",
+        revoked_at=row.get("revoked_at"),
+        revoked_by_name=row.get("revoked_by_name") or "",
+    )
+
+
+_DEVICE_SQL = (
+    "SELECT d.id, d.store, d.name, d.created_at, d.revoked_at, st.name AS store_name,"
+    " cb.display_name AS created_by_name, rb.display_name AS revoked_by_name"
+    " FROM counter_device d JOIN store st ON st.id = d.store JOIN staff cb ON cb.id = d.created_by"
+    " LEFT JOIN staff rb ON rb.id = d.revoked_by"
+)
+
+
+def check_name(name: str) -> str:
+    """The tablet's name as it will be stored, else ValidationFailed on "name"."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationFailed({"name": _("Give the tablet a name the staff will recognise, e.g. Counter 1.")})
+    if len(name) > MAX_NAME:
+        raise ValidationFailed({"name": _("At most %(n)s characters.") % {"n": MAX_NAME}})
+    return name
+
+
+async def register(actor: StaffUser, name: str) -> tuple[Device, str]:
+    """Register the tablet the actor stands at for their store; returns it and the token for its cookie (audited)."""
+    name = check_name(name)
+    if actor.store_id is None:
+        raise ValidationFailed({"name": _("Only staff of a store can register a counter tablet.")})
+    token = secrets.token_urlsafe(32)
+    async with transaction():
+        rows = await fetch(
+            "INSERT INTO counter_device (store, name, token_hash, created_by, created_at, revoked_at, revoked_by)"
+            " VALUES ({}, {}, {}, {}, {}, NULL, NULL) RETURNING id",
+            actor.store_id,
+            name,
+            _token_hash(token),
+            actor.id,
+            datetime.now(UTC),
+        )
+        await audit.record(actor, REGISTER, detail=f"#{rows[0]['id']} {name}")
+    device = Device(id=rows[0]["id"], store_id=actor.store_id, name=name, store_name=actor.store_name or "")
+    return device, token
+
+
+async def from_token(token: str | None) -> Device | None:
+    """The active tablet whose cookie holds `token`, or None."""
+    if not token or len(token) > 100:
+        return None
+    digest = _token_hash(token)
+    now = time.monotonic()
+    cached = _cache.get(digest)
+    if cached is not None and now - cached[0] < CACHE_SECONDS:
+        return cached[1]
+    rows = await fetch(_DEVICE_SQL + " WHERE d.token_hash = {} AND d.revoked_at IS NULL", digest)
+    device = _row_view(rows[0]) if rows else None
+    if len(_cache) >= _CACHE_LIMIT:
+        _cache.clear()
+    _cache[digest] = (now, device)
+    return device
+
+
+def with_device(user: StaffUser, device: Device | None) -> StaffUser:
+    """The request's actor carrying the tablet it works at (a tablet of another store is no tablet of theirs)."""
+    if device is None or device.store_id != user.store_id:
+        return user
+    return replace(user, extra={**user.extra, _EXTRA_KEY: str(device.id), _EXTRA_KEY + "_name": device.name})
+
+
+def device_id(actor: StaffUser) -> int | None:
+    """The id of the tablet the actor works at, if any."""
+    found = actor.extra.get(_EXTRA_KEY)
+    return int(found) if found else None
+
+
+def device_name(actor: StaffUser) -> str:
+    """The name of the tablet the actor works at ("" when none)."""
+    return actor.extra.get(_EXTRA_KEY + "_name", "")
+
+
+def require(actor: StaffUser) -> int:
+    """The actor's tablet id, else DeviceRequired."""
+    found = device_id(actor)
+    if found is None:
+        raise DeviceRequired()
+    return found
+
+
+async def of_store(store_id: int) -> list[Device]:
+    """The store's tablets, active first, newest first."""
+    rows = await fetch(
+        _DEVICE_SQL + " WHERE d.store = {} ORDER BY (d.revoked_at IS NULL) DESC, d.created_at DESC, d.id DESC",
+        store_id,
+    )
+    return [_row_view(row) for row in rows]
+
+
+async def revoke(actor: StaffUser, device_id_: int) -> Device:
+    """A store manager withdraws a tablet of their store (audited); its open carts are held, nothing is lost."""
+    from app.components.sales import cart
+
+    async with transaction():
+        rows = await fetch(
+            "UPDATE counter_device SET revoked_at = {}, revoked_by = {}"
+            " WHERE id = {} AND store = {} AND revoked_at IS NULL RETURNING id",
+            datetime.now(UTC),
+            actor.id,
+            device_id_,
+            actor.store_id,
+        )
+        if rows:
+            await cart.hold_device_carts(device_id_)
+            await audit.record(actor, REVOKE, detail=f"#{device_id_}")
+    found = await fetch(_DEVICE_SQL + " WHERE d.id = {} AND d.store = {}", device_id_, actor.store_id)
+    if not found:
+        raise NotFound(_("No counter tablet %(id)s in this store.") % {"id": device_id_})
+    _cache.clear()  # this process stops trusting it at once
+    return _row_view(found[0])

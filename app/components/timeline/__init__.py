@@ -1,0 +1,41 @@
+"""The member timeline: one append-only stream of what happened to a member, which every domain adds to."""
+
+from app.components.timeline.stream import (
+    ALLERGY,
+    CONDITION,
+    CONSENT,
+    EDITED,
+    HOUSEHOLD,
+    IMPORTED,
+    MERGED,
+    REGISTERED,
+    VERIFIED,
+    VITAL,
+    Label,
+    TimelineEvent,
+    events,
+    message,
+    record_event,
+    register_labeller,
+    render,
+)
+
+__all__ = [
+    "ALLERGY",
+    "CONDITION",
+    "CONSENT",
+    "EDITED",
+    "HOUSEHOLD",
+    "IMPORTED",
+    "MERGED",
+    "REGISTERED",
+    "VERIFIED",
+    "VITAL",
+    "Label",
+    "TimelineEvent",
+    "events",
+    "message",
+    "record_event",
+    "register_labeller",
+    "render",
+]
