@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app import db as db_module
-from app.db import _is_read, engine, execute_many, fetch, is_sqlite, placeholders, transaction
+from app.db import engine, execute_many, fetch, is_sqlite, placeholders, transaction
+from app.db import sqlite_pool as db_module
+from app.db.sqlite_pool import _is_read
 from app.settings import get_settings
 
 # The embedded engine's own machinery (write lock, loop-thread fast path, busy timeout): SQLite only.

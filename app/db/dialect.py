@@ -1,0 +1,46 @@
+"""What differs between SQLite and PostgreSQL, behind small helpers, so domain SQL never asks which engine it runs on.
+
+Row locks: on SQLite every write transaction already holds the database's write lock from its BEGIN IMMEDIATE, so
+a read inside it cannot be overtaken; PostgreSQL needs `FOR UPDATE` (or an advisory lock) for the same guarantee.
+"""
+
+from __future__ import annotations
+
+from app.db.sql import fetch, is_sqlite
+
+
+def for_update(of: str = "") -> str:
+    """The row-lock suffix of a SELECT inside a write transaction: `FOR UPDATE [OF alias]`, nothing on SQLite."""
+    if is_sqlite():
+        return ""
+    return f" FOR UPDATE OF {of}" if of else " FOR UPDATE"
+
+
+async def lock_row(table: str, row_id: int) -> None:
+    """Lock one row by id until the transaction ends, so read-then-write on it is serialised."""
+    if not is_sqlite():
+        await fetch(f"SELECT id FROM {table} WHERE id = {{}} FOR UPDATE", row_id)
+
+
+async def advisory_lock(key: int | str, second: int | None = None) -> None:
+    """Serialise transactions on an application key (two ints, or one text hashed) until the transaction ends."""
+    if is_sqlite():
+        return
+    if isinstance(key, str):
+        await fetch("SELECT pg_advisory_xact_lock(hashtext({}))", key)
+    elif second is None:
+        await fetch("SELECT pg_advisory_xact_lock({})", key)
+    else:
+        await fetch("SELECT pg_advisory_xact_lock({}, {})", key, second)
+
+
+def string_agg(expression: str, separator: str) -> str:
+    """An aggregate that joins `expression` with `separator` (both SQL expressions) in one string."""
+    if is_sqlite():
+        return f"group_concat({expression}, {separator})"
+    return f"string_agg({expression}, {separator})"
+
+
+def typed_param(sql_type: str) -> str:
+    """A `{}` placeholder that PostgreSQL must be told the type of (e.g. in VALUES or a CASE); plain on SQLite."""
+    return "{}" if is_sqlite() else f"CAST({{}} AS {sql_type})"
