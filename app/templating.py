@@ -14,6 +14,8 @@ from jinja2 import Environment, FileSystemLoader, Template, pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from app.components.audit import action_label
+from app.components.core.roles import role_label
 from app.i18n import current_language, gettext
 from app.settings import get_settings
 
@@ -73,9 +75,6 @@ def template_gettext(context: Context, message: str, **variables: Any) -> str:
 
 def register_filters(env: Environment) -> None:
     """Install the filters (and the fast template gettext) on an environment."""
-    from app.components.audit import action_label
-    from app.components.core.roles import role_label
-
     env.filters.update(
         local_time=local_time, local_date=local_date, yuan=yuan, role_label=role_label, action_label=action_label
     )

@@ -304,7 +304,7 @@ async def import_once(path: Path) -> dict:
 
 async def noop_job() -> float:
     """Seconds from enqueue to done for a job that does (almost) nothing: the queue's own floor."""
-    from app.tasks.worker import make_queue
+    from app.tasks.queue import make_queue
 
     queue = make_queue()
     try:

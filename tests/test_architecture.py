@@ -28,7 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Files that may import app modules inside functions, each with the reason. An entry point that must stay cheap to
 # import (a CLI whose subcommands each need a different part of the app) is the kind of file that may earn a place.
-DEFERRED_IMPORT_ALLOWLIST: dict[str, str] = {}
+DEFERRED_IMPORT_ALLOWLIST: dict[str, str] = {
+    "app/cli.py": (
+        "the command line is an entry point: each command imports what it runs, so `yaoshi web` execs uvicorn"
+        " without loading the app first and `yaoshi worker` does not load the web routes"
+    ),
+}
 
 
 def assert_holds(violations: list[Violation], rule: str, instead: str) -> None:

@@ -223,8 +223,8 @@ def _attachment(filename: str) -> dict[str, str]:
 
 async def _import_ctx(**extra: Any) -> dict[str, Any]:
     return {
-        "jobs": await catalog.recent_jobs(),
-        "columns": [(catalog.COLUMN_BY_KEY[k], text) for k, text in catalog.column_help()],
+        "jobs": await imports.recent_product_imports(),
+        "columns": [(imports.PRODUCT_COLUMN_BY_KEY[k], text) for k, text in imports.product_column_help()],
         "errors": {},
         **extra,
     }
@@ -249,7 +249,7 @@ async def import_upload(request: Request, data: Annotated[dict[str, Any], MULTIP
                 yield chunk
 
         try:
-            job = await catalog.import_file(request.user, upload.filename, chunks())
+            job = await imports.import_products(request.user, upload.filename, chunks())
         finally:
             await upload.close()
     except ValidationFailed as exc:
@@ -261,7 +261,7 @@ async def import_upload(request: Request, data: Annotated[dict[str, Any], MULTIP
 async def import_template(request: Request) -> Response:
     """The empty template (.csv) with the header row in the current language."""
     return Response(
-        catalog.template_csv(),
+        imports.product_template_csv(),
         media_type="text/csv; charset=utf-8",
         headers=_attachment("yaoshi-catalog-template.csv"),
     )
@@ -271,7 +271,7 @@ async def import_template(request: Request) -> Response:
 async def export_catalog(request: Request) -> Response:
     """The whole catalog as CSV in the import's columns: edit it in Excel and import it again."""
     return Response(
-        await catalog.export_csv(),
+        await imports.export_products_csv(),
         media_type="text/csv; charset=utf-8",
         headers=_attachment("yaoshi-catalog.csv"),
     )
@@ -280,14 +280,14 @@ async def export_catalog(request: Request) -> Response:
 @get("/manager/catalog/import/{job_key:str}", guards=write_guard)
 async def import_job(request: Request, job_key: FromPath[str]) -> Template:
     """What an import did: created, updated, unchanged and rejected rows."""
-    job = await catalog.get_job(job_key)
+    job = await imports.product_import_job(job_key)
     return render(request, "manager/catalog_import_job.html", {"job": job})
 
 
 @get("/manager/catalog/import/{job_key:str}/rejected.csv", guards=write_guard)
 async def import_rejected(request: Request, job_key: FromPath[str]) -> Response:
     """The rejected rows with a reason column, to fix and import again."""
-    body = await catalog.rejected_csv(job_key)
+    body = await imports.rejected_products_csv(job_key)
     return Response(body, media_type="text/csv; charset=utf-8", headers=_attachment(f"rejected-{job_key[:8]}.csv"))
 
 

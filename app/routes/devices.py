@@ -106,7 +106,7 @@ async def devices_list(request: Request) -> Template:
 @post("/manager/devices/{device_id:int}/revoke", guards=[*manager_guard, with_counter_device])
 async def device_revoke(request: Request, device_id: FromPath[int]) -> Template:
     """Withdraw a tablet: it is asked to be named again; what was open on it waits in the held sales."""
-    revoked = await sales.revoke(request.user, device_id)
+    revoked = await sales.revoke_device(request.user, device_id)
     return render(request, DEVICES_PAGE, await _devices_ctx(request, revoked=revoked), block="devices_list")
 
 

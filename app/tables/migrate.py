@@ -11,7 +11,19 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from app.db import fetch, is_sqlite, transaction
-from app.tables import ALL_TABLES
+from app.tables import (
+    ALL_TABLES,
+    Cart,
+    CartChange,
+    ChainSetting,
+    CounterDevice,
+    PinLockout,
+    ReturnedPack,
+    ReturnTender,
+    SaleApproval,
+    SaleReturn,
+    Store,
+)
 
 Migration = Callable[[], Awaitable[None]]
 
@@ -106,8 +118,6 @@ async def _m0004_catalog_token() -> None:
 
 async def _m0006_approvals() -> None:
     """Approval PIN lock-outs and the approvals a sale went ahead with (issue 11: items 5 to 7)."""
-    from app.tables import PinLockout, SaleApproval
-
     for table in (PinLockout, SaleApproval):
         await table.create_table(if_not_exists=True)  # pin_lockout.staff is UNIQUE: one row per approver
 
@@ -135,8 +145,6 @@ async def _add_missing_columns(table: type) -> None:
 
 async def _m0007_counter_devices() -> None:
     """Counter tablets, parked carts with their tender, and the keys of applied cart changes (issues 11 and 12)."""
-    from app.tables import Cart, CartChange, CounterDevice
-
     await CounterDevice.create_table(if_not_exists=True)
     await _add_missing_columns(Cart)
     await CartChange.create_table(if_not_exists=True)
@@ -162,8 +170,6 @@ async def _m0008_returns_and_printouts() -> None:
     """Returns (issue 11, item 8): refund tenders, the store manager who allowed a restricted return, returned
     packs in quarantine, the chain's settings; printouts (item 9): the store's phone. Columns are added only when
     missing, with the DDL of their Piccolo definition."""
-    from app.tables import ChainSetting, ReturnedPack, ReturnTender, SaleReturn, Store
-
     for table in (ReturnTender, ReturnedPack, ChainSetting):
         await table.create_table(if_not_exists=True)
     for table, column in ((Store, "phone"), (SaleReturn, "approved_by"), (SaleReturn, "tender_reason")):

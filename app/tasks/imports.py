@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from app.components import imports
+from app.tasks.queue import make_queue
 
 log = logging.getLogger("yaoshi.imports")
 FUNCTION = "import_members"
@@ -35,8 +36,6 @@ async def import_members(ctx: dict[str, Any], *, job_key: str, language: str = "
 
 async def enqueue_import(job_key: str, language: str) -> None:
     """Queue the job under its own key: enqueueing a job that is already queued or running does nothing."""
-    from app.tasks.worker import make_queue
-
     queue = make_queue()
     try:
         await queue.enqueue(

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from saq import CronJob, Queue
+from saq import CronJob
 
 from app.components import auth, members
 from app.db import engine
-from app.redis import close_redis, redis_url
+from app.redis import close_redis
 from app.settings import get_settings
 from app.tasks.imports import import_members
 from app.tasks.loyalty import expire_points, review_tiers
-
-QUEUE_NAME = "yaoshi"
-
-
-def make_queue() -> Queue:
-    """The job queue on the configured Redis."""
-    return Queue.from_url(redis_url(), name=QUEUE_NAME)
+from app.tasks.queue import make_queue
 
 
 async def purge_sessions(ctx: dict[str, Any]) -> int:

@@ -11,6 +11,7 @@ import segno
 from app.components.audit import log as audit
 from app.components.health import archive as health
 from app.components.members import profile as members
+from app.components.members.numbers import id_check_digit
 from app.components.sales import purchases
 from app.db import fetch
 from tests.conftest import actor, api_headers, login
@@ -67,7 +68,7 @@ async def test_details_show_identifiers_masked_and_the_address_in_clear(client, 
 
 async def test_resident_id_is_shown_masked(client) -> None:
     body = "31010119741129002"
-    number = body + members.id_check_digit(body)
+    number = body + id_check_digit(body)
     view = await _member(id_number=number)
     await _headers(client)
     html = (await client.get(f"/members/{view.member_no}/details", headers=HX)).text

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from app.components import audit
+from app.components import audit, coupons
 from app.components.core.actor import StaffUser
 from app.components.core.clock import store_today
 from app.components.core.errors import ValidationFailed
@@ -644,7 +644,6 @@ class Wallet:
 
 async def wallet(member_id: int, today: date | None = None, soon_days: int = 90) -> Wallet:
     """Points, tier, lots expiring within `soon_days` and usable coupons, for templates/counter/_wallet.html."""
-    from app.components import coupons
 
     today = today or _today()
     # One round trip for the rules, the tier and the ledger by expiry day (the scan of every selling counter

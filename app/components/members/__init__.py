@@ -15,13 +15,22 @@ from app.components.members.households import (
 )
 from app.components.members.listing import search
 from app.components.members.merging import MERGE_ROLES, MergeRecord, merge, merges_for, preview, undo
+from app.components.members.numbers import (
+    MEMBER_NO_LENGTH,
+    MEMBER_NO_PREFIX,
+    id_number_index,
+    mask_phone,
+    member_no_for,
+    next_serials,
+    normalize_id_number,
+    normalize_phone,
+    phone_index,
+)
 from app.components.members.profile import (
     ALLERGY_STATUSES,
     EDITABLE_FIELDS,
     GENDERS,
     MEMBER_CLASSES,
-    MEMBER_NO_LENGTH,
-    MEMBER_NO_PREFIX,
     DuplicatesFound,
     HealthStep,
     MemberDetails,
@@ -42,16 +51,9 @@ from app.components.members.profile import (
     gap_label,
     gender_label,
     get_member,
-    id_number_index,
-    mask_phone,
     member_card,
     member_class_label,
     member_id,
-    member_no_for,
-    next_serials,
-    normalize_id_number,
-    normalize_phone,
-    phone_index,
     qr_svg,
     record_no_known_allergies,
     register,

@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from app.components.core.crypto import blind_index
-from app.components.members import profile as members
-from app.components.members.profile import normalize_phone
+from app.components.members.numbers import normalize_id_number, normalize_phone
 from app.db import fetch
 from app.i18n import _
 
@@ -35,7 +34,7 @@ def phone_key(raw: str | None) -> str | None:
 
 def id_number_key(raw: str | None) -> str | None:
     """The blind index of a resident ID number (upper-cased), or None when blank."""
-    value = members.normalize_id_number(raw)
+    value = normalize_id_number(raw)
     return blind_index(value, "id_number") if value else None
 
 

@@ -13,6 +13,7 @@ from app.components.core.actor import StaffUser
 from app.components.core.clock import age_on, store_today
 from app.components.core.errors import NotFound, ValidationFailed
 from app.components.core.roles import Role
+from app.components.members.numbers import resolve_member_no
 from app.db import fetch, is_sqlite, marks, transaction
 from app.i18n import N_, _
 
@@ -104,30 +105,6 @@ def _jsonable(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------- following merges
-
-
-async def resolve_member_id(member_no: str) -> int | None:
-    """The live member a number stands for: itself, or the survivor it was merged into (following chains)."""
-    rows = await fetch("SELECT id, merged_into FROM member WHERE member_no = {}", (member_no or "").strip())
-    if not rows:
-        return None
-    row, seen = rows[0], set()
-    while row["merged_into"] is not None and row["id"] not in seen:
-        seen.add(row["id"])
-        nxt = await fetch("SELECT id, merged_into FROM member WHERE id = {}", row["merged_into"])
-        if not nxt:
-            return None
-        row = nxt[0]
-    return row["id"]
-
-
-async def resolve_member_no(member_no: str) -> str | None:
-    """The live member number for a (possibly merged-away) number, or None when unknown."""
-    mid = await resolve_member_id(member_no)
-    if mid is None:
-        return None
-    rows = await fetch("SELECT member_no FROM member WHERE id = {}", mid)
-    return rows[0]["member_no"]
 
 
 # ---------------------------------------------------------------- preview

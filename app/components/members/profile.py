@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import io
 import re
 from collections.abc import Collection
@@ -10,13 +9,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import barcode
-import phonenumbers
 import segno
 from barcode.writer import SVGWriter
-from stdnum.cn import ric
-from stdnum.exceptions import ValidationError
 
-from app.components import audit, consents, timeline
+from app.components import audit, consents, health, timeline
 from app.components.allergies import (
     CATEGORIES,
     CLINICAL_STATUSES,
@@ -32,14 +28,26 @@ from app.components.allergies import (
 )
 from app.components.core.actor import StaffUser
 from app.components.core.clock import age_on, store_today
-from app.components.core.crypto import blind_index, decrypt, encrypt
+from app.components.core.crypto import decrypt, encrypt
 from app.components.core.errors import NotFound, ValidationFailed
+from app.components.members import duplicates
+from app.components.members.numbers import (
+    id_number_index,
+    is_member_no,
+    mask_id_number,
+    mask_phone,
+    member_no_for,
+    next_serials,
+    normalize_phone,
+    parse_id_number,
+    phone_index,
+    resolve_member_id,
+    resolve_member_no,
+)
 from app.db import fetch, transaction
 from app.i18n import N_, _
 from app.settings import get_settings
 
-MEMBER_NO_PREFIX = "8"
-MEMBER_NO_LENGTH = 10
 ALLERGY_STATUSES = ("unknown", "none", "has_allergies")
 GENDERS = ("M", "F", "U")
 MEMBER_CLASSES = ("regular", "member", "key_account")
@@ -63,114 +71,6 @@ DETAILS_VIEW = "member.details_view"
 MEMBER_EDIT = "member.edit"
 MEMBER_VERIFY = "member.verify"
 PHONE_REVEAL = "member.phone_reveal"
-
-
-# ---------------------------------------------------------------- numbers and codes
-
-
-def luhn_digit(digits: str) -> str:
-    """The Luhn check digit for a string of digits."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
-
-
-def member_no_for(serial: int) -> str:
-    """The member number for a serial: prefix 8, eight digits, one Luhn check digit."""
-    body = f"{MEMBER_NO_PREFIX}{serial:0{MEMBER_NO_LENGTH - 2}d}"
-    return body + luhn_digit(body)
-
-
-def is_member_no(code: str) -> bool:
-    """True when `code` has the member-number shape and a correct check digit."""
-    return (
-        len(code) == MEMBER_NO_LENGTH
-        and code.isdigit()
-        and code.startswith(MEMBER_NO_PREFIX)
-        and luhn_digit(code[:-1]) == code[-1]
-    )
-
-
-def normalize_phone(raw: str) -> str | None:
-    """A valid mainland mobile number as 11 digits, or None."""
-    cleaned = re.sub(r"[\s\-()]", "", raw or "")
-    if not cleaned:
-        return None
-    try:
-        parsed = phonenumbers.parse(cleaned, "CN")
-    except phonenumbers.NumberParseException:
-        return None
-    if parsed.country_code != 86 or not phonenumbers.is_valid_number(parsed):
-        return None
-    if phonenumbers.number_type(parsed) not in (
-        phonenumbers.PhoneNumberType.MOBILE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    ):
-        return None
-    return str(parsed.national_number)
-
-
-def mask_phone(phone: str | None) -> str:
-    """138****1234: stored beside the ciphertext so lists never need to decrypt."""
-    return f"{phone[:3]}****{phone[-4:]}" if phone else ""
-
-
-def phone_index(phone: str) -> str:
-    """Blind index of a normalised phone number."""
-    return blind_index(phone, "phone")
-
-
-def id_check_digit(body: str) -> str:
-    """The ISO 7064 MOD 11-2 check character (0-9 or X) of the first 17 digits of a resident ID number."""
-    if len(body) != 17 or not body.isascii() or not body.isdigit():
-        raise ValueError("17 digits")
-    return ric.calc_check_digit(body + "0")  # stdnum takes the whole number and ignores its last character
-
-
-def normalize_id_number(raw: str | None) -> str:
-    """Spaces removed, a lower-case x made upper-case (no validation)."""
-    return re.sub(r"\s", "", raw or "").upper()
-
-
-def parse_id_number(raw: str) -> tuple[str | None, date | None, str | None]:
-    """(normalised number, birth date inside it, error message) for an 18-digit resident ID number."""
-    number = normalize_id_number(raw)
-    if not re.fullmatch(r"[0-9]{17}[0-9X]", number):  # ASCII only: \d takes full-width digits
-        return None, None, _("Enter the 18-digit resident ID number (the last character may be X).")
-    # stdnum's checksum and birth date, not its validate(): that also checks the region code against the county's
-    # years, and refuses real numbers (310115, Pudong since 1992, for anyone born before then).
-    if ric.calc_check_digit(number) != number[17]:
-        return None, None, _("The resident ID number's check digit is wrong: check each digit.")
-    try:
-        birth = ric.get_birth_date(number)
-    except ValidationError:
-        return None, None, _("The resident ID number does not contain a valid birth date.")
-    today = store_today()
-    if birth > today or (age_on(birth, today) or 0) > 120:
-        return None, None, _("The birth date inside the resident ID number is not possible.")
-    return number, birth, None
-
-
-def mask_id_number(number: str | None) -> str:
-    """3101**********1234: the region and the last four stay readable."""
-    return f"{number[:4]}{'*' * (len(number) - 8)}{number[-4:]}" if number else ""
-
-
-def id_number_index(number: str) -> str:
-    """Blind index of a normalised resident ID number."""
-    return blind_index(number, "id_number")
-
-
-async def next_serials(name: str, count: int = 1) -> int:
-    """Reserve `count` numbers from a named sequence; return the first. Call inside a transaction."""
-    rows = await fetch("UPDATE number_sequence SET value = value + {} WHERE name = {} RETURNING value", count, name)
-    return rows[0]["value"] - count + 1
 
 
 # ---------------------------------------------------------------- views
@@ -408,8 +308,6 @@ async def find_by_code(code: str, actor: StaffUser) -> list[MemberView]:
         rows = await fetch(_MEMBER_SQL + " WHERE m.member_no = {} ORDER BY m.id, a.id", code)
         if rows and rows[0]["merged_into"] is not None:
             # An old card of a merged-away record still works: it brings up the member now in use.
-            from app.components.members.merging import resolve_member_id
-
             live = await resolve_member_id(code)
             rows = await fetch(_MEMBER_SQL + " WHERE m.id = {} ORDER BY m.id, a.id", live) if live else []
     else:
@@ -428,8 +326,6 @@ async def get_member(member_no: str, actor: StaffUser, detail: str = "read") -> 
     if not rows:
         raise NotFound(_("No member with number %(no)s.") % {"no": member_no})
     if rows[0]["merged_into"] is not None:
-        from app.components.members.merging import resolve_member_no
-
         into = await resolve_member_no(member_no)
         raise NotFound(_("Member %(no)s was merged into %(into)s.") % {"no": member_no, "into": into or "—"})
     return (await _audited(_views(rows), actor, detail=detail))[0]
@@ -569,24 +465,15 @@ class DuplicatesFound(Exception):
 async def likely_duplicates(clean: dict, exclude_member_id: int | None = None) -> list:
     """Members who are probably the same person (same phone, same ID number, or same name and birth date).
 
-    The matching rules live in `app.components.duplicates`; each result has `.member_no`, `.name`, `.reasons`.
+    The matching rules live in `duplicates`; each result has `.member_no`, `.name`, `.reasons`.
     """
-    try:
-        from app.components.members.duplicates import likely_duplicates as find
-    except ModuleNotFoundError as exc:  # the duplicates component is not installed in this tree yet
-        if exc.name != "app.components.duplicates":
-            raise
-        return []
-    found = find(
+    return await duplicates.likely_duplicates(
         clean.get("phone"),
         clean.get("id_number"),
         clean.get("name"),
         clean.get("birth_date"),
         exclude_member_id=exclude_member_id,
     )
-    if inspect.isawaitable(found):
-        found = await found
-    return list(found or [])
 
 
 async def register(data: NewMember, actor: StaffUser, allow_duplicates: bool = True) -> MemberView:
@@ -1175,7 +1062,6 @@ async def save_health_step(member_no: str, step: HealthStep, actor: StaffUser) -
     """Store step 2. Without consent nothing of it is stored: the refusal is recorded, or (when health data was
     entered anyway) a `consent` error says why. With consent everything is stored in one transaction, or nothing.
     """
-    from app.components import health
 
     mid = await member_id(member_no)
     if not step.consent:
@@ -1236,7 +1122,6 @@ def split_brands(raw: str) -> list[str]:
 
 async def save_preferences_step(member_no: str, step: PreferencesStep, actor: StaffUser) -> None:
     """Store step 3: each consent answer (granted or declined) and the preference tags, all or nothing."""
-    from app.components import health
 
     mid = await member_id(member_no)
     errors: dict[str, str] = {}

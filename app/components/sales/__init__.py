@@ -29,6 +29,7 @@ from app.components.sales.cart import (
     remove_coupon,
     remove_line,
     resume,
+    revoke_device,
     rx_image_path,
     sale_no_of,
     save_rx_image,
@@ -60,7 +61,6 @@ from app.components.sales.devices import (
     from_token,
     of_store,
     register,
-    revoke,
     with_device,
 )
 from app.components.sales.guidance import guidance_slip
@@ -166,7 +166,7 @@ __all__ = [
     "restriction_label",
     "resume",
     "return_sale",
-    "revoke",
+    "revoke_device",
     "rx_image_path",
     "sale_no_for",
     "sale_no_of",

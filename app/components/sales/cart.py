@@ -22,6 +22,7 @@ from app.components import catalog, coupons
 from app.components.core.actor import StaffUser
 from app.components.core.errors import NotFound, ValidationFailed
 from app.components.sales import devices
+from app.components.sales import sale as sales
 from app.components.scanning import Scan
 from app.db import fetch, is_sqlite, transaction
 from app.i18n import _
@@ -568,10 +569,9 @@ async def set_tender(
     actor: StaffUser, kind: str, amount: str = "", points_amount: str = "", key: str | None = None
 ) -> CartView:
     """Keep the tender tapped and the amounts typed with the cart (as typed: the quote says what is wrong)."""
-    from app.components.sales.sale import TENDER_KINDS
 
     tender = {
-        "kind": kind if kind in TENDER_KINDS else "cash",
+        "kind": kind if kind in sales.TENDER_KINDS else "cash",
         "amount": (amount or "").strip()[:_TENDER_TEXT],
         "points_amount": (points_amount or "").strip()[:_TENDER_TEXT],
     }
@@ -639,9 +639,12 @@ async def park_at_logout(actor: StaffUser) -> None:
         await _hold_where("staff = {} AND store = {} AND device = {}", actor.id, actor.store_id, device)
 
 
-async def hold_device_carts(device_id: int) -> None:
-    """A tablet was revoked: whatever was open on it is held (in the caller's transaction)."""
-    await _hold_where("device = {}", device_id)
+async def revoke_device(actor: StaffUser, device_id: int) -> devices.Device:
+    """A store manager withdraws a tablet of their store (audited); its open carts are held, nothing is lost."""
+    async with transaction():
+        if await devices.mark_revoked(actor, device_id):
+            await _hold_where("device = {}", device_id)
+    return await devices.revoked(actor, device_id)
 
 
 async def _expire(store_id: int) -> None:
@@ -853,7 +856,6 @@ def _overridden(
 async def _high_alerts(actor: StaffUser) -> list[tuple[int, str]]:
     """The high allergy alerts of the open cart as an approver sees them now, without any override given before
     (product id, recorded allergen class): what a new override answers, and nothing that comes up after it."""
-    from app.components.sales import sale as sales
 
     cart = await current(actor)
     if cart.is_empty:
@@ -882,7 +884,6 @@ def _seen(cart: CartView, products: Sequence[int] | None) -> None:
 
 async def pharmacist_pending(actor: StaffUser) -> tuple[CartView, tuple[str, ...]]:
     """The open cart and what in it waits for a pharmacist ("allergy_override", "rx_verified"), as its quote says."""
-    from app.components.sales import sale as sales
 
     cart = await current(actor)
     if cart.is_empty:
@@ -1019,7 +1020,6 @@ async def close(cart: CartView) -> None:
 
 def to_sale_request(cart: CartView, tenders: Sequence[Any] = ()) -> Any:
     """The sales.SaleRequest the sale component quotes and records; the cart's key is the idempotency key."""
-    from app.components.sales import sale as sales
 
     lines = [
         sales.LineRequest(

@@ -167,24 +167,26 @@ async def of_store(store_id: int) -> list[Device]:
     return [_row_view(row) for row in rows]
 
 
-async def revoke(actor: StaffUser, device_id_: int) -> Device:
-    """A store manager withdraws a tablet of their store (audited); its open carts are held, nothing is lost."""
-    from app.components.sales import cart
+async def mark_revoked(actor: StaffUser, device_id_: int) -> bool:
+    """In the caller's transaction: a tablet of the actor's store stops being trusted (audited); False if it was not
+    active. `cart.revoke_device` holds its open carts in the same transaction."""
+    rows = await fetch(
+        "UPDATE counter_device SET revoked_at = {}, revoked_by = {}"
+        " WHERE id = {} AND store = {} AND revoked_at IS NULL RETURNING id",
+        datetime.now(UTC),
+        actor.id,
+        device_id_,
+        actor.store_id,
+    )
+    if rows:
+        await audit.record(actor, REVOKE, detail=f"#{device_id_}")
+    return bool(rows)
 
-    async with transaction():
-        rows = await fetch(
-            "UPDATE counter_device SET revoked_at = {}, revoked_by = {}"
-            " WHERE id = {} AND store = {} AND revoked_at IS NULL RETURNING id",
-            datetime.now(UTC),
-            actor.id,
-            device_id_,
-            actor.store_id,
-        )
-        if rows:
-            await cart.hold_device_carts(device_id_)
-            await audit.record(actor, REVOKE, detail=f"#{device_id_}")
+
+async def revoked(actor: StaffUser, device_id_: int) -> Device:
+    """The tablet after its revocation committed; this process stops trusting it at once."""
     found = await fetch(_DEVICE_SQL + " WHERE d.id = {} AND d.store = {}", device_id_, actor.store_id)
     if not found:
         raise NotFound(_("No counter tablet %(id)s in this store.") % {"id": device_id_})
-    _cache.clear()  # this process stops trusting it at once
+    _cache.clear()
     return _row_view(found[0])

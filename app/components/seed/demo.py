@@ -6,10 +6,13 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from app.components import catalog, coupons, stock
 from app.components.allergies import allergen_classes
 from app.components.auth import hash_password
 from app.components.consents import TEXT_VERSION
+from app.components.core.actor import StaffUser
 from app.components.core.crypto import encrypt
+from app.components.health import NewVital, record_vital
 from app.components.members import mask_phone, member_no_for, next_serials, phone_index
 from app.db import execute_many, fetch, placeholders, transaction
 
@@ -150,7 +153,6 @@ async def seed_demo() -> SeedReport:
 async def _demo_shop(report: SeedReport) -> None:
     """The demo catalog, a few batches of each product in each store and the demo coupons, when there is no
     catalog yet; the first demo member gets a welcome coupon in their wallet."""
-    from app.components import catalog, coupons, stock
 
     if (await fetch("SELECT COUNT(*) AS n FROM product"))[0]["n"]:
         return
@@ -240,8 +242,6 @@ async def _demo_people(report: SeedReport) -> None:
 
 async def _demo_vitals(member_no: str, pharmacist_id: int) -> None:
     """A year of blood pressure and fasting glucose for the first demo member, so the chart has a story."""
-    from app.components.core.actor import StaffUser
-    from app.components.health import NewVital, record_vital
 
     actor = StaffUser(
         id=pharmacist_id,

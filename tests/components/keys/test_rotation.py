@@ -13,6 +13,7 @@ from app.components.core.crypto import decrypt
 from app.components.keys import rotation as keys
 from app.components.members import duplicates
 from app.components.members import profile as members
+from app.components.members.numbers import id_check_digit
 from app.db import fetch, is_sqlite
 from app.settings import get_settings
 from tests.conftest import actor
@@ -22,7 +23,7 @@ PHONES = ["13811110001", "13811110002", "13811110003", "13811110004", "138111100
 
 def _id_number(seq: int) -> str:
     body = f"31010119800101{seq:03d}"
-    return body + members.id_check_digit(body)
+    return body + id_check_digit(body)
 
 
 async def _people() -> list[members.MemberView]:

@@ -18,10 +18,10 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.components import audit, imports
-from app.components.catalog import products as catalog
+from app.components import audit, catalog
 from app.components.core.actor import StaffUser
 from app.components.core.errors import NotFound, ValidationFailed
+from app.components.imports import member_import as imports
 from app.db import fetch, transaction
 from app.i18n import _
 
@@ -54,7 +54,7 @@ COLUMNS = (
     Column("trace_prefixes", "追溯码前缀", "Traceability prefixes", ("追溯码", "trace prefix", "trace prefixes")),
     Column("aliases", "其他编码", "Aliases", ("别名", "alias", "aliases")),
 )
-COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
+PRODUCT_COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
 _INPUT_FIELDS = {f.name for f in fields(catalog.ProductInput)}
 
 
@@ -63,7 +63,7 @@ def map_header(cells: list[str]) -> list[str | None]:
     return imports.map_header(cells, COLUMNS)
 
 
-def column_help() -> list[tuple[str, str]]:
+def product_column_help() -> list[tuple[str, str]]:
     """What each column accepts, in the current language."""
     yes_no = _("是/否 or yes/no; empty: unchanged (no for a new product)")
     return [
@@ -93,7 +93,7 @@ def column_help() -> list[tuple[str, str]]:
     ]
 
 
-def template_csv() -> bytes:
+def product_template_csv() -> bytes:
     """The empty template: the header row in the current language (UTF-8 with BOM for Excel)."""
     return codecs.BOM_UTF8 + imports.csv_line([c.label for c in COLUMNS])
 
@@ -120,17 +120,17 @@ async def _job(job_key: str) -> imports.ImportJobView:
     return job
 
 
-async def get_job(job_key: str) -> imports.ImportJobView:
+async def product_import_job(job_key: str) -> imports.ImportJobView:
     """One catalog import (HQ pages only, so no store scoping)."""
     return await _job(job_key)
 
 
-async def recent_jobs(limit: int = 10) -> list[imports.ImportJobView]:
+async def recent_product_imports(limit: int = 10) -> list[imports.ImportJobView]:
     """The latest catalog imports, newest first."""
     return await imports.jobs_of_kind(KIND, limit)
 
 
-async def import_file(actor: StaffUser, filename: str, chunks: AsyncIterator[bytes]) -> imports.ImportJobView:
+async def import_products(actor: StaffUser, filename: str, chunks: AsyncIterator[bytes]) -> imports.ImportJobView:
     """Store the upload, import every row and return the finished job (its counts and rejected rows)."""
     filename = os.path.basename((filename or "").replace("\\", "/")).strip()[:200]
     if not filename:
@@ -235,7 +235,7 @@ async def _run(key: str, actor: StaffUser, source: Path, header: list[str], keys
     )
 
 
-async def rejected_csv(job_key: str) -> bytes:
+async def rejected_products_csv(job_key: str) -> bytes:
     """The rejected rows of an import with a reason column, to fix and import again."""
     job = await _job(job_key)
     path = _rejects_path(job.key)
@@ -247,7 +247,7 @@ async def rejected_csv(job_key: str) -> bytes:
     return path.read_bytes()
 
 
-async def export_csv() -> bytes:
+async def export_products_csv() -> bytes:
     """The whole catalog in the import's columns (price in yuan), to edit and import again."""
     page = await catalog.list_products(per_page=100)
     products = list(page.products)
@@ -257,7 +257,7 @@ async def export_csv() -> bytes:
         page = await catalog.list_products(page=number, per_page=100)
         products += page.products
     keys = [c.key for c in COLUMNS if c.key != "price"]
-    lines = [imports.csv_line([COLUMN_BY_KEY[k].label for k in keys])]
+    lines = [imports.csv_line([PRODUCT_COLUMN_BY_KEY[k].label for k in keys])]
     yes_no = {True: "是", False: "否"}
     for p in products:
         kinds: dict[str, list[str]] = {"gtin": [], "trace": [], "alias": []}
