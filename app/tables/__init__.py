@@ -1,17 +1,21 @@
-"""Piccolo tables, one module per domain; `ALL_TABLES` lists them in dependency order."""
+"""Piccolo tables, one module per domain (named as its package in app/components); `ALL_TABLES` in dependency order."""
 
+from app.tables.allergies import Allergy
 from app.tables.audit import AuditEvent
-from app.tables.care import ConsentEvent, Household, ImportJob, MemberChange, MemberEvent, MemberMerge
+from app.tables.auth import ApiToken, PinLockout, Staff
 from app.tables.catalog import Product, ProductCode
+from app.tables.consents import ConsentEvent
+from app.tables.coupons import Coupon, CouponTemplate
 from app.tables.health import Condition, Preference, Vital
-from app.tables.loyalty import Coupon, CouponTemplate, LoyaltySetting, MemberLoyalty, PointsEntry
-from app.tables.members import Allergy, Member
+from app.tables.imports import ImportJob
+from app.tables.loyalty import LoyaltySetting, MemberLoyalty, PointsEntry
+from app.tables.members import Household, Member, MemberChange, MemberMerge
+from app.tables.outbox import Outbox
 from app.tables.sales import (
     Cart,
     CartChange,
     CounterDevice,
     Medication,
-    Outbox,
     ReturnLine,
     ReturnTender,
     Sale,
@@ -22,9 +26,9 @@ from app.tables.sales import (
     Tender,
 )
 from app.tables.settings import ChainSetting
-from app.tables.staff import ApiToken, PinLockout, Staff
 from app.tables.stock import Batch, ReturnedPack, StockMove
 from app.tables.stores import NumberSequence, Store
+from app.tables.timeline import MemberEvent
 
 ALL_TABLES = [
     Store,

@@ -4,8 +4,8 @@ from piccolo.columns import Date, Float, ForeignKey, Integer, Text, Timestamptz,
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from app.tables.auth import Staff
 from app.tables.members import Member
-from app.tables.staff import Staff
 
 
 class Condition(Table, tablename="member_condition"):

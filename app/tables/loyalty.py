@@ -1,11 +1,11 @@
-"""Loyalty: the append-only points ledger, each member's tier, the earning rules, coupon templates and coupons."""
+"""Loyalty: the append-only points ledger, each member's tier and the earning rules."""
 
-from piccolo.columns import JSON, Boolean, Date, ForeignKey, Integer, Timestamptz, Varchar
+from piccolo.columns import JSON, Date, ForeignKey, Integer, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from app.tables.auth import Staff
 from app.tables.members import Member
-from app.tables.staff import Staff
 from app.tables.stores import Store
 
 
@@ -40,40 +40,3 @@ class LoyaltySetting(Table, tablename="loyalty_setting"):
     value = JSON(default="{}")
     updated_at = Timestamptz(default=TimestamptzNow())
     updated_by = ForeignKey(references=Staff, null=True)
-
-
-class CouponTemplate(Table, tablename="coupon_template"):
-    """What a coupon gives and when it may be used. Amounts in fen; percent as whole percent off."""
-
-    code = Varchar(length=24, unique=True)
-    name_zh = Varchar(length=60)
-    name_en = Varchar(length=60, default="")
-    kind = Varchar(length=8, default="amount")  # amount | percent
-    value = Integer()
-    threshold = Integer(default=0)
-    scope = Varchar(length=10, default="all")  # all | category | product
-    scope_value = Varchar(length=40, default="")  # category_l1 or sku
-    valid_from = Date(null=True, default=None)
-    valid_to = Date(null=True, default=None)
-    valid_days = Integer(null=True, default=None)  # or: valid this many days from issue
-    per_member_limit = Integer(default=1)
-    stackable = Boolean(default=False)
-    restore_on_return = Boolean(default=True)
-    active = Boolean(default=True)
-    created_at = Timestamptz(default=TimestamptzNow())
-
-
-class Coupon(Table, tablename="coupon"):
-    """One issued coupon (to a member, or printed). Redeemed at most once: the update is conditional."""
-
-    code = Varchar(length=24, unique=True)
-    template = ForeignKey(references=CouponTemplate)
-    member = ForeignKey(references=Member, null=True)
-    status = Varchar(length=10, default="issued")  # issued | redeemed | void
-    source = Varchar(length=12, default="manual")  # journey | campaign | birthday | printed | manual
-    source_key = Varchar(length=100, null=True, default=None, unique=True)
-    valid_from = Date(null=True, default=None)
-    valid_to = Date(null=True, default=None)
-    sale = Integer(null=True, default=None)  # sale.id that redeemed it
-    redeemed_at = Timestamptz(null=True, default=None)
-    issued_at = Timestamptz(default=TimestamptzNow())

@@ -1,10 +1,10 @@
-"""Members (personal identifiers encrypted, blind-indexed) and their coded allergies."""
+"""Members (personal identifiers encrypted, blind-indexed), their households, edit history and merges."""
 
-from piccolo.columns import Boolean, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, Boolean, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from app.tables.staff import Staff
+from app.tables.auth import Staff
 from app.tables.stores import Store
 
 
@@ -45,19 +45,32 @@ class Member(Table, tablename="member"):
     updated_at = Timestamptz(default=TimestamptzNow())
 
 
-class Allergy(Table, tablename="allergy"):
-    """One coded allergy or intolerance (after FHIR R4 AllergyIntolerance)."""
+class Household(Table, tablename="household"):
+    """Family members linked together; one adult is the household's contact."""
+
+    name = Varchar(length=60, default="")
+    contact = ForeignKey(references=Member, null=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class MemberChange(Table, tablename="member_change"):
+    """Edit history: who changed which field when (encrypted fields record the change, not the values)."""
 
     member = ForeignKey(references=Member, index=True)
-    allergen_class = Varchar(length=40)
-    substance = Varchar(length=60, default="")
-    category = Varchar(length=16, default="medication")
-    allergy_type = Varchar(length=16, default="allergy")
-    criticality = Varchar(length=20, default="unable-to-assess")
-    reaction = Varchar(length=40, default="")
-    severity = Varchar(length=10, default="")
-    verification_status = Varchar(length=20, default="unconfirmed")
-    clinical_status = Varchar(length=10, default="active")
-    note = Text(default="")
-    recorded_by = ForeignKey(references=Staff, null=True)
-    recorded_at = Timestamptz(default=TimestamptzNow())
+    at = Timestamptz(default=TimestamptzNow())
+    staff = ForeignKey(references=Staff, null=True)
+    field = Varchar(length=30)
+    old_value = Text(default="")
+    new_value = Text(default="")
+
+
+class MemberMerge(Table, tablename="member_merge"):
+    """A merge of `merged` into `survivor`, with what moved so it can be undone."""
+
+    survivor = ForeignKey(references=Member)
+    merged = ForeignKey(references=Member)
+    at = Timestamptz(default=TimestamptzNow())
+    staff = ForeignKey(references=Staff, null=True)
+    moved = JSON(default="{}")
+    undone_at = Timestamptz(null=True, default=None)
+    undone_by = ForeignKey(references=Staff, null=True)

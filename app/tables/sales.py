@@ -1,12 +1,12 @@
-"""Counter tablets and carts, sales with their lines and tenders, returns, medication history and the care outbox."""
+"""Counter tablets and carts, sales with their lines, tenders and approvals, returns and medication history."""
 
 from piccolo.columns import JSON, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from app.tables.auth import Staff
 from app.tables.catalog import Product
 from app.tables.members import Member
-from app.tables.staff import Staff
 from app.tables.stores import Store
 
 
@@ -175,15 +175,3 @@ class Medication(Table, tablename="medication"):
     started_on = Date()
     supply_until = Date(null=True, default=None)
     store = ForeignKey(references=Store, null=True)
-
-
-class Outbox(Table, tablename="outbox"):
-    """Events for care journeys and messaging, written in the transaction that caused them; `key` is unique."""
-
-    key = Varchar(length=100, unique=True)
-    kind = Varchar(length=30)  # e.g. sale.completed, sale.returned
-    member = ForeignKey(references=Member, null=True)
-    store = ForeignKey(references=Store, null=True)
-    payload = JSON(default="{}")
-    created_at = Timestamptz(default=TimestamptzNow())
-    dispatched_at = Timestamptz(null=True, default=None)

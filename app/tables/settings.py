@@ -4,7 +4,7 @@ from piccolo.columns import JSON, ForeignKey, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from app.tables.staff import Staff
+from app.tables.auth import Staff
 
 
 class ChainSetting(Table, tablename="chain_setting"):

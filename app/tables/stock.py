@@ -4,8 +4,8 @@ from piccolo.columns import Boolean, Date, ForeignKey, Integer, Text, Timestampt
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from app.tables.auth import Staff
 from app.tables.catalog import Product
-from app.tables.staff import Staff
 from app.tables.stores import Store
 
 

@@ -1,4 +1,4 @@
-"""Staff users with a role (and a store for store roles) and their API tokens."""
+"""Staff users with a role (and a store for store roles), their API tokens and approval-PIN lock-outs."""
 
 from piccolo.columns import Boolean, ForeignKey, Integer, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
