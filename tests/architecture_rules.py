@@ -597,3 +597,70 @@ def check_imports_use_public_names(root: Path) -> list[Violation]:
                     Violation(imp.path, imp.line, f"imports {name} from {imp.target}, not in its __all__")
                 )
     return sorted(violations)
+
+
+# ---------------------------------------------------------------------------------------------------------- rule 7
+
+# Tables every domain may read to show a name beside its own rows (a store's name, a staff member's display name).
+NAME_TABLES = frozenset({"store", "staff"})
+# app/tables modules whose tables belong to a domain of another name.
+TABLE_MODULE_DOMAIN = {"settings": "sales", "outbox": "sales", "stores": "stores"}
+_TABLENAME = re.compile(r"""tablename\s*=\s*["'](\w+)["']""")
+_WRITES = re.compile(r"\b(?:INSERT\s+INTO|DELETE\s+FROM)\s+(\w+)|\bUPDATE\s+(\w+)\s+SET\b", re.IGNORECASE)
+_READS = re.compile(r"\b(?:FROM|JOIN)\s+(\w+)", re.IGNORECASE)
+
+
+def table_owners(root: Path) -> dict[str, str]:
+    """Each table's owning domain: the app/tables module that declares it (`tablename=…`), by domain name."""
+    owners = {}
+    for path in sorted((root / PACKAGE / "tables").glob("*.py")):
+        domain = TABLE_MODULE_DOMAIN.get(path.stem, path.stem)
+        for table in _TABLENAME.findall(path.read_text(encoding="utf-8")):
+            owners[table] = domain
+    return owners
+
+
+def table_sql(root: Path) -> Iterator[tuple[Module, int, str, str]]:
+    """(module, line, table, "write" or "read") for every known table named in SQL outside app/tables and app/db."""
+    owners = table_owners(root)
+    project = load_project(root)
+    for module in project.modules.values():
+        if within(module.name, "app.tables") or within(module.name, "app.db"):
+            continue
+        for line, text in _literal_strings(module.tree):
+            written = set()
+            for match in _WRITES.finditer(text):
+                table = (match.group(1) or match.group(2) or "").lower()
+                if table in owners:
+                    written.add(table)
+                    yield module, line, table, "write"
+            for match in _READS.finditer(text):
+                table = match.group(1).lower()
+                if table in owners and table not in written:
+                    yield module, line, table, "read"
+
+
+def check_table_sql_ownership(root: Path, allowed: Mapping[tuple[str, str], str]) -> list[Violation]:
+    """Rule 7: a table's SQL is written in its own domain; another domain reads it only to join a name (store,
+    staff) or where `allowed[(module path, table)]` gives the reason (a hot join, a bulk path)."""
+    owners = table_owners(root)
+    violations = []
+    used = set()
+    for module, line, table, kind in table_sql(root):
+        domain = domain_of(module.name)
+        if domain == owners[table]:
+            continue
+        if kind == "read" and table in NAME_TABLES:
+            continue
+        key = (module.path, table)
+        if key in allowed:
+            used.add(key)
+            continue
+        where = f"domain {domain}" if domain else module.name
+        violations.append(Violation(module.path, line, f"{kind}s {table} ({owners[table]}'s table) from {where}"))
+    for key, reason in allowed.items():
+        if key not in used:
+            violations.append(Violation(key[0], 0, f"allowlist entry for {key[1]} is not needed any more"))
+        elif not reason.strip():
+            violations.append(Violation(key[0], 0, f"allowlist entry for {key[1]} gives no reason"))
+    return sorted(set(violations))

@@ -22,6 +22,7 @@ from tests.architecture_rules import (
     check_layering,
     check_module_cycles,
     check_routes_do_no_storage_work,
+    check_table_sql_ownership,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -643,3 +644,44 @@ def test_checkers_pass_a_minimal_clean_tree(tmp_path: Path, checker: Checker) ->
     )
     assert checker(root) == []
     assert check_deferred_imports(root, {}) == []
+
+
+# Rule 7: one home for each table's SQL.
+
+_TABLES = {
+    "app/tables/members.py": 'class Member(Table, tablename="member"):\n    pass\n',
+    "app/tables/sales.py": 'class Sale(Table, tablename="sale"):\n    pass\n',
+    "app/tables/stores.py": 'class Store(Table, tablename="store"):\n    pass\n',
+}
+
+
+def test_a_domain_writing_another_domains_table_is_reported(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            **_TABLES,
+            "app/components/sales/record.py": 'SQL = "UPDATE member SET points = 1 WHERE id = {}"\n',
+            "app/components/members/queries.py": 'SQL = "UPDATE member SET name = {} WHERE id = {}"\n',
+        },
+    )
+    assert [str(v) for v in check_table_sql_ownership(root, {})] == [
+        "app/components/sales/record.py:1: writes member (members's table) from domain sales"
+    ]
+
+
+def test_reads_of_another_domains_table_need_a_reason_but_names_do_not(tmp_path: Path) -> None:
+    files = {
+        **_TABLES,
+        "app/components/sales/quote.py": (
+            'SQL = "SELECT s.id, st.name FROM sale s JOIN store st ON st.id = s.store"\n'
+            'MORE = "SELECT m.id FROM member m WHERE m.id = {}"\n'
+        ),
+    }
+    root = tree(tmp_path, files)
+    assert places(check_table_sql_ownership(root, {})) == ["app/components/sales/quote.py:2"]
+    allowed = {("app/components/sales/quote.py", "member"): "the quote reads the member's allergies in its one query"}
+    assert check_table_sql_ownership(root, allowed) == []
+    stale = {**allowed, ("app/components/sales/quote.py", "sale"): "own table"}
+    assert [v.message for v in check_table_sql_ownership(root, stale)] == [
+        "allowlist entry for sale is not needed any more"
+    ]
