@@ -31,7 +31,7 @@ import httpx  # noqa: E402
 from app.components.auth import new_api_token  # noqa: E402
 from app.components.core.actor import StaffUser  # noqa: E402
 from app.components.seed import DEMO_PASSWORD, DEMO_PIN, DEMO_STAFF, DEMO_STORES, PIN_ROLES, add_staff, ensure_store  # noqa: E402
-from app.db import fetch, is_sqlite  # noqa: E402
+from app.db import engine, fetch, is_sqlite  # noqa: E402
 from app.redis import get_redis  # noqa: E402
 from app.tables.migrate import migrate, reset_all  # noqa: E402
 
@@ -78,6 +78,15 @@ PER_TEST_TABLES = [
 ]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`@pytest.mark.sqlite` or `postgres`: a test of one engine's own behaviour runs only on that engine."""
+    running = "sqlite" if os.environ["DATABASE_URL"].startswith("sqlite") else "postgres"
+    for item in items:
+        for mark in ("sqlite", "postgres"):
+            if mark != running and item.get_closest_marker(mark):
+                item.add_marker(pytest.mark.skip(reason=f"{mark} only (this run is on {running})"))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _EMBEDDED_REDIS is not None:
         _EMBEDDED_REDIS.terminate()
@@ -95,8 +104,6 @@ def tmp_data_dir() -> Path:
 @pytest.fixture(scope="session", autouse=True)
 async def schema() -> AsyncIterator[dict[str, int]]:
     """A freshly migrated database with the demo stores and one staff user per role; yields username → id."""
-    from app.db import engine
-
     if not is_sqlite():
         await engine().start_connection_pool(min_size=1, max_size=10)
     await reset_all()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import os
 import sqlite3
 import subprocess
 import sys
@@ -20,9 +19,7 @@ from app.db.sqlite_pool import _is_read
 from app.settings import get_settings
 
 # The embedded engine's own machinery (write lock, loop-thread fast path, busy timeout): SQLite only.
-sqlite_only = pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL", "").startswith("sqlite"), reason="tests the pooled SQLite engine"
-)
+sqlite_only = pytest.mark.sqlite
 
 TABLE = "db_probe"
 

@@ -1,0 +1,1 @@
+"""Tests of app.db: the engine helpers and the pooled SQLite engine."""
