@@ -451,10 +451,10 @@ from datetime import timedelta
 
 async def main(lines: int, store: str) -> None:
     from app.components import catalog, stock
-    from app.components.auth import StaffUser
-    from app.components.clock import store_today
+    from app.components.core.actor import StaffUser
+    from app.components.core.clock import store_today
     from app.components.seed import seed_demo
-    from app.components.seed_sales import seed_sales_history
+    from app.components.seed import seed_sales_history
     from app.db import fetch
     from app.tables.migrate import migrate
 
@@ -498,7 +498,7 @@ from datetime import UTC, datetime
 
 
 async def main(count: int, password: str) -> None:
-    from app.components.passwords import new_api_token
+    from app.components.auth import new_api_token
     from app.components.seed import add_staff, seed_demo
     from app.db import fetch
     from app.tables.migrate import migrate
