@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.components import stock
-from app.components.catalog import products as catalog
+from app.components import catalog, stock
 from app.components.core.clock import store_today
 from app.components.members import profile as members
 from app.components.sales import sale as sales
