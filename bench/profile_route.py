@@ -195,10 +195,10 @@ async def _sale_maker(rng: random.Random) -> Callable[[], Request]:
     import uuid
     from datetime import UTC, datetime, timedelta
 
+    from app.components import stock
     from app.components.auth import new_api_token
     from app.components.core.actor import StaffUser
     from app.components.core.clock import store_today
-    from app.components.stock import inventory as stock
     from app.db import fetch
 
     row = (

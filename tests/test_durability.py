@@ -22,9 +22,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.components import stock
 from app.components.sales import sale as sales
 from app.components.seed import DEMO_PASSWORD
-from app.components.stock import inventory as stock
 from app.db import fetch
 from tests.components.sales.sale_data import count, make_products, request, stock_in
 from tests.conftest import actor

@@ -44,3 +44,8 @@ def string_agg(expression: str, separator: str) -> str:
 def typed_param(sql_type: str) -> str:
     """A `{}` placeholder that PostgreSQL must be told the type of (e.g. in VALUES or a CASE); plain on SQLite."""
     return "{}" if is_sqlite() else f"CAST({{}} AS {sql_type})"
+
+
+def char(code: int) -> str:
+    """The SQL expression for the one-character string of a code point (`char(n)` on SQLite, `chr(n)` elsewhere)."""
+    return f"char({int(code)})" if is_sqlite() else f"chr({int(code)})"

@@ -81,7 +81,7 @@ MODULES: tuple[Module, ...] = (
         "loyalty",
         (
             (
-                "app/components/loyalty/points.py",
+                "app/components/loyalty/rules.py",
                 _all(
                     "LoyaltyRules.tier_pct",
                     "LoyaltyRules.tier_for_spend",
@@ -95,27 +95,26 @@ MODULES: tuple[Module, ...] = (
                     "rules_form",
                     "parse_rules",
                     "save_rules",
-                    "points_for",
-                    "eligible_amount",
-                    "expiry_for",
-                    "redeem_value",
-                    "_as_date",
-                    "fifo_remaining",
-                    "_write",
-                    "earn",
-                    "redeem_gift",
-                    "_spend",
-                    "reverse_for_return",
-                    "expiring",
-                    "statement",
-                    "Wallet.balance_fen",
-                    "wallet",
-                    "expire_points",
-                    "review_tiers",
                 ),
             ),
+            ("app/components/loyalty/earning.py", _all("points_for", "eligible_amount", "earn")),
+            ("app/components/loyalty/expiry.py", _all("expiry_for", "fifo_remaining", "expiring", "expire_points")),
+            ("app/components/loyalty/ledger.py", _all("as_date", "write")),
+            ("app/components/loyalty/redemption.py", _all("redeem_value", "redeem_gift", "_spend")),
+            ("app/components/loyalty/returns.py", _all("reverse_for_return")),
+            ("app/components/loyalty/statement.py", _all("statement", "Wallet.balance_fen", "wallet")),
+            ("app/components/loyalty/tiers.py", _all("review_tiers")),
         ),
-        ("tests/components/loyalty/test_points.py",),
+        (
+            "tests/components/loyalty/test_rules.py",
+            "tests/components/loyalty/test_earning.py",
+            "tests/components/loyalty/test_expiry.py",
+            "tests/components/loyalty/test_ledger.py",
+            "tests/components/loyalty/test_redemption.py",
+            "tests/components/loyalty/test_returns.py",
+            "tests/components/loyalty/test_statement.py",
+            "tests/components/loyalty/test_tiers.py",
+        ),
     ),
     Module(
         "sale totals",
@@ -142,7 +141,7 @@ MODULES: tuple[Module, ...] = (
                 ),
             ),
             (
-                "app/components/coupons/issuing.py",
+                "app/components/coupons/discounts.py",
                 (
                     Target("CouponResult.total"),
                     Target("share"),
@@ -150,7 +149,7 @@ MODULES: tuple[Module, ...] = (
                 ),
             ),
         ),
-        ("tests/components/sales/test_sale.py", "tests/components/coupons/test_issuing.py"),
+        ("tests/components/sales/test_sale.py", "tests/components/coupons/test_discounts.py"),
     ),
 )
 
@@ -169,8 +168,9 @@ class Equivalent:
     count: int = 1
 
 
-_B, _L, _S, _C = (
-    f"app/components/{n}.py" for n in ("scanning/barcodes", "loyalty/points", "sales/sale", "coupons/issuing")
+_B, _S, _C = (f"app/components/{n}.py" for n in ("scanning/barcodes", "sales/sale", "coupons/discounts"))
+_LR, _LE, _LD, _LS, _LT, _LST = (
+    f"app/components/loyalty/{n}.py" for n in ("rules", "earning", "ledger", "redemption", "returns", "statement")
 )
 _NEVER_NEGATIVE = "line amounts are never negative (a line discount is bounded by the line): max(-1, x) == max(0, x)"
 _DEFAULTS = (
@@ -231,109 +231,109 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     # loyalty
     Equivalent(
-        _L,
-        119,
+        _LR,
+        89,
         "`>` → `>=`",
         "if abs(float(text) * 100 - pct) > 1e-6 or not 100 <= pct <= 1000:",
         "a difference of exactly 1e-6 percent is not a number anyone can type (two decimals give ~1e-13, three 0.1)",
     ),
     Equivalent(
-        _L,
-        131,
+        _LR,
+        101,
         "`>` → `>=`",
         "if value < 0 or abs(value * 100 - fen) > 1e-6:",
         "a difference of exactly 1e-6 fen is not a number anyone can type (two decimals give ~1e-13, three 0.1)",
     ),
-    Equivalent(_L, 241, "`<=` → `<`", "if amount_fen <= 0:", "0 fen computes 0 points by the formula too"),
-    Equivalent(_L, 241, "`0` → `-1`", "if amount_fen <= 0:", "0 fen computes 0 points by the formula too"),
+    Equivalent(_LE, 19, "`<=` → `<`", "if amount_fen <= 0:", "0 fen computes 0 points by the formula too"),
+    Equivalent(_LE, 19, "`0` → `-1`", "if amount_fen <= 0:", "0 fen computes 0 points by the formula too"),
     Equivalent(
-        _L,
-        341,
+        _LD,
+        56,
         "`40` → `41`",
         "ref[:40],",
         "no ref is longer than 40: gift names are refused above 40, sale numbers have 14 characters",
     ),
     Equivalent(
-        _L,
-        377,
+        _LE,
+        57,
         "`0` → `1`",
         'reached = r.tier_for_spend(int(row["spend"] or 0))',
         "the spend is COALESCE(SUM…, 0) − COALESCE(SUM…, 0): never NULL",
     ),
     Equivalent(
-        _L,
-        377,
+        _LE,
+        57,
         "`0` → `-1`",
         'reached = r.tier_for_spend(int(row["spend"] or 0))',
         "the spend is COALESCE(SUM…, 0) − COALESCE(SUM…, 0): never NULL",
     ),
     Equivalent(
-        _L,
-        378,
+        _LE,
+        58,
         "`>` → `>=`",
         "upgraded = TIERS.index(reached) > TIERS.index(tier)",
         "reaching the same tier then writes the same tier (tier_since kept by the CASE) and moves the balance by"
         " what was written anyway",
     ),
     Equivalent(
-        _L,
-        432,
+        _LS,
+        53,
         "`1` → `2`",
         '{"points": _("Redeem points in steps of %(n)s.") % {"n": r.redeem_points_per_yuan // 100 or 1}}',
         "below 100 points a yuan the rate divides 100 (the form's rule), so no amount is refused and the"
         " message with `or 1` is never shown",
     ),
     Equivalent(
-        _L,
-        432,
+        _LS,
+        53,
         "`1` → `0`",
         '{"points": _("Redeem points in steps of %(n)s.") % {"n": r.redeem_points_per_yuan // 100 or 1}}',
         "below 100 points a yuan the rate divides 100 (the form's rule), so no amount is refused and the"
         " message with `or 1` is never shown",
     ),
     Equivalent(
-        _L,
-        434,
-        "`await _lock(member_id, _today())` removed",
-        "await _lock(member_id, _today())",
+        _LS,
+        55,
+        "`await queries.lock_member(member_id, store_today())` removed",
+        "await queries.lock_member(member_id, store_today())",
         "not observable on SQLite, whose IMMEDIATE transactions serialise writers anyway; on PostgreSQL"
         " test_concurrent_redemptions_never_take_the_balance_below_zero needs the row lock",
     ),
     Equivalent(
-        _L,
-        437,
+        _LS,
+        58,
         "`-int(existing['points'])` → `int(existing['points'])`",
         'return redeem_value(-int(existing["points"]), r) if kind == "redeem" else -int(existing["points"])',
         "the gift branch's answer is not used: redeem_gift answers the points it was asked for",
     ),
     Equivalent(
-        _L,
-        460,
-        "`await _lock(member_id, today)` removed",
-        "await _lock(member_id, today)",
+        _LD,
+        81,
+        "`await queries.lock_member(member_id, today)` removed",
+        "await queries.lock_member(member_id, today)",
         "not observable on SQLite, whose IMMEDIATE transactions serialise writers anyway (the row lock"
         " matters on PostgreSQL)",
     ),
     Equivalent(
-        _L,
-        480,
+        _LT,
+        35,
         "`0` → `-1`",
         'restore = max(0, min(redeemed_points_to_restore, int(s["redeemed"]) - int(s["restored"])))',
         "every term is ≥ 0: return_sale asks for ≥ 0 points and a sale's restores never exceed its redemption",
     ),
     Equivalent(
-        _L,
-        485,
+        _LT,
+        40,
         "`0` → `-1`",
         'reverse = max(0, min(earned_points_to_reverse, int(s["earned"]) - int(s["reversed"]), balance))',
         "every term is ≥ 0: return_sale asks for ≥ 0 points, reversals never exceed the earning, the balance"
         " never goes below 0",
     ),
     Equivalent(
-        _L,
-        610,
+        _LST,
+        66,
         "`1` → `2`",
-        'f" ORDER BY at DESC, id DESC LIMIT {per_page + 1} OFFSET {(page - 1) * per_page}",',
+        "rows = await queries.entries_page(member_id, per_page + 1, (page - 1) * per_page)",
         "one extra row is only looked at to tell whether there is a next page; two extra tell the same",
     ),
     # sale totals
@@ -391,25 +391,25 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     Equivalent(
         _C,
-        423,
+        58,
         "`<=` → `<`",
         "if total <= 0 or amount <= 0:",
         "sharing 0 fen by the general formula gives 0 to every key as well (the `total` one is killed)",
     ),
     Equivalent(
         _C,
-        423,
+        58,
         "`0` → `-1`",
         "if total <= 0 or amount <= 0:",
         "sharing 0 fen by the general formula gives 0 to every key as well (the `total` one is killed)",
     ),
     Equivalent(
-        _C, 479, "`0` → `-1`", "left = {line.line_no: max(0, line.amount_fen) for line in lines}", _NEVER_NEGATIVE
+        _C, 99, "`0` → `-1`", "left = {line.line_no: max(0, line.amount_fen) for line in lines}", _NEVER_NEGATIVE
     ),
-    Equivalent(_C, 522, "`0` → `-1`", "in_scope = sum(max(0, line.amount_fen) for line in scoped)", _NEVER_NEGATIVE),
+    Equivalent(_C, 142, "`0` → `-1`", "in_scope = sum(max(0, line.amount_fen) for line in scoped)", _NEVER_NEGATIVE),
     Equivalent(
         _C,
-        544,
+        164,
         "`0` → `-1`",
         "per_line = {line.line_no: max(0, line.amount_fen) - left[line.line_no] for line in lines}",
         _NEVER_NEGATIVE,

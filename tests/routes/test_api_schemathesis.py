@@ -15,11 +15,10 @@ from typing import Any
 import schemathesis
 from schemathesis.engine import Status, events, from_schema
 
-from app.components.catalog import products as catalog
+from app.components import catalog, stock
 from app.components.imports import member_import as imports
 from app.components.members import profile as members
 from app.components.sales import sale as sales
-from app.components.stock import inventory as stock
 from app.web import create_app
 from tests.conftest import actor, api_headers, grant_health_consent
 

@@ -7,7 +7,7 @@ import asyncio
 import re
 import uuid
 
-from app.components.coupons import issuing as coupons
+from app.components import coupons
 from app.components.sales import cart as carts
 from tests.components.sales.sale_data import PRICE, count, gtin, make_member
 from tests.routes.test_sale import _at_tablet, _cart, _counter, _lines, _pay, _product_id, _sale_no, _scan, _stocked

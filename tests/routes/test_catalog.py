@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.components import catalog
 from app.components.audit import log as audit
-from app.components.catalog import products as catalog
 from app.db import fetch
 from tests.conftest import api_headers, login
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from app.components import loyalty
 from app.components.core import clock
-from app.components.loyalty import points as loyalty
 from app.components.members import profile as members
 from app.db import fetch, transaction
 from tests.conftest import actor, api_headers, login
@@ -158,7 +158,7 @@ async def test_points_api_shows_balance_ledger_and_what_expires(client) -> None:
 
 
 async def test_the_wallet_partial_shows_points_and_usable_coupons(client) -> None:
-    from app.components.coupons import issuing as coupons
+    from app.components import coupons
 
     member = await members.register(members.NewMember(name="钱包"), await actor())
     member_id = await members.member_id(member.member_no)

@@ -330,7 +330,7 @@ async def test_purchases_and_points_sections_show_what_the_member_bought(client)
 
 
 async def test_points_buy_a_gift_once_and_errors_keep_what_was_typed(client) -> None:
-    from app.components.loyalty import points as loyalty
+    from app.components import loyalty
     from app.components.sales import sale as sales
     from tests.components.sales.sale_data import make_member, make_products, request, stock_in
 

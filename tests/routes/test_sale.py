@@ -478,7 +478,7 @@ async def test_paying_part_with_points(client) -> None:
 async def test_selling_beyond_stock_needs_a_store_managers_pin_when_the_chain_allows_it(client, monkeypatch) -> None:
     from dataclasses import replace
 
-    from app.components.stock import inventory as stock
+    from app.components.stock import allocation as stock
     from app.settings import get_settings
 
     await make_products()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 
+from app.components import stock
 from app.components.audit import log as audit
-from app.components.stock import inventory as stock
 from app.db import fetch
 from tests.components.stock.test_inventory import _days, _product, _receive
 from tests.conftest import api_headers, login

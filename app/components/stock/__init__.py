@@ -1,36 +1,71 @@
 """Stock: batches, the append-only stock-move ledger, FEFO allocation, receiving, expiry and returned packs."""
 
-from app.components.stock.inventory import (
-    BatchView,
-    Receipt,
-    adjust,
+from app.components.stock.allocation import (
+    Allocation,
+    OutOfStock,
+    allocate_sale,
     allocate_sale_lines,
-    expiring,
-    get_batch,
     lock_store,
     oversell_allowed,
-    pack_status_label,
+    sellable,
+)
+from app.components.stock.batches import (
+    AVAILABLE,
+    EXPIRED,
+    QUARANTINED,
+    RECALLED,
+    STATUS_ACTION,
+    BatchView,
+    batch_state,
+    get_batch,
     product_batches,
+    set_batch_status,
+    status_label,
+)
+from app.components.stock.demo import seed_demo_stock
+from app.components.stock.expiry import WRITE_OFF_ACTION, expiring, write_off
+from app.components.stock.inventory import ProductStock, StockPage, store_stock, stores
+from app.components.stock.ledger import ADJUST_ACTION, adjust
+from app.components.stock.quarantine import (
+    HELD,
+    RELEASE_ACTION,
+    RELEASED,
+    RETURNED_WRITE_OFF_ACTION,
+    WRITTEN_OFF,
+    ReturnedPackView,
+    pack_status_label,
     quarantine_return,
-    receive,
     release_returned,
     returned_pack,
     returned_packs,
-    seed_demo_stock,
-    sellable,
-    set_batch_status,
-    status_label,
-    store_stock,
-    stores,
-    write_off,
     write_off_returned,
 )
+from app.components.stock.receiving import Receipt, receive
 
 __all__ = [
+    "ADJUST_ACTION",
+    "AVAILABLE",
+    "EXPIRED",
+    "HELD",
+    "QUARANTINED",
+    "RECALLED",
+    "RELEASED",
+    "RELEASE_ACTION",
+    "RETURNED_WRITE_OFF_ACTION",
+    "STATUS_ACTION",
+    "WRITE_OFF_ACTION",
+    "WRITTEN_OFF",
+    "Allocation",
     "BatchView",
+    "OutOfStock",
+    "ProductStock",
     "Receipt",
+    "ReturnedPackView",
+    "StockPage",
     "adjust",
+    "allocate_sale",
     "allocate_sale_lines",
+    "batch_state",
     "expiring",
     "get_batch",
     "lock_store",

@@ -10,14 +10,13 @@ from datetime import timedelta
 
 import pytest
 
+from app.components import loyalty, stock
 from app.components.audit import log as audit
 from app.components.core import bounds
 from app.components.core.clock import store_today
 from app.components.core.errors import NotFound, ValidationFailed
-from app.components.loyalty import points as loyalty
 from app.components.members import profile as members
 from app.components.sales import sale as sales
-from app.components.stock import inventory as stock
 from app.db import fetch, transaction
 from app.i18n import use_language
 from tests.components.sales.sale_data import (
