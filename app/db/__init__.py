@@ -1,10 +1,19 @@
 """Storage: the helpers components call (`fetch`, `transaction` …), the dialect helpers, the pooled SQLite engine.
 
 Components import from here, never from the modules: `sql` (engine, transactions, raw SQL), `dialect` (what differs
-between SQLite and PostgreSQL: row locks, advisory locks, string aggregation, typed parameters), `sqlite_pool`.
+between SQLite and PostgreSQL: row locks, advisory locks, string aggregation, typed parameters, serials), `sqlite_pool`.
 """
 
-from app.db.dialect import advisory_lock, for_update, lock_row, string_agg, typed_param
+from app.db.dialect import (
+    advisory_lock,
+    for_update,
+    lock_row,
+    next_serial,
+    rollback_frees_ids,
+    single_writer,
+    string_agg,
+    typed_param,
+)
 from app.db.sql import engine, execute_many, fetch, in_transaction, is_sqlite, marks, placeholders, transaction
 from app.db.sqlite_pool import PooledSQLiteEngine, TransactionLost
 
@@ -20,7 +29,10 @@ __all__ = [
     "is_sqlite",
     "lock_row",
     "marks",
+    "next_serial",
     "placeholders",
+    "rollback_frees_ids",
+    "single_writer",
     "string_agg",
     "transaction",
     "typed_param",
