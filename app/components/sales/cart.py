@@ -30,6 +30,7 @@ from app.components.sales.requests import (
     Override,
     Prescription,
     SaleRequest,
+    TenderRequest,
 )
 from app.db import lock_row, transaction
 from app.i18n import _
@@ -339,8 +340,8 @@ async def close(cart: CartView) -> None:
     await cart_sql.close(cart.id, cart.key, datetime.now(UTC))
 
 
-def to_sale_request(cart: CartView, tenders: Sequence[Any] = ()) -> Any:
-    """The sales.SaleRequest the sale component quotes and records; the cart's key is the idempotency key."""
+def to_sale_request(cart: CartView, tenders: Sequence[TenderRequest] = ()) -> SaleRequest:
+    """The SaleRequest the sale component quotes and records; the cart's key is the idempotency key."""
 
     lines = [
         LineRequest(

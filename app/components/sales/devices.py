@@ -150,7 +150,7 @@ async def of_store(store_id: int) -> list[Device]:
 
 async def mark_revoked(actor: StaffUser, device_id_: int) -> bool:
     """In the caller's transaction: a tablet of the actor's store stops being trusted (audited); False if it was not
-    active. `cart.revoke_device` holds its open carts in the same transaction."""
+    active. `held_sales.revoke_device` holds its open carts in the same transaction."""
     done = await counter_sql.revoke_device(device_id_, actor.store_id, actor.id, datetime.now(UTC))
     if done:
         await audit.record(actor, REVOKE, detail=f"#{device_id_}")
