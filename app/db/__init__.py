@@ -2,10 +2,20 @@
 
 Components import from here, never from the modules: `sql` (engine, transactions, raw SQL), `dialect` (what differs
 between SQLite and PostgreSQL: row locks, advisory locks, string aggregation, typed parameters, characters by
-code), `sqlite_pool`.
+code, serials), `sqlite_pool`.
 """
 
-from app.db.dialect import advisory_lock, char, for_update, lock_row, string_agg, typed_param
+from app.db.dialect import (
+    advisory_lock,
+    char,
+    for_update,
+    lock_row,
+    next_serial,
+    rollback_frees_ids,
+    single_writer,
+    string_agg,
+    typed_param,
+)
 from app.db.sql import engine, execute_many, fetch, in_transaction, is_sqlite, marks, placeholders, transaction
 from app.db.sqlite_pool import PooledSQLiteEngine, TransactionLost
 
@@ -22,7 +32,10 @@ __all__ = [
     "is_sqlite",
     "lock_row",
     "marks",
+    "next_serial",
     "placeholders",
+    "rollback_frees_ids",
+    "single_writer",
     "string_agg",
     "transaction",
     "typed_param",

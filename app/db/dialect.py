@@ -49,3 +49,39 @@ def typed_param(sql_type: str) -> str:
 def char(code: int) -> str:
     """The SQL expression for the one-character string of a code point (`char(n)` on SQLite, `chr(n)` elsewhere)."""
     return f"char({int(code)})" if is_sqlite() else f"chr({int(code)})"
+
+
+def single_writer() -> bool:
+    """Whether every write transaction holds the database's one write lock from its start (SQLite): then a single
+    statement can never land between another transaction's read and its write, so a compare-and-swap UPDATE needs
+    no row lock. False on PostgreSQL, where writers serialise only on the rows they lock."""
+    return is_sqlite()
+
+
+def rollback_frees_ids() -> bool:
+    """Whether a rolled-back INSERT gives its id back to the next INSERT (SQLite's rowid is the table's max + 1);
+    PostgreSQL's sequences never hand out a number twice. A row whose id must never be reused takes it from
+    `next_serial` where this is True."""
+    return is_sqlite()
+
+
+# The numbered tables `next_serial` keeps above: a fixed set of our own, each a complete statement.
+_SERIAL_ABOVE_MAX_ID = {
+    table: "UPDATE number_sequence SET value = MAX(value, (SELECT COALESCE(MAX(id), 0) FROM "
+    + table
+    + ")) + 1 WHERE name = {} RETURNING value"
+    for table in ("sale", "sale_return")
+}
+
+
+async def next_serial(sequence: str, table: str) -> int:
+    """The next number of the named sequence (table number_sequence), in the caller's statement.
+
+    Where a rollback frees ids (`rollback_frees_ids`) the number also serves as the row's id in `table`, so it
+    starts above the table's highest id: an id written without it (imported history, a test's row) is never taken
+    again."""
+    if rollback_frees_ids():
+        rows = await fetch(_SERIAL_ABOVE_MAX_ID[table], sequence)
+        return rows[0]["value"]
+    rows = await fetch("UPDATE number_sequence SET value = value + {} WHERE name = {} RETURNING value", 1, sequence)
+    return rows[0]["value"]

@@ -120,14 +120,14 @@ MODULES: tuple[Module, ...] = (
         "sale totals",
         (
             (
-                "app/components/sales/sale.py",
+                "app/components/sales/quote.py",
                 (
                     Target("QuoteLine.gross"),
                     Target("Quote.due"),
                     Target("_coupon_lines"),
-                    Target("_eligible"),
-                    Target("_exclude_rx"),
-                    Target("_points_for_fen"),
+                    Target("eligible"),
+                    Target("exclude_rx"),
+                    Target("points_for_fen"),
                     # quote: the tender checks, the line totals, the coupon shares, the totals, tenders and change.
                     Target(
                         "quote",
@@ -149,7 +149,11 @@ MODULES: tuple[Module, ...] = (
                 ),
             ),
         ),
-        ("tests/components/sales/test_sale.py", "tests/components/coupons/test_discounts.py"),
+        (
+            "tests/components/sales/test_quote.py",
+            "tests/components/sales/test_sale.py",
+            "tests/components/coupons/test_discounts.py",
+        ),
     ),
 )
 
@@ -168,7 +172,7 @@ class Equivalent:
     count: int = 1
 
 
-_B, _S, _C = (f"app/components/{n}.py" for n in ("scanning/barcodes", "sales/sale", "coupons/discounts"))
+_B, _S, _C = (f"app/components/{n}.py" for n in ("scanning/barcodes", "sales/quote", "coupons/discounts"))
 _LR, _LE, _LD, _LS, _LT, _LST = (
     f"app/components/loyalty/{n}.py" for n in ("rules", "earning", "ledger", "redemption", "returns", "statement")
 )
@@ -339,7 +343,7 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     # sale totals
     Equivalent(
         _S,
-        727,
+        294,
         "`False` → `True`",
         'return bool(getattr(rules, "exclude_rx", False)) if rules is not None else False',
         _DEFAULTS,
@@ -347,7 +351,7 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     Equivalent(
         _S,
-        732,
+        299,
         "`100` → `101`",
         'per_yuan = int(getattr(rules, "redeem_points_per_yuan", 100) or 100) if rules is not None else 100',
         _DEFAULTS,
@@ -355,7 +359,7 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     Equivalent(
         _S,
-        732,
+        299,
         "`100` → `99`",
         'per_yuan = int(getattr(rules, "redeem_points_per_yuan", 100) or 100) if rules is not None else 100',
         _DEFAULTS,
@@ -363,28 +367,28 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     Equivalent(
         _S,
-        785,
+        351,
         "`True` → `False`",
         "for i, (req_line, product) in enumerate(zip(req.lines, products, strict=True))",
         "_resolve_lines gives one product per line (or raises): the lengths always match",
     ),
     Equivalent(
         _S,
-        805,
+        371,
         "`and` → `or`",
         "codes = [c.strip() for c in req.coupon_codes if c and c.strip()]",
         "a blank code then reaches coupons.evaluate as '', which it drops: same discount, errors and blockers",
     ),
     Equivalent(
         _S,
-        948,
+        529,
         "`and` → `or`",
         "if member is not None and points_tender:",
         "without a member a points tender is refused before; with one, a zero points tender needs 0 points",
     ),
     Equivalent(
         _S,
-        966,
+        553,
         "`and` → `or`",
         "if member is not None and rules is not None:",
         "a quote has its member and that member's rules together, or neither",

@@ -1,45 +1,24 @@
-"""Sales at the counter: the tablet's cart, the quote, the recorded sale, returns, printouts, counter settings."""
+"""Sales at the counter: the tablet's cart, the quote, the recorded sale, returns, printouts, counter settings.
 
-from app.components.sales.cart import (
-    RX_IMAGE_MAX_BYTES,
-    CartView,
-    abandon,
+See README.md in this folder for the rules, and which module holds each.
+"""
+
+from app.components.sales.approvals import Approver, verify_pin
+from app.components.sales.cart import CartView, abandon, by_key, close, current, sale_no_of, to_sale_request
+from app.components.sales.cart_approvals import (
     acknowledge,
-    add_coupon,
-    add_product,
     allergies_changed,
-    answer_switch,
     approve,
     approve_oversell,
-    by_key,
-    change_qty,
-    check_rx_image,
-    claim_member,
     clear_override,
-    close,
-    current,
-    held_count,
-    held_sales,
-    looks_like_coupon,
     override_reason_errors,
-    park,
-    park_at_logout,
     pharmacist_pending,
     prescription_errors,
-    remove_coupon,
-    remove_line,
-    resume,
-    revoke_device,
-    rx_image_path,
-    sale_no_of,
-    save_rx_image,
-    set_line_discount,
     set_prescription,
-    set_qty,
-    set_tender,
-    to_sale_request,
-    to_walk_in,
 )
+from app.components.sales.cart_lines import add_product, change_qty, remove_line, set_line_discount, set_qty
+from app.components.sales.cart_member import answer_switch, claim_member, to_walk_in
+from app.components.sales.cart_payment import add_coupon, looks_like_coupon, remove_coupon, set_tender
 from app.components.sales.chain_settings import (
     RECEIPT_PAPERS,
     REFUSE,
@@ -64,17 +43,13 @@ from app.components.sales.devices import (
     with_device,
 )
 from app.components.sales.guidance import guidance_slip
+from app.components.sales.held_sales import held_count, held_sales, park, park_at_logout, resume, revoke_device
 from app.components.sales.purchases import history
-from app.components.sales.sale import (
-    APPROVAL_KINDS,
-    OTHER_REFUND_KINDS,
-    REFUND_ORDER,
-    RETURN_APPROVER_ROLES,
-    SALE_SEARCH_DAYS,
+from app.components.sales.quote import quote
+from app.components.sales.requests import (
     TENDER_KINDS,
     Acknowledgement,
     AllergyBlocked,
-    Approver,
     LineRequest,
     NotPermitted,
     Override,
@@ -82,18 +57,26 @@ from app.components.sales.sale import (
     ReturnRequest,
     SaleRequest,
     TenderRequest,
-    get_sale,
-    normalize_number,
-    quote,
-    recent_sales,
-    record_sale,
+)
+from app.components.sales.returns import (
+    OTHER_REFUND_KINDS,
+    REFUND_ORDER,
+    RETURN_APPROVER_ROLES,
     restriction_label,
     return_sale,
+    tender_net,
+)
+from app.components.sales.rx_images import RX_IMAGE_MAX_BYTES, check_rx_image, rx_image_path, save_rx_image
+from app.components.sales.sale import record_sale
+from app.components.sales.search import (
+    SALE_SEARCH_DAYS,
+    get_sale,
+    normalize_number,
+    recent_sales,
     sale_no_for,
     sales_date,
-    tender_net,
-    verify_pin,
 )
+from app.components.sales.views import APPROVAL_KINDS
 
 __all__ = [
     "APPROVAL_KINDS",

@@ -15,7 +15,8 @@ from app.components import audit
 from app.components.core.actor import StaffUser
 from app.components.core.errors import ValidationFailed
 from app.components.core.roles import CATALOG_WRITE_ROLES
-from app.db import fetch, transaction
+from app.components.sales.queries import counter as counter_sql
+from app.db import transaction
 from app.i18n import _
 
 COUNTER = "counter"
@@ -55,8 +56,7 @@ def settings_from(raw: Any) -> CounterSettings:
 
 async def counter_settings() -> CounterSettings:
     """The chain's counter rules as configured now."""
-    rows = await fetch("SELECT value FROM chain_setting WHERE name = {}", COUNTER)
-    return settings_from(rows[0]["value"] if rows else None)
+    return settings_from(await counter_sql.chain_setting(COUNTER))
 
 
 def restricted_returns_label(value: str) -> str:
@@ -103,15 +103,7 @@ async def save_counter_settings(new: CounterSettings, actor: StaffUser) -> list[
         changed = [f.name for f in fields(CounterSettings) if getattr(old, f.name) != getattr(new, f.name)]
         if not changed:
             return []
-        await fetch(
-            "INSERT INTO chain_setting (name, value, updated_at, updated_by) VALUES ({}, {}, {}, {})"
-            " ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at,"
-            " updated_by = excluded.updated_by",
-            COUNTER,
-            json.dumps(asdict(new)),
-            datetime.now(UTC),
-            actor.id,
-        )
+        await counter_sql.save_chain_setting(COUNTER, json.dumps(asdict(new)), datetime.now(UTC), actor.id)
         detail = "; ".join(f"{n}: {getattr(old, n)} → {getattr(new, n)}" for n in changed)
         await audit.record(actor, CHANGE_ACTION, None, detail)
     return changed

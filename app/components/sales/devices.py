@@ -16,7 +16,8 @@ from app.components import audit
 from app.components.auth import hash_api_token
 from app.components.core.actor import StaffUser
 from app.components.core.errors import NotFound, ValidationFailed
-from app.db import fetch, transaction
+from app.components.sales.queries import counter as counter_sql
+from app.db import transaction
 from app.i18n import _
 
 DEVICE_COOKIE = "ys_device"
@@ -76,14 +77,6 @@ def _row_view(row: dict) -> Device:
     )
 
 
-_DEVICE_SQL = (
-    "SELECT d.id, d.store, d.name, d.created_at, d.revoked_at, st.name AS store_name,"
-    " cb.display_name AS created_by_name, rb.display_name AS revoked_by_name"
-    " FROM counter_device d JOIN store st ON st.id = d.store JOIN staff cb ON cb.id = d.created_by"
-    " LEFT JOIN staff rb ON rb.id = d.revoked_by"
-)
-
-
 def check_name(name: str) -> str:
     """The tablet's name as it will be stored, else ValidationFailed on "name"."""
     name = " ".join((name or "").split())
@@ -101,17 +94,9 @@ async def register(actor: StaffUser, name: str) -> tuple[Device, str]:
         raise ValidationFailed({"name": _("Only staff of a store can register a counter tablet.")})
     token = secrets.token_urlsafe(32)
     async with transaction():
-        rows = await fetch(
-            "INSERT INTO counter_device (store, name, token_hash, created_by, created_at, revoked_at, revoked_by)"
-            " VALUES ({}, {}, {}, {}, {}, NULL, NULL) RETURNING id",
-            actor.store_id,
-            name,
-            _token_hash(token),
-            actor.id,
-            datetime.now(UTC),
-        )
-        await audit.record(actor, REGISTER, detail=f"#{rows[0]['id']} {name}")
-    device = Device(id=rows[0]["id"], store_id=actor.store_id, name=name, store_name=actor.store_name or "")
+        new_id = await counter_sql.insert_device(actor.store_id, name, _token_hash(token), actor.id, datetime.now(UTC))
+        await audit.record(actor, REGISTER, detail=f"#{new_id} {name}")
+    device = Device(id=new_id, store_id=actor.store_id, name=name, store_name=actor.store_name or "")
     return device, token
 
 
@@ -124,8 +109,8 @@ async def from_token(token: str | None) -> Device | None:
     cached = _cache.get(digest)
     if cached is not None and now - cached[0] < CACHE_SECONDS:
         return cached[1]
-    rows = await fetch(_DEVICE_SQL + " WHERE d.token_hash = {} AND d.revoked_at IS NULL", digest)
-    device = _row_view(rows[0]) if rows else None
+    row = await counter_sql.active_device_by_token(digest)
+    device = _row_view(row) if row is not None else None
     if len(_cache) >= _CACHE_LIMIT:
         _cache.clear()
     _cache[digest] = (now, device)
@@ -160,33 +145,22 @@ def require(actor: StaffUser) -> int:
 
 async def of_store(store_id: int) -> list[Device]:
     """The store's tablets, active first, newest first."""
-    rows = await fetch(
-        _DEVICE_SQL + " WHERE d.store = {} ORDER BY (d.revoked_at IS NULL) DESC, d.created_at DESC, d.id DESC",
-        store_id,
-    )
-    return [_row_view(row) for row in rows]
+    return [_row_view(row) for row in await counter_sql.devices_of_store(store_id)]
 
 
 async def mark_revoked(actor: StaffUser, device_id_: int) -> bool:
     """In the caller's transaction: a tablet of the actor's store stops being trusted (audited); False if it was not
-    active. `cart.revoke_device` holds its open carts in the same transaction."""
-    rows = await fetch(
-        "UPDATE counter_device SET revoked_at = {}, revoked_by = {}"
-        " WHERE id = {} AND store = {} AND revoked_at IS NULL RETURNING id",
-        datetime.now(UTC),
-        actor.id,
-        device_id_,
-        actor.store_id,
-    )
-    if rows:
+    active. `held_sales.revoke_device` holds its open carts in the same transaction."""
+    done = await counter_sql.revoke_device(device_id_, actor.store_id, actor.id, datetime.now(UTC))
+    if done:
         await audit.record(actor, REVOKE, detail=f"#{device_id_}")
-    return bool(rows)
+    return done
 
 
 async def revoked(actor: StaffUser, device_id_: int) -> Device:
     """The tablet after its revocation committed; this process stops trusting it at once."""
-    found = await fetch(_DEVICE_SQL + " WHERE d.id = {} AND d.store = {}", device_id_, actor.store_id)
-    if not found:
+    found = await counter_sql.device_of_store(device_id_, actor.store_id)
+    if found is None:
         raise NotFound(_("No counter tablet %(id)s in this store.") % {"id": device_id_})
     _cache.clear()
-    return _row_view(found[0])
+    return _row_view(found)

@@ -15,7 +15,8 @@ from app.components.allergies import class_label
 from app.components.core.actor import StaffUser
 from app.components.core.errors import NotFound
 from app.components.core.roles import PHARMACIST_ROLES
-from app.components.sales.sale import SaleLineView, SaleView, get_sale
+from app.components.sales.search import get_sale
+from app.components.sales.views import SaleLineView, SaleView
 from app.i18n import _, pick
 
 

@@ -9,7 +9,7 @@ from app.components import audit
 from app.components.core.actor import StaffUser
 from app.components.core.clock import store_today
 from app.components.members import member_id
-from app.db import fetch, marks
+from app.components.sales.queries import purchases as purchase_sql
 from app.i18n import pick
 
 PURCHASES_VIEW = "purchases.view"
@@ -81,22 +81,12 @@ async def history(member_no: str, actor: StaffUser, limit: int = 20) -> Purchase
     mid = await member_id(member_no)
     limit = max(1, min(int(limit), 100))
     today = store_today()
-    sales = await fetch(
-        "SELECT s.id, s.sale_no, s.created_at, s.total, s.status, s.points_earned, st.name AS store FROM sale s"
-        f" JOIN store st ON st.id = s.store WHERE s.member = {{}} ORDER BY s.created_at DESC, s.id DESC"
-        f" LIMIT {limit + 1}",
-        mid,
-    )
+    sales = await purchase_sql.member_sales(mid, limit + 1)
     has_more = len(sales) > limit
     sales = sales[:limit]
     lines: dict[int, list[PurchaseLine]] = {s["id"]: [] for s in sales}
     if sales:
-        in_list = marks(sales)
-        for r in await fetch(
-            "SELECT l.sale, l.qty, l.returned_qty, l.total, p.name_zh, p.name_en, p.rx_class FROM sale_line l"
-            f" JOIN product p ON p.id = l.product WHERE l.sale IN ({in_list}) ORDER BY l.sale, l.line_no",
-            *[s["id"] for s in sales],
-        ):
+        for r in await purchase_sql.lines_of_sales([s["id"] for s in sales]):
             name = pick(r["name_zh"], r["name_en"] or r["name_zh"])
             lines[r["sale"]].append(PurchaseLine(name, r["qty"], r["returned_qty"], r["total"], r["rx_class"] == "Rx"))
     purchases = [
@@ -111,14 +101,7 @@ async def history(member_no: str, actor: StaffUser, limit: int = 20) -> Purchase
         )
         for s in sales
     ]
-    rows = await fetch(
-        "SELECT m.qty, m.started_on, m.supply_until, m.atc, p.name_zh, p.name_en, p.generic_zh, p.generic_en"
-        " FROM medication m JOIN product p ON p.id = m.product"
-        " WHERE m.member = {} AND m.supply_until IS NOT NULL AND m.supply_until >= {}"
-        " ORDER BY m.supply_until, m.id",
-        mid,
-        date.fromordinal(today.toordinal() - 90),
-    )
+    rows = await purchase_sql.medicines_since(mid, date.fromordinal(today.toordinal() - 90))
     medicines = []
     for r in rows:
         until = _date(r["supply_until"])

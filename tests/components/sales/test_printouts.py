@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from app.components import sales
 from app.components.audit import log as audit
 from app.components.core.errors import ValidationFailed
 from app.components.members import profile as members
 from app.components.sales import chain_settings, guidance
-from app.components.sales import sale as sales
 from app.db import fetch
 from app.i18n import use_language
 from tests.components.sales.sale_data import make_member, make_products, request, stock_in

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 import pytest
 
+from app.components import sales
 from app.components.core.clock import store_today
 from app.components.core.errors import NotFound, ValidationFailed
-from app.components.sales import chain_settings
-from app.components.sales import sale as sales
+from app.components.sales import chain_settings, returns, views
 from app.db import fetch
 from tests.components.sales.sale_data import count, make_member, make_products, on_hand, points, request, stock_in
 from tests.conftest import actor
@@ -82,7 +82,7 @@ async def test_partial_then_full_return_refunds_the_total_and_reverses_points(so
     assert await count("medication") == 0
     outbox = await fetch("SELECT kind FROM outbox ORDER BY id")
     assert [r["kind"] for r in outbox] == ["sale.completed", "sale.returned", "sale.returned"]
-    events = await fetch("SELECT kind FROM member_event WHERE kind = {}", sales.RETURNED)
+    events = await fetch("SELECT kind FROM member_event WHERE kind = {}", returns.RETURNED)
     assert len(events) == 2
     assert [r.return_no for r in rest.sale.returns] == ["RSH00100000001", "RSH00100000002"]
 
@@ -132,8 +132,8 @@ async def test_a_replayed_return_changes_nothing_and_concurrent_ones_make_one(so
         *(sales.return_sale(_ret(f"last-{i}", sale_no, [(1, 1)]), pharmacist) for i in range(3)),
         return_exceptions=True,
     )
-    assert sum(isinstance(o, sales.ReturnResult) for o in outcomes) == 1
-    assert all(isinstance(o, (sales.ReturnResult, ValidationFailed)) for o in outcomes)
+    assert sum(isinstance(o, views.ReturnResult) for o in outcomes) == 1
+    assert all(isinstance(o, (views.ReturnResult, ValidationFailed)) for o in outcomes)
     assert await _held("YS90005") == 3
     await _ledger_matches()
 
@@ -164,13 +164,13 @@ async def test_a_returned_traceability_code_can_be_sold_again(sold) -> None:
 def test_refund_split_fills_the_tenders_in_the_documented_order() -> None:
     net = {"cash": 1000, "wechat": 3000, "points": 500, "insurance": 2000}
     assert sales.REFUND_ORDER == ("points", "insurance", "bank_card", "alipay", "wechat", "cash")
-    assert sales.refund_split(net, {}, 1000) == [("points", 500), ("insurance", 500)]
-    assert sales.refund_split(net, {"points": 500, "insurance": 500}, 4000) == [("insurance", 1500), ("wechat", 2500)]
-    assert sales.refund_split(net, {"points": 500, "insurance": 2000, "wechat": 2500}, 1500) == [
+    assert returns.refund_split(net, {}, 1000) == [("points", 500), ("insurance", 500)]
+    assert returns.refund_split(net, {"points": 500, "insurance": 500}, 4000) == [("insurance", 1500), ("wechat", 2500)]
+    assert returns.refund_split(net, {"points": 500, "insurance": 2000, "wechat": 2500}, 1500) == [
         ("wechat", 500),
         ("cash", 1000),
     ]
-    assert sales.refund_split({}, {}, 0) == []
+    assert returns.refund_split({}, {}, 0) == []
 
 
 async def test_a_refund_goes_back_to_the_original_tenders_points_first_cash_last(sold) -> None:
@@ -220,7 +220,7 @@ async def test_another_tender_needs_a_reason_is_recorded_and_audited_and_points_
         ("cash", "wechat", 1920),
     ]
     assert done.ret.tender_reason == "WeChat account closed"
-    logged = await fetch("SELECT detail FROM audit_event WHERE action = {}", sales.REFUND_TENDER_CHANGE)
+    logged = await fetch("SELECT detail FROM audit_event WHERE action = {}", returns.REFUND_TENDER_CHANGE)
     assert len(logged) == 1 and "1920 fen to cash instead of wechat" in logged[0]["detail"]
     assert done.ret.as_json()["tenders"][1] == {"kind": "cash", "from": "wechat", "amount": 1920}
 
@@ -264,7 +264,7 @@ async def test_a_dispensed_antibiotic_comes_back_only_as_the_chain_says(rx_sold)
         await sales.return_sale(_ret("r3", rx_sold, approver_username="pharmacist", approver_pin="2468"), pharmacist)
     done = await sales.return_sale(_ret("r3", rx_sold, approver_username="manager", approver_pin="2468"), pharmacist)
     assert done.created and done.ret.approved_by_name == "陈店长"
-    audited = await fetch("SELECT detail FROM audit_event WHERE action = {}", sales.RETURN_APPROVAL)
+    audited = await fetch("SELECT detail FROM audit_event WHERE action = {}", returns.RETURN_APPROVAL)
     assert len(audited) == 1 and done.ret.return_no in audited[0]["detail"]
     # The antibiotic waits in quarantine marked as never resaleable.
     packs = await fetch("SELECT restricted, qty FROM returned_pack WHERE return_no = {}", done.ret.return_no)

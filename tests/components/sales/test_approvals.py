@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.components import sales
 from app.components.core.errors import ValidationFailed
 from app.components.members import profile as members
-from app.components.sales import cart as carts
-from app.components.sales import sale as sales
+from app.components.sales import quote as quotes
 from app.db import fetch
 from tests.components.sales.sale_data import make_member, make_products, request, stock_in, zhang_wei
 from tests.conftest import actor, actor_at_tablet
@@ -26,7 +26,7 @@ async def products() -> dict:
     return found
 
 
-def _allergy(q: sales.Quote, line_no: int = 1) -> list[sales.LineAlert]:
+def _allergy(q: quotes.Quote, line_no: int = 1) -> list[quotes.LineAlert]:
     return [a for a in q.lines[line_no - 1].alerts if a.kind == "allergy"]
 
 
@@ -139,29 +139,29 @@ async def test_the_cart_keeps_acknowledgements_per_line_and_drops_them_for_anoth
     member_no = await zhang_wei()
     clerk = await actor_at_tablet("clerk")
     member_id = (await fetch("SELECT id FROM member WHERE member_no = {}", member_no))[0]["id"]
-    await carts.claim_member(clerk, member_id)
+    await sales.claim_member(clerk, member_id)
     aspirin, vitamin = products["YS90004"].id, products["YS90007"].id
-    await carts.add_product(clerk, aspirin)
-    cart = await carts.acknowledge(clerk, aspirin, "nsaids")
+    await sales.add_product(clerk, aspirin)
+    cart = await sales.acknowledge(clerk, aspirin, "nsaids")
     (ack,) = cart.acknowledgements
     assert (ack["product_id"], ack["allergen_class"], ack["by_name"]) == (aspirin, "nsaids", "李店员")
     assert ack["by"] == clerk.id and ack["at"]
-    cart = await carts.add_product(clerk, vitamin)  # another product: the aspirin line's tap stands
-    cart = await carts.change_qty(clerk, aspirin, 1)
+    cart = await sales.add_product(clerk, vitamin)  # another product: the aspirin line's tap stands
+    cart = await sales.change_qty(clerk, aspirin, 1)
     assert len(cart.acknowledgements) == 1
-    q = await sales.quote(carts.to_sale_request(cart), clerk)
+    q = await sales.quote(sales.to_sale_request(cart), clerk)
     assert "allergy_ack" not in q.blocker_codes
-    assert (await carts.acknowledge(clerk, aspirin, "nsaids")).acknowledgements[0]["product_id"] == aspirin
+    assert (await sales.acknowledge(clerk, aspirin, "nsaids")).acknowledgements[0]["product_id"] == aspirin
     other = (await fetch("SELECT id FROM member WHERE member_no = {}", await make_member("李四")))[0]["id"]
-    asked = await carts.claim_member(clerk, other)  # another member's card while the cart holds lines: asked
+    asked = await sales.claim_member(clerk, other)  # another member's card while the cart holds lines: asked
     assert asked.pending_member_id == other and len(asked.acknowledgements) == 1
-    assert (await carts.answer_switch(clerk, "move", asked.key)).acknowledgements == ()
-    asked = await carts.claim_member(clerk, member_id)
-    await carts.answer_switch(clerk, "move", asked.key)
-    await carts.acknowledge(clerk, aspirin, "nsaids")
-    assert (await carts.remove_line(clerk, aspirin)).acknowledgements == ()
+    assert (await sales.answer_switch(clerk, "move", asked.key)).acknowledgements == ()
+    asked = await sales.claim_member(clerk, member_id)
+    await sales.answer_switch(clerk, "move", asked.key)
+    await sales.acknowledge(clerk, aspirin, "nsaids")
+    assert (await sales.remove_line(clerk, aspirin)).acknowledgements == ()
     with pytest.raises(ValidationFailed):
-        await carts.acknowledge(clerk, vitamin, "")
+        await sales.acknowledge(clerk, vitamin, "")
 
 
 async def test_one_approval_gives_override_and_verification_for_the_cart_it_was_given_for(
@@ -170,24 +170,24 @@ async def test_one_approval_gives_override_and_verification_for_the_cart_it_was_
     member_no = await zhang_wei()
     clerk = await actor_at_tablet("clerk")
     member_id = (await fetch("SELECT id FROM member WHERE member_no = {}", member_no))[0]["id"]
-    await carts.claim_member(clerk, member_id)
+    await sales.claim_member(clerk, member_id)
     amoxicillin = products["YS90001"].id
-    await carts.add_product(clerk, amoxicillin)
-    await carts.set_prescription(clerk, "RX-1", "瑞金医院")
-    cart, pending = await carts.pharmacist_pending(clerk)
+    await sales.add_product(clerk, amoxicillin)
+    await sales.set_prescription(clerk, "RX-1", "瑞金医院")
+    cart, pending = await sales.pharmacist_pending(clerk)
     assert pending == ("allergy_override", "rx_verified")
     with pytest.raises(ValidationFailed) as changed:
-        await carts.approve(
+        await sales.approve(
             clerk, staff_ids["pharmacist"], "王药师", reason="医生确认", verify_rx=True, products=[amoxicillin, 999_999]
         )
     assert "approve" in changed.value.errors
-    cart = await carts.approve(
+    cart = await sales.approve(
         clerk, staff_ids["pharmacist"], "王药师", reason="医生确认", verify_rx=True, products=[amoxicillin]
     )
     assert cart.override["by_name"] == cart.prescription["verified_by_name"] == "王药师"
-    assert (await carts.pharmacist_pending(clerk))[1] == ()
+    assert (await sales.pharmacist_pending(clerk))[1] == ()
     # The same reference saved again keeps its check.
-    again = await carts.set_prescription(clerk, "RX-1", "瑞金医院")
+    again = await sales.set_prescription(clerk, "RX-1", "瑞金医院")
     assert again.prescription["verified_by"] == staff_ids["pharmacist"]
 
 
@@ -197,12 +197,12 @@ async def test_an_override_answers_only_the_alerts_the_pharmacist_saw(products: 
     member_no = await make_member("周敏", ("penicillins",))
     clerk = await actor_at_tablet("clerk")
     member_id = (await fetch("SELECT id FROM member WHERE member_no = {}", member_no))[0]["id"]
-    await carts.claim_member(clerk, member_id)
+    await sales.claim_member(clerk, member_id)
     amoxicillin, ibuprofen = products["YS90001"].id, products["YS90008"].id
-    await carts.add_product(clerk, amoxicillin)
-    await carts.add_product(clerk, ibuprofen)
-    await carts.set_prescription(clerk, "RX-2", "瑞金医院")
-    cart = await carts.approve(
+    await sales.add_product(clerk, amoxicillin)
+    await sales.add_product(clerk, ibuprofen)
+    await sales.set_prescription(clerk, "RX-2", "瑞金医院")
+    cart = await sales.approve(
         clerk,
         staff_ids["pharmacist"],
         "王药师",
@@ -211,15 +211,15 @@ async def test_an_override_answers_only_the_alerts_the_pharmacist_saw(products: 
         products=[amoxicillin, ibuprofen],
     )
     assert cart.override["covers"] == [[amoxicillin, "penicillins"]]
-    assert "allergy_high" not in (await sales.quote(carts.to_sale_request(cart), clerk)).blocker_codes
+    assert "allergy_high" not in (await sales.quote(sales.to_sale_request(cart), clerk)).blocker_codes
 
     new = members.NewAllergy(allergen_class="nsaids", criticality="high", reaction="anaphylaxis")
     await members.add_allergy(member_no, new, await actor())  # on the profile, not at this counter
-    q = await sales.quote(carts.to_sale_request(await carts.current(clerk)), clerk)
+    q = await sales.quote(sales.to_sale_request(await sales.current(clerk)), clerk)
     assert "allergy_high" in q.blocker_codes
     assert [(c["product_id"], c["recorded_class"]) for c in q.conflicts] == [(ibuprofen, "nsaids")]
     assert q.pharmacist_pending == ("allergy_override",)
-    cart = await carts.approve(
+    cart = await sales.approve(
         clerk,
         staff_ids["pharmacist"],
         "王药师",
@@ -227,4 +227,18 @@ async def test_an_override_answers_only_the_alerts_the_pharmacist_saw(products: 
         products=[amoxicillin, ibuprofen],
     )
     assert sorted(map(tuple, cart.override["covers"])) == sorted([(amoxicillin, "penicillins"), (ibuprofen, "nsaids")])
-    assert "allergy_high" not in (await sales.quote(carts.to_sale_request(cart), clerk)).blocker_codes
+    assert "allergy_high" not in (await sales.quote(sales.to_sale_request(cart), clerk)).blocker_codes
+
+
+async def test_verify_pin_returns_the_pharmacist_and_refuses_a_wrong_pin_or_role(staff_ids) -> None:
+    clerk = await actor("clerk")
+    found = await sales.verify_pin(clerk, "pharmacist", "2468")
+    assert (found.id, found.display_name) == (staff_ids["pharmacist"], "王药师")
+    assert (await sales.verify_pin(clerk, "Manager", "2468")).id == staff_ids["manager"]
+    for username, pin in (("pharmacist", "1111"), ("clerk", "2468"), ("nobody", "2468"), ("pharmacist2", "2468")):
+        with pytest.raises(ValidationFailed) as bad:
+            await sales.verify_pin(clerk, username, pin)
+        assert "pin" in bad.value.errors
+
+
+# ---------------------------------------------------------------- quote: duplicate therapy, Rx, tenders, discounts
