@@ -15,9 +15,9 @@ from typing import Any
 import schemathesis
 from schemathesis.engine import Status, events, from_schema
 
+from app.components import members
 from app.components.catalog import products as catalog
 from app.components.imports import member_import as imports
-from app.components.members import profile as members
 from app.components.sales import sale as sales
 from app.components.stock import inventory as stock
 from app.web import create_app

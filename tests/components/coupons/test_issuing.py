@@ -7,10 +7,10 @@ from datetime import date, timedelta
 
 import pytest
 
+from app.components import members
 from app.components.core.errors import NotFound, ValidationFailed
 from app.components.coupons import CouponLine, NewTemplate
 from app.components.coupons import issuing as coupons
-from app.components.members import profile as members
 from app.db import fetch, transaction
 from app.i18n import use_language
 from tests.conftest import actor

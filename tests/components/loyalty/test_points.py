@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.components import members
 from app.components.core import clock
 from app.components.core.errors import ValidationFailed
 from app.components.loyalty import DEFAULT_RULES, EligibleLine, LoyaltyRules
 from app.components.loyalty import points as loyalty
-from app.components.members import profile as members
 from app.db import fetch, transaction
 from app.i18n import use_language
 from tests.components.sales.sale_data import past_sale

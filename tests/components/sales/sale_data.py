@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from app.components import members
 from app.components.catalog import products as catalog
 from app.components.core.clock import store_today
-from app.components.members import profile as members
 from app.components.sales import sale as sales
 from app.components.scanning import synthetic_gtin13
 from app.components.stock import inventory as stock

@@ -10,12 +10,12 @@ from datetime import timedelta
 
 import pytest
 
+from app.components import members
 from app.components.audit import log as audit
 from app.components.core import bounds
 from app.components.core.clock import store_today
 from app.components.core.errors import NotFound, ValidationFailed
 from app.components.loyalty import points as loyalty
-from app.components.members import profile as members
 from app.components.sales import sale as sales
 from app.components.stock import inventory as stock
 from app.db import fetch, transaction

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.components import members
 from app.components.core.errors import ValidationFailed
-from app.components.members import profile as members
 from app.components.sales import cart as carts
 from app.components.sales import sale as sales
 from app.db import fetch
