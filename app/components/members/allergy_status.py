@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from app.components import allergies
 from app.components.core.actor import StaffUser
-from app.components.members import queries
 from app.components.members.fields import ALLERGY_STATUSES
 from app.components.members.lookup import MemberView, get_member, member_id
+from app.components.members.queries import member as queries
 
 
 async def add_allergy(member_no: str, data: allergies.NewAllergy, actor: StaffUser) -> MemberView:

@@ -10,8 +10,8 @@ import segno
 from barcode.writer import SVGWriter
 
 from app.components.core.errors import NotFound
-from app.components.members import queries
 from app.components.members.fields import member_class_label
+from app.components.members.queries import member as queries
 from app.i18n import _
 
 QR_ERROR = "m"

@@ -9,7 +9,6 @@ from app.components import audit, timeline
 from app.components.core.actor import StaffUser
 from app.components.core.crypto import decrypt, encrypt
 from app.components.core.errors import NotFound, ValidationFailed
-from app.components.members import queries
 from app.components.members.fields import (
     EDITABLE_FIELDS,
     ENCRYPTED_FIELDS,
@@ -21,6 +20,7 @@ from app.components.members.fields import (
 )
 from app.components.members.lookup import member_id
 from app.components.members.numbers import id_number_index, mask_id_number, mask_phone, phone_index
+from app.components.members.queries import member as queries
 from app.components.members.registration import NewMember, store_pharmacists, validate_new_member
 from app.db import transaction
 from app.i18n import N_, _

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from app.components.core.crypto import blind_index
-from app.components.members import queries
 from app.components.members.numbers import normalize_id_number, normalize_phone
+from app.components.members.queries import member as queries
 from app.i18n import _
 
 # Reason codes; `DuplicateMatch.reasons` holds their labels in the current language.

@@ -9,8 +9,8 @@ from datetime import date, datetime
 from app.components.core.actor import StaffUser
 from app.components.core.clock import age_on, store_today
 from app.components.core.roles import HQ_ROLES
-from app.components.members import queries
 from app.components.members.numbers import normalize_phone, phone_index
+from app.components.members.queries import member as queries
 
 PER_PAGE = 50
 

@@ -12,7 +12,7 @@ from stdnum.exceptions import ValidationError
 
 from app.components.core.clock import age_on, store_today
 from app.components.core.crypto import blind_index
-from app.components.members import queries
+from app.components.members.queries import member as queries
 from app.i18n import _
 
 MEMBER_NO_PREFIX = "8"

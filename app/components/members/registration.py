@@ -12,7 +12,7 @@ from app.components.core.actor import StaffUser
 from app.components.core.clock import age_on, store_today
 from app.components.core.crypto import encrypt
 from app.components.core.errors import ValidationFailed
-from app.components.members import duplicates, queries
+from app.components.members import duplicates
 from app.components.members.fields import GENDERS, MEMBER_CLASSES
 from app.components.members.lookup import MemberView, get_member
 from app.components.members.numbers import (
@@ -24,6 +24,7 @@ from app.components.members.numbers import (
     parse_id_number,
     phone_index,
 )
+from app.components.members.queries import member as queries
 from app.db import transaction
 from app.i18n import N_, _
 

@@ -1,4 +1,4 @@
-"""The SQL of the members domain's tables (member, member_change, number_sequence): its other modules call these.
+"""The SQL of the member row (lookup, registration, details, numbers, the list), member_change, number_sequence.
 
 The counter lookup (`MEMBER_SQL` and the three `rows_by_*` reads) is a benchmarked hot path: its SQL stays as it is.
 Two column groups of `member` have their own homes: the allergy status (allergies' queries) and the consent
