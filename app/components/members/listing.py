@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from app.components.core.actor import StaffUser
 from app.components.core.clock import age_on, store_today
 from app.components.core.roles import HQ_ROLES
+from app.components.members.fields import as_date
 from app.components.members.numbers import normalize_phone, phone_index
 from app.components.members.queries import member as queries
 
@@ -45,12 +46,6 @@ class MemberPage:
 def _like_prefix(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
-
-
-def _as_date(value: date | str | None) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
 
 
 async def search(actor: StaffUser, query: str = "", page: int = 1, per_page: int = PER_PAGE) -> MemberPage:
@@ -90,7 +85,7 @@ async def search(actor: StaffUser, query: str = "", page: int = 1, per_page: int
             member_no=r["member_no"],
             name=r["name"],
             gender=r["gender"],
-            age=age_on(_as_date(r["birth_date"]), today),
+            age=age_on(as_date(r["birth_date"]), today),
             phone_masked=r["phone_masked"] or "",
             home_store=r["home_store"],
             created_at=r["created_at"],

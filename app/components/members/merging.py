@@ -13,6 +13,7 @@ from app.components.core.actor import StaffUser
 from app.components.core.clock import age_on, store_today
 from app.components.core.errors import NotFound, ValidationFailed
 from app.components.core.roles import Role
+from app.components.members.fields import as_date, as_datetime
 from app.components.members.numbers import resolve_member_no
 from app.components.members.queries import merge as queries
 from app.components.members.queries.merge import FILLABLE, MOVABLE, Movable
@@ -41,19 +42,6 @@ def movable_label(table: str) -> str:
         "points_entry": _("points ledger entries"),
         "coupon": _("coupons"),
     }.get(table, table)
-
-
-def _as_date(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _jsonable(value: Any) -> Any:
@@ -109,7 +97,7 @@ def _differences(a: MergeSide, b: MergeSide) -> list[str]:
 
 
 async def _side(row: dict) -> MergeSide:
-    birth = _as_date(row["birth_date"])
+    birth = as_date(row["birth_date"])
     allergies = await queries.active_allergy_classes(row["id"])
     return MergeSide(
         id=row["id"],
@@ -122,7 +110,7 @@ async def _side(row: dict) -> MergeSide:
         has_id_number=bool(row["id_number_enc"]),
         has_address=bool(row["address_enc"]),
         home_store=row["home_store"],
-        created_at=_as_datetime(row["created_at"]),
+        created_at=as_datetime(row["created_at"]),
         allergy_status=row["allergy_status"],
         allergies=[class_label(a) for a in allergies],
         household_role=row["household_role"] or "",
@@ -210,10 +198,10 @@ def _record(row: dict) -> MergeRecord:
         survivor_name=row["s_name"],
         merged_no=row["m_no"],
         merged_name=row["m_name"],
-        at=_as_datetime(row["at"]),
+        at=as_datetime(row["at"]),
         staff=row["staff"],
         moved={t: len(ids) for t, ids in moved.items()},
-        undone_at=_as_datetime(row["undone_at"]),
+        undone_at=as_datetime(row["undone_at"]),
         undone_by=row["undone_by"],
         survivor_live=row["s_merged_into"] is None,
     )
@@ -482,7 +470,7 @@ async def _undo_details(survivor: dict, merged: dict, info: dict, actor: StaffUs
             s_id,
             s_before.get("allergy_status") or "unknown",
             s_before.get("allergy_status_by"),
-            _as_datetime(s_before.get("allergy_status_at")),
+            as_datetime(s_before.get("allergy_status_at")),
         )
     # Whoever holds active allergies after the rows went back shows them, whatever the snapshot said.
     await queries.show_active_allergies(s_id, m_id, actor.id, now)
