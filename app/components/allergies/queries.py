@@ -87,11 +87,11 @@ async def set_member_status(member_id: int, status: str, staff_id: int | None, n
     )
 
 
-async def member_status(member_id: int) -> dict | None:
+async def member_status(member_id: int) -> dict:
     """`allergy_status`, `allergy_status_at` and `status_by` (the staff's name) of a member."""
     rows = await fetch(
         "SELECT m.allergy_status, m.allergy_status_at, s.display_name AS status_by FROM member m"
         " LEFT JOIN staff s ON s.id = m.allergy_status_by WHERE m.id = {}",
         member_id,
     )
-    return rows[0] if rows else None
+    return rows[0]

@@ -199,10 +199,8 @@ def _allergy_label(code: str) -> str:
 
 
 async def allergy_status_of(member_id: int) -> dict:
-    """`allergy_status`, `allergy_status_at` (aware) and `status_by` (the staff's name) of a member."""
+    """`allergy_status`, `allergy_status_at` (aware) and `status_by` (the staff's name) of an existing member."""
     row = await queries.member_status(member_id)
-    if row is None:
-        raise NotFound(_("No member with id %(id)s.") % {"id": member_id})
     return {**row, "allergy_status_at": as_datetime(row["allergy_status_at"])}
 
 
@@ -251,7 +249,7 @@ async def change_allergy(member_id: int, allergy_id: int | str, change: str, act
         before = await queries.member_status(member_id)
         await queries.set_clinical_status(aid, change)
         status = status_after_change(await queries.active_count(member_id))
-        if before is None or status != before["allergy_status"]:
+        if status != before["allergy_status"]:
             await queries.set_member_status(member_id, status, actor.id, now)
         label = timeline.Label("allergy", f"{current.allergen_class}|{current.substance or ''}")
         summary = timeline.message(_CHANGE_SUMMARIES[change], label=label)
