@@ -44,8 +44,9 @@ MODULES: tuple[Module, ...] = (
                 ),
             ),
             ("app/components/allergies/vocabulary.py", _all("severe_reaction", "risk_of", "risk_basis_label")),
+            ("app/components/allergies/record.py", _all("validate_allergy", "status_after_change")),
         ),
-        ("tests/components/allergies/test_check.py",),
+        ("tests/components/allergies/test_check.py", "tests/components/allergies/test_record.py"),
     ),
     Module(
         "scanning",

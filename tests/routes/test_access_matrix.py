@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from litestar import Litestar
 
+from app.components import members
 from app.components.auth import new_api_token
-from app.components.members import profile as members
 from app.db import fetch
 from app.routes.guards import allowed_roles
 from app.web import create_app

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from app.components import members
 from app.components.audit import log as audit
 from app.components.consents import records as consents
-from app.components.members import profile as members
 from app.db import fetch
 from tests.conftest import actor, login
 

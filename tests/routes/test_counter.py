@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from app.components.members import profile as members
+from app.components import members
 from app.db import fetch
 from tests.conftest import actor, grant_health_consent, login
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
+from app.components import health, members
 from app.components.audit import log as audit
-from app.components.health import archive as health
-from app.components.members import profile as members
 from app.db import fetch
 from tests.conftest import actor, api_headers, grant_health_consent, login
 

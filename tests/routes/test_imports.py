@@ -8,10 +8,10 @@ import re
 
 from openpyxl import load_workbook
 
+from app.components import members
 from app.components.audit import log as audit
 from app.components.imports import member_export as exports
 from app.components.imports import member_import as imports
-from app.components.members import profile as members
 from app.db import fetch
 from tests.conftest import actor, api_headers, login
 

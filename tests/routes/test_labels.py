@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import re
 
-from app.components.health import archive as health
-from app.components.members import profile as members
+from app.components import health, members
 from app.i18n import use_language
 from tests.components.stock.test_inventory import _product
 from tests.conftest import actor, grant_health_consent, login

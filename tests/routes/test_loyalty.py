@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from app.components import loyalty
+from app.components import loyalty, members
 from app.components.core import clock
-from app.components.members import profile as members
 from app.db import fetch, transaction
 from tests.conftest import actor, api_headers, login
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from app.components import members
 from app.components.audit import log as audit
-from app.components.members import profile as members
 from tests.conftest import actor, login
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from app.components import members
 from app.components.members import merging as merge
-from app.components.members import profile as members
 from tests.conftest import actor, login
 
 HX = {"HX-Request": "true"}

@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 import barcode
 import segno
 
+from app.components import health, members
 from app.components.audit import log as audit
-from app.components.health import archive as health
-from app.components.members import profile as members
 from app.components.members.numbers import id_check_digit
 from app.components.sales import purchases
 from app.db import fetch

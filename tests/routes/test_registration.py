@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app.components.members import profile as members
+from app.components import members
 from app.db import fetch
 from app.i18n import use_language
 from tests.conftest import actor, login

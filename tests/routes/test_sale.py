@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 
+from app.components import members
 from app.components.audit import log as audit
-from app.components.members import profile as members
 from app.components.sales import cart as carts
 from app.components.sales import devices
 from app.components.seed import DEMO_PIN

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.components import loyalty
+from app.components import loyalty, members
 from app.components.core import clock
-from app.components.members import profile as members
 from app.db import fetch, transaction
 from tests.conftest import actor, run_job_in_worker
 

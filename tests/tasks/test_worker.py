@@ -6,7 +6,7 @@ import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 
-from app.components.members import profile as members
+from app.components import members
 from app.db import fetch
 from app.redis import get_redis
 from app.tasks import worker as tasks

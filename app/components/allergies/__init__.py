@@ -1,4 +1,4 @@
-"""Allergies: the coded vocabulary (classes, substances, cross-sensitivity) and the check against recorded ones."""
+"""Allergies: the coded vocabulary (classes, substances, cross-sensitivity), the record, and the check against it."""
 
 from app.components.allergies.check import (
     OUTCOME,
@@ -9,6 +9,19 @@ from app.components.allergies.check import (
     load_rules,
     needs_acknowledgement,
     rules,
+)
+from app.components.allergies.record import (
+    ALLERGY_CHANGE,
+    ALLERGY_CHANGES,
+    AllergyRecord,
+    NewAllergy,
+    allergy_records,
+    allergy_status_of,
+    change_allergy,
+    record_allergy,
+    record_no_known_allergies,
+    status_after_change,
+    validate_allergy,
 )
 from app.components.allergies.vocabulary import (
     CATEGORIES,
@@ -28,6 +41,8 @@ from app.components.allergies.vocabulary import (
 )
 
 __all__ = [
+    "ALLERGY_CHANGE",
+    "ALLERGY_CHANGES",
     "CATEGORIES",
     "CLINICAL_STATUSES",
     "CRITICALITIES",
@@ -37,17 +52,26 @@ __all__ = [
     "SEVERITIES",
     "VERIFICATION_STATUSES",
     "AllergyAlert",
+    "AllergyRecord",
+    "NewAllergy",
     "RecordedAllergy",
     "allergen_classes",
+    "allergy_records",
+    "allergy_status_of",
     "blocks_checkout",
+    "change_allergy",
     "check_line",
     "class_label",
     "criticality_label",
     "load_rules",
     "needs_acknowledgement",
     "reaction_label",
+    "record_allergy",
+    "record_no_known_allergies",
     "risk_basis_label",
     "risk_of",
     "rules",
+    "status_after_change",
     "substance_label",
+    "validate_allergy",
 ]

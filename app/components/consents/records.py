@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app.components import audit, timeline
+from app.components.consents import queries
 from app.components.core.actor import StaffUser
 from app.components.core.errors import NotFound, ValidationFailed
-from app.db import fetch, marks, transaction
+from app.db import transaction
 from app.i18n import N_, _
 
 HEALTH_DATA = "health_data"
@@ -18,12 +19,7 @@ MARKETING_WECHAT = "marketing_wechat"
 KIOSK_DISPLAY = "kiosk_display"
 PURPOSES = (HEALTH_DATA, MARKETING_SMS, MARKETING_WECHAT, KIOSK_DISPLAY)
 # The cached column on `member` for each purpose.
-COLUMNS = {
-    HEALTH_DATA: "consent_health",
-    MARKETING_SMS: "consent_marketing_sms",
-    MARKETING_WECHAT: "consent_marketing_wechat",
-    KIOSK_DISPLAY: "consent_kiosk",
-}
+COLUMNS = queries.CACHE_COLUMNS
 # The version of the consent text the member was shown; bump when the wording changes.
 TEXT_VERSION = "2026-11"
 # Every version whose wording this module can still show (a consent names the one the member was shown).
@@ -106,18 +102,8 @@ async def set_consent(
     if channel not in CHANNELS:
         raise ValidationFailed({"channel": _("Unknown channel.")})
     now = datetime.now(UTC)
-    await fetch(
-        "INSERT INTO consent_event (member, purpose, granted, at, channel, staff, text_version)"
-        " VALUES ({}, {}, {}, {}, {}, {}, {})",
-        member_id,
-        purpose,
-        granted,
-        now,
-        channel,
-        actor.id if actor else None,
-        text_version,
-    )
-    await fetch(f"UPDATE member SET {COLUMNS[purpose]} = {{}} WHERE id = {{}}", granted, member_id)
+    await queries.append(member_id, purpose, granted, now, channel, actor.id if actor else None, text_version)
+    await queries.set_cache(member_id, purpose, granted)
     msgid = N_("%(purpose)s: granted") if granted else N_("%(purpose)s: withdrawn")
     summary = timeline.message(msgid, purpose=timeline.Label("consent_purpose", purpose))
     await timeline.record_event(member_id, timeline.CONSENT, summary, actor, ref=purpose)
@@ -125,11 +111,7 @@ async def set_consent(
 
 async def current(member_id: int) -> dict[str, ConsentState]:
     """The state in force per purpose (never asked → not granted, no time)."""
-    rows = await fetch(
-        "SELECT c.purpose, c.granted, c.at, c.channel, c.text_version, s.display_name AS staff"
-        " FROM consent_event c LEFT JOIN staff s ON s.id = c.staff WHERE c.member = {} ORDER BY c.at, c.id",
-        member_id,
-    )
+    rows = await queries.ledger(member_id)
     state = {p: ConsentState(p, False, None, "", None, "") for p in PURPOSES}
     for r in rows:
         state[r["purpose"]] = ConsentState(
@@ -140,11 +122,7 @@ async def current(member_id: int) -> dict[str, ConsentState]:
 
 async def history(member_id: int) -> list[ConsentState]:
     """Every grant and withdrawal, newest first."""
-    rows = await fetch(
-        "SELECT c.purpose, c.granted, c.at, c.channel, c.text_version, s.display_name AS staff"
-        " FROM consent_event c LEFT JOIN staff s ON s.id = c.staff WHERE c.member = {} ORDER BY c.at DESC, c.id DESC",
-        member_id,
-    )
+    rows = await queries.ledger(member_id, newest_first=True)
     return [
         ConsentState(r["purpose"], bool(r["granted"]), r["at"], r["channel"], r["staff"], r["text_version"])
         for r in rows
@@ -153,8 +131,7 @@ async def history(member_id: int) -> list[ConsentState]:
 
 async def has_health_consent(member_id: int) -> bool:
     """Whether health data may be stored for this member (cached column, kept in step with the ledger)."""
-    rows = await fetch("SELECT consent_health FROM member WHERE id = {}", member_id)
-    return bool(rows and rows[0]["consent_health"])
+    return await queries.health_consent_cached(member_id)
 
 
 async def require_health_consent(member_id: int) -> None:
@@ -171,10 +148,10 @@ async def require_health_consent(member_id: int) -> None:
 
 
 async def _live_member_id(member_no: str) -> int:
-    rows = await fetch("SELECT id FROM member WHERE member_no = {} AND merged_into IS NULL", member_no)
-    if not rows:
+    found = await queries.member_id_by_no(member_no)
+    if found is None:
         raise NotFound(_("No member with number %(no)s.") % {"no": member_no})
-    return rows[0]["id"]
+    return found
 
 
 async def consents_for(member_no: str, actor: StaffUser) -> tuple[int, dict[str, ConsentState], list[ConsentState]]:
@@ -231,13 +208,7 @@ async def may_send_marketing(member_id: int, channel: str) -> bool:
     purpose = MARKETING_PURPOSES.get(channel, channel if channel in (MARKETING_SMS, MARKETING_WECHAT) else None)
     if purpose is None:
         return False
-    rows = await fetch(
-        "SELECT c.granted FROM consent_event c JOIN member m ON m.id = c.member"
-        " WHERE c.member = {} AND c.purpose = {} AND m.merged_into IS NULL ORDER BY c.at DESC, c.id DESC LIMIT 1",
-        member_id,
-        purpose,
-    )
-    return bool(rows and rows[0]["granted"])
+    return bool(await queries.latest_grant(member_id, purpose))
 
 
 async def refresh_cache(member_ids: Iterable[int]) -> None:
@@ -245,15 +216,7 @@ async def refresh_cache(member_ids: Iterable[int]) -> None:
     ids = sorted(set(member_ids))
     if not ids:
         return
-    in_list = marks(ids)
-    sets, args = [], []
-    for purpose, column in COLUMNS.items():
-        sets.append(
-            f"{column} = COALESCE((SELECT c.granted FROM consent_event c WHERE c.member = member.id"
-            " AND c.purpose = {} ORDER BY c.at DESC, c.id DESC LIMIT 1), {})"
-        )
-        args.extend([purpose, False])
-    await fetch(f"UPDATE member SET {', '.join(sets)} WHERE id IN ({in_list})", *args, *ids)
+    await queries.refresh_cache(ids)
 
 
 timeline.register_labeller("consent_purpose", purpose_label)

@@ -1,46 +1,57 @@
-"""The health archive: conditions, vitals and their charts, medicines in use and preferences."""
+"""The health archive: conditions, vitals and their charts, preferences, and the audited health sections."""
 
-from app.components.health.archive import (
-    BOUNDS,
-    BRAND_MAX_LENGTH,
+from app.components.health.conditions import (
     CONDITIONS,
-    GLUCOSE_CONTEXTS,
-    PREFERENCE_KINDS,
-    PREFERENCE_VALUES,
     SOURCES,
-    VITAL_KINDS,
     NewCondition,
-    NewVital,
     add_condition,
-    add_preference,
-    change_allergy,
     confidence_label,
     confirm_condition,
-    flag_label,
-    glucose_context_label,
-    health_record,
     infer_conditions_from_atc,
-    latest_bmi,
-    member_timeline,
-    preference_kind_label,
-    preference_label,
-    record_vital,
-    remove_preference,
     resolve_condition,
     validate_condition,
-    validate_vital,
+)
+from app.components.health.preferences import (
+    BRAND_MAX_LENGTH,
+    PREFERENCE_KINDS,
+    PREFERENCE_VALUES,
+    add_preference,
+    preference_kind_label,
+    preference_label,
+    remove_preference,
+)
+from app.components.health.sections import (
+    HEALTH_VIEW,
+    TIMELINE_VIEW,
+    VITALS_VIEW,
+    change_allergy,
+    health_record,
+    member_timeline,
     vitals_record,
 )
+from app.components.health.thresholds import (
+    BOUNDS,
+    GLUCOSE_CONTEXTS,
+    VITAL_KINDS,
+    VITAL_SOURCES,
+    flag_label,
+    glucose_context_label,
+)
+from app.components.health.vitals import NewVital, latest_bmi, record_vital, validate_vital
 
 __all__ = [
     "BOUNDS",
     "BRAND_MAX_LENGTH",
     "CONDITIONS",
     "GLUCOSE_CONTEXTS",
+    "HEALTH_VIEW",
     "PREFERENCE_KINDS",
     "PREFERENCE_VALUES",
     "SOURCES",
+    "TIMELINE_VIEW",
+    "VITALS_VIEW",
     "VITAL_KINDS",
+    "VITAL_SOURCES",
     "NewCondition",
     "NewVital",
     "add_condition",

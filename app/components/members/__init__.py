@@ -1,6 +1,33 @@
-"""Members: numbers, registration, lookup, profile, card, duplicates, merges, households and the member list."""
+"""Members: numbers, registration, lookup, details, card, duplicates, merges, households and the member list."""
 
+from app.components.allergies import NewAllergy
+from app.components.members.allergy_status import add_allergy, allergy_status_counts, record_no_known_allergies
+from app.components.members.card import QR_ERROR, barcode_svg, member_card, qr_svg
+from app.components.members.details import (
+    DETAILS_VIEW,
+    MEMBER_EDIT,
+    MEMBER_VERIFY,
+    PHONE_REVEAL,
+    MemberDetails,
+    change_history,
+    confirm_details,
+    details,
+    edit_values,
+    flag_verification_due,
+    reveal_phone,
+    update_member,
+)
 from app.components.members.duplicates import reason_label
+from app.components.members.fields import (
+    ALLERGY_STATUSES,
+    EDITABLE_FIELDS,
+    GENDERS,
+    MEMBER_CLASSES,
+    field_label,
+    gap_label,
+    gender_label,
+    member_class_label,
+)
 from app.components.members.households import (
     ADULT,
     CHILD,
@@ -14,6 +41,7 @@ from app.components.members.households import (
     unlink,
 )
 from app.components.members.listing import search
+from app.components.members.lookup import MemberView, find_by_code, get_member, member_id
 from app.components.members.merging import MERGE_ROLES, MergeRecord, merge, merges_for, preview, undo
 from app.components.members.numbers import (
     MEMBER_NO_LENGTH,
@@ -26,43 +54,19 @@ from app.components.members.numbers import (
     normalize_phone,
     phone_index,
 )
-from app.components.members.profile import (
-    ALLERGY_STATUSES,
-    EDITABLE_FIELDS,
-    GENDERS,
-    MEMBER_CLASSES,
+from app.components.members.registration import (
     DuplicatesFound,
-    HealthStep,
-    MemberDetails,
-    MemberView,
-    NewAllergy,
     NewMember,
-    PreferencesStep,
-    add_allergy,
-    allergy_status_counts,
-    barcode_svg,
-    change_history,
-    confirm_details,
-    details,
-    edit_values,
-    field_label,
-    find_by_code,
-    flag_verification_due,
-    gap_label,
-    gender_label,
-    get_member,
-    member_card,
-    member_class_label,
-    member_id,
-    qr_svg,
-    record_no_known_allergies,
     register,
+    store_pharmacists,
+    validate_new_member,
+)
+from app.components.members.registration_steps import (
+    HealthStep,
+    PreferencesStep,
     save_health_step,
     save_preferences_step,
     split_brands,
-    store_pharmacists,
-    update_member,
-    validate_new_member,
 )
 
 __all__ = [
@@ -70,12 +74,17 @@ __all__ = [
     "ALLERGY_STATUSES",
     "CHILD",
     "CONTACT",
+    "DETAILS_VIEW",
     "EDITABLE_FIELDS",
     "GENDERS",
     "MEMBER_CLASSES",
+    "MEMBER_EDIT",
     "MEMBER_NO_LENGTH",
     "MEMBER_NO_PREFIX",
+    "MEMBER_VERIFY",
     "MERGE_ROLES",
+    "PHONE_REVEAL",
+    "QR_ERROR",
     "DuplicatesFound",
     "HealthStep",
     "MemberDetails",
@@ -118,6 +127,7 @@ __all__ = [
     "reason_label",
     "record_no_known_allergies",
     "register",
+    "reveal_phone",
     "role_label",
     "save_health_step",
     "save_preferences_step",

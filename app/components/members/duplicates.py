@@ -7,7 +7,7 @@ from datetime import date
 
 from app.components.core.crypto import blind_index
 from app.components.members.numbers import normalize_id_number, normalize_phone
-from app.db import fetch
+from app.components.members.queries import member as queries
 from app.i18n import _
 
 # Reason codes; `DuplicateMatch.reasons` holds their labels in the current language.
@@ -63,28 +63,7 @@ async def likely_duplicates(
     p_key = phone_key(phone)
     i_key = id_number_key(id_number)
     name = (name or "").strip()
-    clauses, args = [], []
-    if p_key:
-        clauses.append("m.phone_index = {}")
-        args.append(p_key)
-    if i_key:
-        clauses.append("m.id_number_index = {}")
-        args.append(i_key)
-    if name and birth_date:
-        clauses.append("(m.name = {} AND m.birth_date = {})")
-        args.extend([name, birth_date])
-    if not clauses:
-        return []
-    where = "m.merged_into IS NULL AND (" + " OR ".join(clauses) + ")"
-    if exclude_member_id:
-        where += " AND m.id <> {}"
-        args.append(exclude_member_id)
-    rows = await fetch(
-        "SELECT m.id, m.member_no, m.name, m.birth_date, m.phone_masked, m.phone_index, m.id_number_index,"
-        f" st.name AS home_store FROM member m LEFT JOIN store st ON st.id = m.home_store WHERE {where}"
-        f" ORDER BY m.id LIMIT {MAX_MATCHES}",
-        *args,
-    )
+    rows = await queries.duplicate_candidates(p_key, i_key, name, birth_date, exclude_member_id, MAX_MATCHES)
     found = []
     for r in rows:
         codes = []

@@ -9,7 +9,8 @@ from app.components import audit, timeline
 from app.components.core.actor import StaffUser
 from app.components.core.clock import age_on, store_today
 from app.components.core.errors import NotFound, ValidationFailed
-from app.db import fetch, transaction
+from app.components.members.queries import household as queries
+from app.db import transaction
 from app.i18n import N_, _
 
 CONTACT = "contact"
@@ -67,15 +68,12 @@ class HouseholdView:
         return [m for m in self.members if m.role == CHILD]
 
 
-_MEMBER_COLS = "id, member_no, name, birth_date, household, household_role, guardian"
-
-
 async def _member(member_no: str, field_name: str | None = None) -> dict:
     """A live (not merged) member by number; NotFound, or a field error when the number was typed in a form."""
     member_no = (member_no or "").strip()
-    rows = await fetch(f"SELECT {_MEMBER_COLS} FROM member WHERE member_no = {{}} AND merged_into IS NULL", member_no)
-    if rows:
-        return rows[0]
+    row = await queries.live_member_by_no(member_no)
+    if row is not None:
+        return row
     message = _("No member with number %(no)s.") % {"no": member_no or "—"}
     if field_name:
         raise ValidationFailed({field_name: message})
@@ -96,16 +94,11 @@ def _is_minor(row: dict) -> bool:
 
 async def household_view(household_id: int) -> HouseholdView | None:
     """A household with its live members."""
-    rows = await fetch("SELECT id, name, contact FROM household WHERE id = {}", household_id)
-    if not rows:
+    row = await queries.household(household_id)
+    if row is None:
         return None
-    view = HouseholdView(id=rows[0]["id"], name=rows[0]["name"], contact_id=rows[0]["contact"])
-    people = await fetch(
-        "SELECT m.id, m.member_no, m.name, m.birth_date, m.household_role, m.guardian,"
-        " g.member_no AS g_no, g.name AS g_name FROM member m LEFT JOIN member g ON g.id = m.guardian"
-        " WHERE m.household = {} AND m.merged_into IS NULL ORDER BY m.id",
-        household_id,
-    )
+    view = HouseholdView(id=row["id"], name=row["name"], contact_id=row["contact"])
+    people = await queries.people(household_id)
     order = {CONTACT: 0, ADULT: 1, CHILD: 2}
     view.members = sorted(
         (
@@ -142,21 +135,12 @@ async def _new_household(contact: dict, actor: StaffUser, name: str = "") -> int
     """Make `contact` the contact of a new household (inside the caller's transaction)."""
     if _is_minor(contact):
         raise ValidationFailed({"other_no": _("A child cannot be a household's contact.")})
-    rows = await fetch(
-        "INSERT INTO household (name, contact, created_at) VALUES ({}, {}, {}) RETURNING id",
+    hid = await queries.insert_household(
         (name or "").strip()[:60] or _("%(name)s's household") % {"name": contact["name"]},
         contact["id"],
         datetime.now(UTC),
     )
-    hid = rows[0]["id"]
-    claimed = await fetch(
-        "UPDATE member SET household = {}, household_role = {}, guardian = NULL WHERE id = {} AND household IS NULL"
-        " RETURNING id",
-        hid,
-        CONTACT,
-        contact["id"],
-    )
-    if not claimed:
+    if not await queries.claim(contact["id"], hid, CONTACT, None):
         raise ValidationFailed({"other_no": _("%(name)s already belongs to a household.") % {"name": contact["name"]}})
     await _event(contact["id"], timeline.message(N_("Created a household and became its contact")), actor, hid)
     return hid
@@ -200,15 +184,7 @@ async def link(member_no: str, household_of: str, role: str, actor: StaffUser, g
         guardian_id = None
         if role == CHILD:
             guardian_id = await _guardian_for(hid, guardian_no, anchor)
-        claimed = await fetch(
-            "UPDATE member SET household = {}, household_role = {}, guardian = {} WHERE id = {} AND household IS NULL"
-            " RETURNING id",
-            hid,
-            ADULT if role == CONTACT else role,
-            guardian_id,
-            person["id"],
-        )
-        if not claimed:
+        if not await queries.claim(person["id"], hid, ADULT if role == CONTACT else role, guardian_id):
             raise ValidationFailed(
                 {"other_no": _("%(name)s already belongs to a household.") % {"name": person["name"]}}
             )
@@ -243,14 +219,9 @@ async def _guardian_for(household_id: int, guardian_no: str, anchor: dict) -> in
     if (guardian_no or "").strip():
         guardian = await _member(guardian_no, "guardian_no")
     else:
-        rows = await fetch(f"SELECT {_MEMBER_COLS} FROM member WHERE id = {{}}", anchor["id"])
-        guardian = rows[0]
+        guardian = await queries.member_by_id(anchor["id"])
         if guardian["household"] != household_id or guardian["household_role"] not in ADULT_ROLES:
-            contact = await fetch(
-                f"SELECT {_MEMBER_COLS} FROM member WHERE id = (SELECT contact FROM household WHERE id = {{}})",
-                household_id,
-            )
-            guardian = contact[0]
+            guardian = await queries.contact_of(household_id)
     if guardian["household"] != household_id or guardian["household_role"] not in ADULT_ROLES:
         raise ValidationFailed(
             {"guardian_no": _("%(name)s is not an adult of this household.") % {"name": guardian["name"]}}
@@ -259,14 +230,7 @@ async def _guardian_for(household_id: int, guardian_no: str, anchor: dict) -> in
 
 
 async def _make_contact(household_id: int, person: dict, actor: StaffUser) -> None:
-    await fetch(
-        "UPDATE member SET household_role = {} WHERE household = {} AND household_role = {}",
-        ADULT,
-        household_id,
-        CONTACT,
-    )
-    await fetch("UPDATE member SET household_role = {} WHERE id = {}", CONTACT, person["id"])
-    await fetch("UPDATE household SET contact = {} WHERE id = {}", person["id"], household_id)
+    await queries.set_contact(household_id, person["id"], CONTACT, ADULT)
     await _event(person["id"], timeline.message(N_("Became the household's contact")), actor, household_id)
 
 
@@ -308,7 +272,7 @@ async def set_guardian(child_no: str, guardian_no: str, household_of: str, actor
         )
     if child["guardian"] != guardian["id"]:
         async with transaction():
-            await fetch("UPDATE member SET guardian = {} WHERE id = {}", guardian["id"], child["id"])
+            await queries.set_guardian(child["id"], guardian["id"])
             await _event(
                 child["id"], timeline.message(N_("Guardian is now %(name)s"), name=guardian["name"]), actor, hid
             )
@@ -326,22 +290,16 @@ async def unlink(member_no: str, household_of: str, actor: StaffUser) -> Househo
         raise ValidationFailed({"household": _("%(name)s has no household.") % {"name": anchor["name"]}})
     hid = anchor["household"]
     person = await _in_household(member_no, hid, "target_no")
-    wards = await fetch(
-        "SELECT name FROM member WHERE guardian = {} AND household = {} AND merged_into IS NULL ORDER BY id",
-        person["id"],
-        hid,
-    )
+    wards = await queries.ward_names(person["id"], hid)
     if wards:
         raise ValidationFailed(
             {
                 "target_no": _("%(name)s is the guardian of %(children)s: give them another guardian first.")
-                % {"name": person["name"], "children": "、".join(w["name"] for w in wards)}
+                % {"name": person["name"], "children": "、".join(wards)}
             }
         )
-    others = await fetch(
-        "SELECT COUNT(*) AS n FROM member WHERE household = {} AND id <> {} AND merged_into IS NULL", hid, person["id"]
-    )
-    if person["household_role"] == CONTACT and others[0]["n"]:
+    others = await queries.others_count(hid, person["id"])
+    if person["household_role"] == CONTACT and others:
         raise ValidationFailed(
             {
                 "target_no": _("%(name)s is the household's contact: make another adult the contact first.")
@@ -349,13 +307,10 @@ async def unlink(member_no: str, household_of: str, actor: StaffUser) -> Househo
             }
         )
     async with transaction():
-        await fetch(
-            "UPDATE member SET household = NULL, household_role = '', guardian = NULL WHERE id = {}", person["id"]
-        )
+        await queries.leave(person["id"])
         await _event(person["id"], timeline.message(N_("Left the household")), actor, hid)
-        if not others[0]["n"]:
-            await fetch("UPDATE household SET contact = NULL WHERE id = {}", hid)
-            await fetch("DELETE FROM household WHERE id = {}", hid)
+        if not others:
+            await queries.delete_household(hid)
             return None
     return await household_view(hid)
 
@@ -365,14 +320,7 @@ async def kiosk_visible_members(viewer_member_id: int) -> list[int]:
 
     Never another adult of the household, not even the household's contact: adults' health data is for staff only.
     """
-    rows = await fetch(
-        "SELECT c.id FROM member v JOIN member c ON c.id = v.id OR (c.guardian = v.id AND c.household_role = {}"
-        " AND c.household = v.household AND c.merged_into IS NULL)"
-        " WHERE v.id = {} AND v.merged_into IS NULL ORDER BY c.id",
-        CHILD,
-        viewer_member_id,
-    )
-    ids = [r["id"] for r in rows]
+    ids = await queries.kiosk_visible(viewer_member_id, CHILD)
     return [viewer_member_id, *[i for i in ids if i != viewer_member_id]] if ids else []
 
 

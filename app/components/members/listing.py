@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from app.components.core.actor import StaffUser
 from app.components.core.clock import age_on, store_today
 from app.components.core.roles import HQ_ROLES
+from app.components.members.fields import as_date
 from app.components.members.numbers import normalize_phone, phone_index
-from app.db import fetch
+from app.components.members.queries import member as queries
 
 PER_PAGE = 50
 
@@ -47,12 +48,6 @@ def _like_prefix(value: str) -> str:
     return escaped + "%"
 
 
-def _as_date(value: date | str | None) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
 async def search(actor: StaffUser, query: str = "", page: int = 1, per_page: int = PER_PAGE) -> MemberPage:
     """Live (not merged) members in the actor's scope matching `query`, one page at a time.
 
@@ -66,7 +61,7 @@ async def search(actor: StaffUser, query: str = "", page: int = 1, per_page: int
         args.append(actor.store_id or -1)
     query = (query or "").strip()
     compact = re.sub(r"[\s\-()]", "", query)
-    kind, order = "", "m.id DESC"
+    kind, order = "", "newest"
     if query:
         phone = normalize_phone(compact) if re.fullmatch(r"\+?\d{11,13}", compact) else None
         if phone:
@@ -77,26 +72,20 @@ async def search(actor: StaffUser, query: str = "", page: int = 1, per_page: int
             kind = "member_no"
             clauses.append("m.member_no LIKE {}")
             args.append(_like_prefix(compact))
-            order = "m.member_no"
+            order = "member_no"
         else:
             kind = "name"
             clauses.append("m.name LIKE {} ESCAPE '\\'")
             args.append(_like_prefix(query))
-            order = "m.name, m.id"
-    rows = await fetch(
-        "SELECT m.member_no, m.name, m.gender, m.birth_date, m.phone_masked, m.created_at, m.verification_due,"
-        " st.name AS home_store FROM member m LEFT JOIN store st ON st.id = m.home_store"
-        f" WHERE {' AND '.join(clauses)} ORDER BY {order}"
-        f" LIMIT {int(per_page) + 1} OFFSET {(page - 1) * int(per_page)}",
-        *args,
-    )
+            order = "name"
+    rows = await queries.list_page(clauses, args, order, per_page + 1, (page - 1) * per_page)
     today = store_today()
     items = [
         MemberRow(
             member_no=r["member_no"],
             name=r["name"],
             gender=r["gender"],
-            age=age_on(_as_date(r["birth_date"]), today),
+            age=age_on(as_date(r["birth_date"]), today),
             phone_masked=r["phone_masked"] or "",
             home_store=r["home_store"],
             created_at=r["created_at"],

@@ -13,8 +13,11 @@ from app.components.core.actor import StaffUser
 from app.components.core.clock import age_on, store_today
 from app.components.core.errors import NotFound, ValidationFailed
 from app.components.core.roles import Role
+from app.components.members.fields import as_date, as_datetime
 from app.components.members.numbers import resolve_member_no
-from app.db import fetch, is_sqlite, marks, transaction
+from app.components.members.queries import merge as queries
+from app.components.members.queries.merge import FILLABLE, MOVABLE, Movable
+from app.db import transaction
 from app.i18n import N_, _
 
 # Who may merge and undo: a pharmacist's judgement that two records are one person.
@@ -23,35 +26,6 @@ MEMBER_MERGE = "member.merge"
 MEMBER_MERGE_UNDO = "member.merge_undo"
 MEMBER_MERGE_PREVIEW = "member.merge_preview"
 ID_CHUNK = 500
-
-
-@dataclass(frozen=True)
-class Movable:
-    """A table whose rows belong to a member (through `column`) and follow them to the survivor of a merge.
-
-    `unique`: columns that, together with the member column, are unique; a merged member's row that would clash
-    with one of the survivor's stays where it is (the survivor already has it).
-    """
-
-    table: str
-    column: str = "member"
-    unique: tuple[str, ...] = ()
-
-
-# The one place that lists what a merge moves. Later issues add their tables here, one line each
-# (purchases, points ledger, follow-up tasks, messages, complaints …).
-MOVABLE: list[Movable] = [
-    Movable("allergy"),
-    Movable("member_condition"),
-    Movable("vital"),
-    Movable("member_preference", unique=("kind", "value")),
-    Movable("consent_event"),
-    Movable("member_event"),
-    Movable("sale"),
-    Movable("medication"),
-    Movable("points_entry"),
-    Movable("coupon"),
-]
 
 
 def movable_label(table: str) -> str:
@@ -70,41 +44,8 @@ def movable_label(table: str) -> str:
     }.get(table, table)
 
 
-# Personal details the survivor takes from the merged record when it has none: group → (key column, columns).
-FILLABLE = {
-    "phone": ("phone_index", ("phone_enc", "phone_index", "phone_masked")),
-    "id_number": ("id_number_index", ("id_number_enc", "id_number_index")),
-    "address": ("address_enc", ("address_enc",)),
-    "birth_date": ("birth_date", ("birth_date",)),
-}
-_EMPTY = {"phone_masked": ""}
-
-_SIDE_SQL = (
-    "SELECT m.id, m.member_no, m.name, m.gender, m.birth_date, m.phone_masked, m.phone_enc, m.phone_index,"
-    " m.id_number_enc, m.id_number_index, m.address_enc, m.merged_into, m.household, m.household_role, m.guardian,"
-    " m.allergy_status, m.allergy_status_by, m.allergy_status_at, m.created_at, st.name AS home_store"
-    " FROM member m LEFT JOIN store st ON st.id = m.home_store"
-)
-
-
-def _as_date(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date | datetime) else value
-
-
-# ---------------------------------------------------------------- following merges
 
 
 # ---------------------------------------------------------------- preview
@@ -156,12 +97,8 @@ def _differences(a: MergeSide, b: MergeSide) -> list[str]:
 
 
 async def _side(row: dict) -> MergeSide:
-    birth = _as_date(row["birth_date"])
-    allergies = await fetch(
-        "SELECT allergen_class FROM allergy WHERE member = {} AND clinical_status = 'active'"
-        " AND verification_status NOT IN ('refuted', 'entered-in-error') ORDER BY id",
-        row["id"],
-    )
+    birth = as_date(row["birth_date"])
+    allergies = await queries.active_allergy_classes(row["id"])
     return MergeSide(
         id=row["id"],
         member_no=row["member_no"],
@@ -173,9 +110,9 @@ async def _side(row: dict) -> MergeSide:
         has_id_number=bool(row["id_number_enc"]),
         has_address=bool(row["address_enc"]),
         home_store=row["home_store"],
-        created_at=_as_datetime(row["created_at"]),
+        created_at=as_datetime(row["created_at"]),
         allergy_status=row["allergy_status"],
-        allergies=[class_label(a["allergen_class"]) for a in allergies],
+        allergies=[class_label(a) for a in allergies],
         household_role=row["household_role"] or "",
     )
 
@@ -185,14 +122,12 @@ async def _pair(survivor_no: str, other_no: str) -> tuple[dict, dict]:
     other_no = (other_no or "").strip()
     if not other_no:
         raise ValidationFailed({"other_no": _("Enter the member number of the other record.")})
-    rows = await fetch(_SIDE_SQL + " WHERE m.member_no = {}", survivor_no)
-    if not rows or rows[0]["merged_into"] is not None:
+    survivor = await queries.side_by_no(survivor_no)
+    if survivor is None or survivor["merged_into"] is not None:
         raise NotFound(_("No member with number %(no)s.") % {"no": survivor_no})
-    survivor = rows[0]
-    rows = await fetch(_SIDE_SQL + " WHERE m.member_no = {}", other_no)
-    if not rows:
+    other = await queries.side_by_no(other_no)
+    if other is None:
         raise ValidationFailed({"other_no": _("No member with number %(no)s.") % {"no": other_no}})
-    other = rows[0]
     if other["id"] == survivor["id"]:
         raise ValidationFailed({"other_no": _("That is this member's own number: enter the other record's number.")})
     if other["merged_into"] is not None:
@@ -207,14 +142,8 @@ async def preview(survivor_no: str, other_no: str, actor: StaffUser) -> MergePre
     """Both records side by side with how many rows of each kind would move; the view is audited (allergies)."""
     survivor, other = await _pair(survivor_no, other_no)
     s_side, m_side = await _side(survivor), await _side(other)
-    ids = [survivor["id"], other["id"]]
     for mov in MOVABLE:
-        rows = await fetch(
-            f"SELECT {mov.column} AS member, COUNT(*) AS n FROM {mov.table} WHERE {mov.column} IN ({{}}, {{}})"
-            f" GROUP BY {mov.column}",
-            *ids,
-        )
-        counts = {r["member"]: r["n"] for r in rows}
+        counts = await queries.counts(mov, survivor["id"], other["id"])
         s_side.counts[mov.table] = counts.get(survivor["id"], 0)
         m_side.counts[mov.table] = counts.get(other["id"], 0)
     for side in (s_side, m_side):
@@ -261,15 +190,6 @@ def _loads(value: Any) -> dict:
     return json.loads(value or "{}")
 
 
-_RECORD_SQL = (
-    "SELECT mm.id, mm.at, mm.moved, mm.undone_at, s.member_no AS s_no, s.name AS s_name,"
-    " s.merged_into AS s_merged_into, m.member_no AS m_no, m.name AS m_name,"
-    " st.display_name AS staff, ub.display_name AS undone_by"
-    " FROM member_merge mm JOIN member s ON s.id = mm.survivor JOIN member m ON m.id = mm.merged"
-    " LEFT JOIN staff st ON st.id = mm.staff LEFT JOIN staff ub ON ub.id = mm.undone_by"
-)
-
-
 def _record(row: dict) -> MergeRecord:
     moved = _loads(row["moved"]).get("rows", {})
     return MergeRecord(
@@ -278,10 +198,10 @@ def _record(row: dict) -> MergeRecord:
         survivor_name=row["s_name"],
         merged_no=row["m_no"],
         merged_name=row["m_name"],
-        at=_as_datetime(row["at"]),
+        at=as_datetime(row["at"]),
         staff=row["staff"],
         moved={t: len(ids) for t, ids in moved.items()},
-        undone_at=_as_datetime(row["undone_at"]),
+        undone_at=as_datetime(row["undone_at"]),
         undone_by=row["undone_by"],
         survivor_live=row["s_merged_into"] is None,
     )
@@ -289,53 +209,28 @@ def _record(row: dict) -> MergeRecord:
 
 async def get_merge(merge_id: int) -> MergeRecord:
     """One merge record, or NotFound."""
-    rows = await fetch(_RECORD_SQL + " WHERE mm.id = {}", merge_id)
-    if not rows:
+    row = await queries.merge_record(merge_id)
+    if row is None:
         raise NotFound(_("No merge with number %(id)s.") % {"id": merge_id})
-    return _record(rows[0])
+    return _record(row)
 
 
 async def merges_for(member_no: str) -> list[MergeRecord]:
     """The merges this member took part in (as survivor or merged), newest first; NotFound for an unknown number."""
-    if not await fetch("SELECT id FROM member WHERE member_no = {}", member_no):
+    if not await queries.member_exists(member_no):
         raise NotFound(_("No member with number %(no)s.") % {"no": member_no})
-    rows = await fetch(
-        _RECORD_SQL + " WHERE s.member_no = {} OR m.member_no = {} ORDER BY mm.at DESC, mm.id DESC",
-        member_no,
-        member_no,
-    )
+    rows = await queries.merge_records_of(member_no)
     return [_record(r) for r in rows]
 
 
 # ---------------------------------------------------------------- merge
 
 
-async def _lock(member_id: int) -> dict:
-    """Read a member row, locking it until the transaction ends (SQLite's write transaction already serialises)."""
-    rows = await fetch(_SIDE_SQL + " WHERE m.id = {}" + ("" if is_sqlite() else " FOR UPDATE OF m"), member_id)
-    return rows[0]
-
-
-async def _active_merge(survivor_id: int, merged_id: int) -> int | None:
-    rows = await fetch(
-        "SELECT id FROM member_merge WHERE survivor = {} AND merged = {} AND undone_at IS NULL ORDER BY id DESC",
-        survivor_id,
-        merged_id,
-    )
-    return rows[0]["id"] if rows else None
-
-
 async def _move_rows(survivor_id: int, merged_id: int) -> dict[str, list[int]]:
     """Move every registered table's rows from the merged member to the survivor; return the ids moved."""
     moved: dict[str, list[int]] = {}
     for mov in MOVABLE:
-        clash = ""
-        if mov.unique:
-            same = " AND ".join(f"s.{c} = r.{c}" for c in mov.unique)
-            clash = f" AND NOT EXISTS (SELECT 1 FROM {mov.table} s WHERE s.{mov.column} = {{}} AND {same})"
-        args = [merged_id, survivor_id] if mov.unique else [merged_id]
-        rows = await fetch(f"SELECT r.id FROM {mov.table} r WHERE r.{mov.column} = {{}}{clash} ORDER BY r.id", *args)
-        ids = [r["id"] for r in rows]
+        ids = await queries.move_ids(mov, merged_id, survivor_id)
         await _reassign(mov, ids, survivor_id)
         moved[mov.table] = ids
     return moved
@@ -344,13 +239,7 @@ async def _move_rows(survivor_id: int, merged_id: int) -> dict[str, list[int]]:
 async def _reassign(mov: Movable, ids: list[int], to_member: int, from_member: int | None = None) -> None:
     """Point rows `ids` of a movable table at `to_member` (only those still at `from_member`, when given)."""
     for start in range(0, len(ids), ID_CHUNK):
-        chunk = ids[start : start + ID_CHUNK]
-        where = f"id IN ({marks(chunk)})"
-        args: list[Any] = [to_member, *chunk]
-        if from_member is not None:
-            where += f" AND {mov.column} = {{}}"
-            args.append(from_member)
-        await fetch(f"UPDATE {mov.table} SET {mov.column} = {{}} WHERE {where}", *args)
+        await queries.reassign(mov, ids[start : start + ID_CHUNK], to_member, from_member)
 
 
 async def _fill_details(survivor: dict, merged: dict) -> dict[str, Any]:
@@ -358,11 +247,10 @@ async def _fill_details(survivor: dict, merged: dict) -> dict[str, Any]:
     filled: dict[str, Any] = {}
     for group, (key, columns) in FILLABLE.items():
         if survivor[key] in (None, "") and merged[key] not in (None, ""):
-            sets = ", ".join(f"{c} = {{}}" for c in columns)
-            await fetch(f"UPDATE member SET {sets} WHERE id = {{}}", *[merged[c] for c in columns], survivor["id"])
+            await queries.fill(group, [merged[c] for c in columns], survivor["id"])
             filled[group] = _jsonable(merged[key])
     if survivor["gender"] == "U" and merged["gender"] in ("M", "F"):
-        await fetch("UPDATE member SET gender = {} WHERE id = {}", merged["gender"], survivor["id"])
+        await queries.set_gender(survivor["id"], merged["gender"])
         filled["gender"] = merged["gender"]
     return filled
 
@@ -372,25 +260,19 @@ async def _merge_allergy_status(survivor: dict, merged: dict, now: datetime) -> 
 
     Returns whether it changed.
     """
-    active = await fetch(
-        "SELECT COUNT(*) AS n FROM allergy WHERE member = {} AND clinical_status = 'active'", survivor["id"]
-    )
-    if active[0]["n"] and survivor["allergy_status"] != "has_allergies":
+    active = await queries.clinically_active_allergies(survivor["id"])
+    if active and survivor["allergy_status"] != "has_allergies":
         src = merged if merged["allergy_status"] == "has_allergies" else None
-        await fetch(
-            "UPDATE member SET allergy_status = 'has_allergies', allergy_status_by = {}, allergy_status_at = {}"
-            " WHERE id = {}",
+        await queries.set_allergy_status(
+            survivor["id"],
+            "has_allergies",
             src["allergy_status_by"] if src else None,
             src["allergy_status_at"] if src else now,
-            survivor["id"],
         )
         return True
-    if not active[0]["n"] and survivor["allergy_status"] == "unknown" and merged["allergy_status"] == "none":
-        await fetch(
-            "UPDATE member SET allergy_status = 'none', allergy_status_by = {}, allergy_status_at = {} WHERE id = {}",
-            merged["allergy_status_by"],
-            merged["allergy_status_at"],
-            survivor["id"],
+    if not active and survivor["allergy_status"] == "unknown" and merged["allergy_status"] == "none":
+        await queries.set_allergy_status(
+            survivor["id"], "none", merged["allergy_status_by"], merged["allergy_status_at"]
         )
         return True
     return False
@@ -410,33 +292,17 @@ async def _merge_household(survivor: dict, merged: dict) -> dict[str, Any]:
     info: dict[str, Any] = {"guardians": [], "contact_households": []}
     if not m_hh:
         return info
-    wards = await fetch("SELECT id FROM member WHERE guardian = {}", merged["id"])
-    info["guardians"] = [w["id"] for w in wards]
+    info["guardians"] = await queries.wards_of(merged["id"])
     if info["guardians"]:
-        await fetch(
-            f"UPDATE member SET guardian = {{}} WHERE id IN ({marks(info['guardians'])})",
-            survivor["id"],
-            *info["guardians"],
-        )
-    contact = await fetch("SELECT id FROM household WHERE contact = {}", merged["id"])
-    info["contact_households"] = [c["id"] for c in contact]
+        await queries.move_guardian(info["guardians"], survivor["id"])
+    info["contact_households"] = await queries.households_with_contact(merged["id"])
     if info["contact_households"]:
-        await fetch(
-            f"UPDATE household SET contact = {{}} WHERE id IN ({marks(info['contact_households'])})",
-            survivor["id"],
-            *info["contact_households"],
-        )
+        await queries.move_contact(info["contact_households"], survivor["id"])
     if not s_hh:
-        await fetch(
-            "UPDATE member SET household = {}, household_role = {}, guardian = {} WHERE id = {}",
-            m_hh,
-            merged["household_role"],
-            merged["guardian"],
-            survivor["id"],
-        )
+        await queries.set_household_place(survivor["id"], m_hh, merged["household_role"], merged["guardian"])
     elif merged["household_role"] == "contact":
-        await fetch("UPDATE member SET household_role = 'contact' WHERE id = {}", survivor["id"])
-    await fetch("UPDATE member SET household = NULL, household_role = '', guardian = NULL WHERE id = {}", merged["id"])
+        await queries.make_contact(survivor["id"])
+    await queries.leave_household(merged["id"])
     return info
 
 
@@ -447,13 +313,8 @@ def _snapshot(row: dict) -> dict[str, Any]:
 
 async def _replay(survivor_no: str, merged_no: str) -> MergeRecord | None:
     """The live merge of exactly this pair, if there is one."""
-    rows = await fetch(
-        "SELECT s.id AS s_id, m.id AS m_id FROM member s JOIN member m ON m.merged_into = s.id"
-        " WHERE s.member_no = {} AND m.member_no = {} AND s.merged_into IS NULL",
-        survivor_no,
-        (merged_no or "").strip(),
-    )
-    if rows and (existing := await _active_merge(rows[0]["s_id"], rows[0]["m_id"])):
+    pair = await queries.merged_pair(survivor_no, (merged_no or "").strip())
+    if pair and (existing := await queries.active_merge(pair["s_id"], pair["m_id"])):
         return await get_merge(existing)
     return None
 
@@ -475,27 +336,21 @@ async def merge(survivor_no: str, merged_no: str, actor: StaffUser) -> MergeReco
     now = datetime.now(UTC)
     async with transaction():
         # Lock both rows in id order, so a crossing merge (B into A while A into B) waits instead of deadlocking.
-        locked = {mid: await _lock(mid) for mid in sorted((survivor["id"], merged["id"]))}
+        locked = {mid: await queries.lock_side(mid) for mid in sorted((survivor["id"], merged["id"]))}
         survivor, merged = locked[survivor["id"]], locked[merged["id"]]
         if merged["merged_into"] == survivor["id"] and survivor["merged_into"] is None:
-            existing = await _active_merge(survivor["id"], merged["id"])
+            existing = await queries.active_merge(survivor["id"], merged["id"])
             if existing:
                 return await get_merge(existing)
         if survivor["merged_into"] is not None:
             raise ValidationFailed({"other_no": _("%(no)s was already merged.") % {"no": survivor["member_no"]}})
-        claimed = await fetch(
-            "UPDATE member SET merged_into = {}, updated_at = {} WHERE id = {} AND merged_into IS NULL RETURNING id",
-            survivor["id"],
-            now,
-            merged["id"],
-        )
-        if not claimed:
+        if not await queries.claim_merged(merged["id"], survivor["id"], now):
             raise ValidationFailed({"other_no": _("%(no)s was already merged.") % {"no": merged["member_no"]}})
         household = await _merge_household(survivor, merged)
         moved = await _move_rows(survivor["id"], merged["id"])
         filled = await _fill_details(survivor, merged)
         status_changed = await _merge_allergy_status(survivor, merged, now)
-        await fetch("UPDATE member SET updated_at = {} WHERE id = {}", now, survivor["id"])
+        await queries.touch(survivor["id"], now)
         await consents.refresh_cache([survivor["id"], merged["id"]])
         await loyalty.refresh_cache([survivor["id"], merged["id"]])
         record = {
@@ -506,15 +361,7 @@ async def merge(survivor_no: str, merged_no: str, actor: StaffUser) -> MergeReco
             "allergy_status_changed": status_changed,
             **household,
         }
-        rows = await fetch(
-            "INSERT INTO member_merge (survivor, merged, at, staff, moved) VALUES ({}, {}, {}, {}, {}) RETURNING id",
-            survivor["id"],
-            merged["id"],
-            now,
-            actor.id,
-            json.dumps(record),
-        )
-        merge_id = rows[0]["id"]
+        merge_id = await queries.insert_merge(survivor["id"], merged["id"], now, actor.id, json.dumps(record))
         ref = f"merge:{merge_id}"
         await timeline.record_event(
             survivor["id"],
@@ -547,45 +394,34 @@ async def undo(merge_id: int, actor: StaffUser, member_no: str | None = None) ->
 
     With `member_no`, the merge must be one that member took part in.
     """
-    rows = await fetch("SELECT id, survivor, merged, moved, undone_at FROM member_merge WHERE id = {}", merge_id)
-    if rows and member_no is not None:
+    row = await queries.merge_row(merge_id)
+    if row is not None and member_no is not None:
         record = await get_merge(merge_id)
         if member_no not in (record.survivor_no, record.merged_no):
-            rows = []
-    if not rows:
+            row = None
+    if row is None:
         raise NotFound(_("No merge with number %(id)s.") % {"id": merge_id})
-    if rows[0]["undone_at"] is not None:
+    if row["undone_at"] is not None:
         return await get_merge(merge_id)
-    survivor_id, merged_id = rows[0]["survivor"], rows[0]["merged"]
+    survivor_id, merged_id = row["survivor"], row["merged"]
     now = datetime.now(UTC)
     async with transaction():
-        locked = {mid: await _lock(mid) for mid in sorted((survivor_id, merged_id))}
+        locked = {mid: await queries.lock_side(mid) for mid in sorted((survivor_id, merged_id))}
         survivor, merged = locked[survivor_id], locked[merged_id]
         if survivor["merged_into"] is not None:
             raise ValidationFailed(
                 {"merge": _("%(no)s was itself merged later: undo that merge first.") % {"no": survivor["member_no"]}}
             )
-        claimed = await fetch(
-            "UPDATE member_merge SET undone_at = {}, undone_by = {} WHERE id = {} AND undone_at IS NULL RETURNING id",
-            now,
-            actor.id,
-            merge_id,
-        )
-        if not claimed:
+        if not await queries.claim_undo(merge_id, now, actor.id):
             return await get_merge(merge_id)
-        info = _loads(rows[0]["moved"])
+        info = _loads(row["moved"])
         by_table = {m.table: m for m in MOVABLE}
         for table, ids in info.get("rows", {}).items():
-            mov = by_table.get(table) or Movable(table)
-            await _reassign(mov, ids, merged_id, from_member=survivor_id)
+            # Only tables of the registry move back: a stored record never names the table to write.
+            await _reassign(by_table[table], ids, merged_id, from_member=survivor_id)
         await _undo_details(survivor, merged, info, actor, now)
-        await fetch(
-            "UPDATE member SET merged_into = NULL, updated_at = {} WHERE id = {} AND merged_into = {}",
-            now,
-            merged_id,
-            survivor_id,
-        )
-        await fetch("UPDATE member SET updated_at = {} WHERE id = {}", now, survivor_id)
+        await queries.release_merged(merged_id, survivor_id, now)
+        await queries.touch(survivor_id, now)
         await consents.refresh_cache([survivor_id, merged_id])
         await loyalty.refresh_cache([survivor_id, merged_id])
         ref = f"merge:{merge_id}"
@@ -613,55 +449,28 @@ async def _undo_details(survivor: dict, merged: dict, info: dict, actor: StaffUs
     s_id, m_id = survivor["id"], merged["id"]
     for group, value in info.get("filled", {}).items():
         if group == "gender":
-            await fetch("UPDATE member SET gender = 'U' WHERE id = {} AND gender = {}", s_id, value)
+            await queries.unset_gender(s_id, value)
             continue
-        key, columns = FILLABLE[group]
-        sets = ", ".join(f"{c} = {'{}' if c in _EMPTY else 'NULL'}" for c in columns)
-        empties = [_EMPTY[c] for c in columns if c in _EMPTY]
-        current = _jsonable(survivor[key])
-        if current == value:  # not edited since the merge
-            await fetch(f"UPDATE member SET {sets} WHERE id = {{}}", *empties, s_id)
+        key = FILLABLE[group][0]
+        if _jsonable(survivor[key]) == value:  # not edited since the merge
+            await queries.unfill(group, s_id)
     s_before, m_before = info.get("survivor", {}), info.get("merged", {})
     # The household places go back only while the survivor is still where the merge put it.
     if m_before.get("household") and survivor["household"] == m_before["household"]:
         if info.get("guardians"):
-            await fetch(
-                f"UPDATE member SET guardian = {{}} WHERE guardian = {{}} AND id IN ({marks(info['guardians'])})",
-                m_id,
-                s_id,
-                *info["guardians"],
-            )
+            await queries.move_guardian(info["guardians"], m_id, from_member=s_id)
         if info.get("contact_households"):
-            await fetch(
-                "UPDATE household SET contact = {} WHERE contact = {}"
-                f" AND id IN ({marks(info['contact_households'])})",
-                m_id,
-                s_id,
-                *info["contact_households"],
-            )
+            await queries.move_contact(info["contact_households"], m_id, from_member=s_id)
         for mid, before in ((s_id, s_before), (m_id, m_before)):
-            await fetch(
-                "UPDATE member SET household = {}, household_role = {}, guardian = {} WHERE id = {}",
-                before.get("household"),
-                before.get("household_role") or "",
-                before.get("guardian"),
-                mid,
+            await queries.set_household_place(
+                mid, before.get("household"), before.get("household_role") or "", before.get("guardian")
             )
     if info.get("allergy_status_changed"):
-        await fetch(
-            "UPDATE member SET allergy_status = {}, allergy_status_by = {}, allergy_status_at = {} WHERE id = {}",
+        await queries.set_allergy_status(
+            s_id,
             s_before.get("allergy_status") or "unknown",
             s_before.get("allergy_status_by"),
-            _as_datetime(s_before.get("allergy_status_at")),
-            s_id,
+            as_datetime(s_before.get("allergy_status_at")),
         )
     # Whoever holds active allergies after the rows went back shows them, whatever the snapshot said.
-    await fetch(
-        "UPDATE member SET allergy_status = 'has_allergies', allergy_status_by = {}, allergy_status_at = {}"
-        " WHERE id IN ({}, {}) AND allergy_status <> 'has_allergies'"
-        " AND EXISTS (SELECT 1 FROM allergy a WHERE a.member = member.id AND a.clinical_status = 'active')",
-        actor.id,
-        now,
-        s_id,
-        m_id,
-    )
+    await queries.show_active_allergies(s_id, m_id, actor.id, now)

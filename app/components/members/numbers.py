@@ -12,7 +12,7 @@ from stdnum.exceptions import ValidationError
 
 from app.components.core.clock import age_on, store_today
 from app.components.core.crypto import blind_index
-from app.db import fetch
+from app.components.members.queries import member as queries
 from app.i18n import _
 
 MEMBER_NO_PREFIX = "8"
@@ -120,22 +120,20 @@ def id_number_index(number: str) -> str:
 
 async def next_serials(name: str, count: int = 1) -> int:
     """Reserve `count` numbers from a named sequence; return the first. Call inside a transaction."""
-    rows = await fetch("UPDATE number_sequence SET value = value + {} WHERE name = {} RETURNING value", count, name)
-    return rows[0]["value"] - count + 1
+    return await queries.reserve_serials(name, count) - count + 1
 
 
 async def resolve_member_id(member_no: str) -> int | None:
     """The live member a number stands for: itself, or the survivor it was merged into (following chains)."""
-    rows = await fetch("SELECT id, merged_into FROM member WHERE member_no = {}", (member_no or "").strip())
-    if not rows:
+    row = await queries.merge_link((member_no or "").strip())
+    if row is None:
         return None
-    row, seen = rows[0], set()
+    seen = set()
     while row["merged_into"] is not None and row["id"] not in seen:
         seen.add(row["id"])
-        nxt = await fetch("SELECT id, merged_into FROM member WHERE id = {}", row["merged_into"])
-        if not nxt:
+        row = await queries.merge_link_by_id(row["merged_into"])
+        if row is None:
             return None
-        row = nxt[0]
     return row["id"]
 
 
@@ -144,5 +142,4 @@ async def resolve_member_no(member_no: str) -> str | None:
     mid = await resolve_member_id(member_no)
     if mid is None:
         return None
-    rows = await fetch("SELECT member_no FROM member WHERE id = {}", mid)
-    return rows[0]["member_no"]
+    return await queries.member_no_of(mid)

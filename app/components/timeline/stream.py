@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app.components.core.actor import StaffUser
-from app.db import fetch
+from app.components.timeline import queries
 from app.i18n import gettext, join_list
 
 # Kinds used so far; later features add their own (purchase, follow_up, message, complaint …).
@@ -91,8 +91,7 @@ async def record_event(member_id: int, kind: str, summary: str, actor: StaffUser
 
     `summary` comes from `message(...)` so that every reader sees it in their own language.
     """
-    await fetch(
-        "INSERT INTO member_event (member, at, kind, summary, staff, store, ref) VALUES ({}, {}, {}, {}, {}, {}, {})",
+    await queries.insert_event(
         member_id,
         datetime.now(UTC),
         kind,
@@ -105,14 +104,18 @@ async def record_event(member_id: int, kind: str, summary: str, actor: StaffUser
 
 async def events(member_id: int, limit: int = 100, before_id: int | None = None) -> list[TimelineEvent]:
     """The newest events first."""
-    where, args = "e.member = {}", [member_id]
-    if before_id:
-        where += " AND e.id < {}"
-        args.append(before_id)
-    rows = await fetch(
-        "SELECT e.at, e.kind, e.summary, e.ref, s.display_name AS staff, st.name AS store FROM member_event e"
-        " LEFT JOIN staff s ON s.id = e.staff LEFT JOIN store st ON st.id = e.store"
-        f" WHERE {where} ORDER BY e.at DESC, e.id DESC LIMIT {int(limit)}",
-        *args,
-    )
+    rows = await queries.newest(member_id, limit, before_id)
     return [TimelineEvent(r["at"], r["kind"], render(r["summary"]), r["staff"], r["store"], r["ref"]) for r in rows]
+
+
+async def last_events(member_id: int, kind: str, ref_prefix: str) -> dict[str, tuple[datetime | None, str | None]]:
+    """ref → (when, who) of the latest event of `kind` whose ref starts with `ref_prefix` (e.g. a status change)."""
+    rows = await queries.latest_by_ref(member_id, kind, ref_prefix)
+    return {r["ref"]: (_aware(r["at"]), r["staff"]) for r in rows}
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from app.components import members
 from app.components.audit import log as audit
 from app.components.consents import records as consents
 from app.components.core.errors import NotFound, ValidationFailed
-from app.components.members import profile as members
 from app.components.timeline import stream as timeline
 from app.db import fetch, is_sqlite
 from app.i18n import use_language

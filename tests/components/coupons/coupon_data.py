@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from app.components import coupons
+from app.components import coupons, members
 from app.components.coupons import CouponLine, NewTemplate
-from app.components.members import profile as members
 from tests.conftest import actor
 
 TODAY = date(2026, 11, 30)

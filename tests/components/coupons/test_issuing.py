@@ -7,9 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from app.components import coupons
+from app.components import coupons, members
 from app.components.core.errors import NotFound, ValidationFailed
-from app.components.members import profile as members
 from app.db import fetch
 from tests.components.coupons.coupon_data import _member, _template
 from tests.conftest import actor

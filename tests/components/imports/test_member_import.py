@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from app.components import members
 from app.components.core.crypto import decrypt
 from app.components.imports import member_import as imports
-from app.components.members import profile as members
 from app.db import fetch
 from app.i18n import use_language
 from tests.conftest import actor

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
+from app.components import members
 from app.components.core.crypto import decrypt
 from app.components.keys import rotation as keys
 from app.components.members import duplicates
-from app.components.members import profile as members
 from app.components.members.numbers import id_check_digit
 from app.db import fetch, is_sqlite
 from app.settings import get_settings

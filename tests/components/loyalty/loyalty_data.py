@@ -6,9 +6,8 @@ from datetime import date
 
 from hypothesis import strategies as st
 
-from app.components import loyalty
+from app.components import loyalty, members
 from app.components.loyalty import DEFAULT_RULES
-from app.components.members import profile as members
 from app.db import transaction
 from tests.conftest import actor
 

@@ -6,11 +6,11 @@ from datetime import date
 
 import pytest
 
+from app.components import members
 from app.components.audit import log as audit
 from app.components.core import clock
 from app.components.core.errors import ValidationFailed
 from app.components.members import households
-from app.components.members import profile as members
 from app.db import fetch
 from app.i18n import use_language
 from tests.conftest import actor

@@ -8,14 +8,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from app.components import members
 from app.components.audit import log as audit
 from app.components.consents import records as consents
 from app.components.core import clock
 from app.components.core.crypto import decrypt
 from app.components.core.errors import NotFound, ValidationFailed
-from app.components.members import duplicates, households
+from app.components.members import duplicates, households, numbers
 from app.components.members import merging as merge
-from app.components.members import profile as members
 from app.components.members.numbers import id_check_digit
 from app.db import fetch
 from app.i18n import use_language
@@ -153,7 +153,7 @@ async def test_merge_moves_every_record_to_the_survivor_and_undo_puts_it_all_bac
     assert await audit.count(merge.MEMBER_MERGE) == 2
     kinds = await fetch("SELECT member, summary FROM member_event WHERE kind = 'merged' ORDER BY id")
     assert {k["member"] for k in kinds} == {keep_id, dup_id}
-    assert await members.resolve_member_no(dup.member_no) == keep.member_no
+    assert await numbers.resolve_member_no(dup.member_no) == keep.member_no
 
     undone = await merge.undo(record.id, pharmacist)
 
@@ -168,7 +168,7 @@ async def test_merge_moves_every_record_to_the_survivor_and_undo_puts_it_all_bac
     assert dup_row["merged_into"] is None and dup_row["consent_marketing_sms"]
     assert dup_row["allergy_status"] == "has_allergies"
     assert await audit.count(merge.MEMBER_MERGE_UNDO) == 2
-    assert await members.resolve_member_no(dup.member_no) == dup.member_no
+    assert await numbers.resolve_member_no(dup.member_no) == dup.member_no
     # Undoing again changes nothing.
     assert (await merge.undo(record.id, pharmacist)).undone_at == undone.undone_at
 
@@ -228,7 +228,7 @@ async def test_a_merge_is_undone_only_after_later_merges_of_its_survivor() -> No
     await _allergy(a, "sulfonamide_antibiotics")
     first = await merge.merge(b.member_no, a.member_no, pharmacist)  # a into b
     second = await merge.merge(c.member_no, b.member_no, pharmacist)  # b (with a's allergy) into c
-    assert await members.resolve_member_no(a.member_no) == c.member_no
+    assert await numbers.resolve_member_no(a.member_no) == c.member_no
     with use_language("en"), pytest.raises(ValidationFailed) as err:
         await merge.undo(first.id, pharmacist)
     assert err.value.errors == {"merge": f"{b.member_no} was itself merged later: undo that merge first."}

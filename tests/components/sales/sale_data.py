@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.components import catalog, sales, stock
+from app.components import catalog, members, sales, stock
 from app.components.core.clock import store_today
-from app.components.members import profile as members
 from app.components.scanning import synthetic_gtin13
 from app.db import fetch
 from tests.conftest import actor, grant_health_consent

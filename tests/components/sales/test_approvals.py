@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.components import sales
+from app.components import members, sales
 from app.components.core.errors import ValidationFailed
-from app.components.members import profile as members
 from app.components.sales import quote as quotes
 from app.db import fetch
 from tests.components.sales.sale_data import make_member, make_products, request, stock_in, zhang_wei

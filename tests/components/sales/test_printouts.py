@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.components import sales
+from app.components import members, sales
 from app.components.audit import log as audit
 from app.components.core.errors import ValidationFailed
-from app.components.members import profile as members
 from app.components.sales import chain_settings, guidance
 from app.db import fetch
 from app.i18n import use_language

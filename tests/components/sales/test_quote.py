@@ -8,11 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from app.components import loyalty, sales
+from app.components import loyalty, members, sales
 from app.components.core import bounds
 from app.components.core.clock import store_today
 from app.components.core.errors import ValidationFailed
-from app.components.members import profile as members
 from app.components.sales import quote as quotes
 from app.db import fetch, transaction
 from app.i18n import use_language

@@ -10,11 +10,10 @@ from datetime import timedelta
 
 import pytest
 
-from app.components import loyalty, sales, stock
+from app.components import loyalty, members, sales, stock
 from app.components.audit import log as audit
 from app.components.core.clock import store_today
 from app.components.core.errors import NotFound, ValidationFailed
-from app.components.members import profile as members
 from app.components.sales import sale as recording
 from app.components.sales import views
 from app.db import fetch, transaction
