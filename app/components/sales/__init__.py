@@ -91,6 +91,7 @@ from app.components.sales.sale import (
     return_sale,
     sale_no_for,
     sales_date,
+    selling_store,
     tender_net,
     verify_pin,
 )
@@ -173,6 +174,7 @@ __all__ = [
     "sales_date",
     "save_counter_settings",
     "save_rx_image",
+    "selling_store",
     "set_line_discount",
     "set_prescription",
     "set_qty",

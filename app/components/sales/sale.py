@@ -177,6 +177,24 @@ class NotPermitted(Exception):
         self.message = message
 
 
+async def selling_store(actor: StaffUser, code: str) -> int:
+    """The store a sale is recorded in: the actor's own when `code` is blank or names it; for HQ the store `code`
+    names. A store's staff may sell only in their own store (NotPermitted); an unknown code is ValidationFailed."""
+    code = (code or "").strip().upper()
+    if not code:
+        if actor.store_id is None:
+            raise ValidationFailed({"store": _("Name the store (its code).")})
+        return actor.store_id
+    if actor.store_id is not None and code == (actor.store_code or "").upper():
+        return actor.store_id  # its own store, as the actor's staff row named it
+    rows = await fetch("SELECT id FROM store WHERE code = {}", code)
+    if not rows:
+        raise ValidationFailed({"store": _("No store with code %(code)s.") % {"code": code}})
+    if actor.store_id is not None and rows[0]["id"] != actor.store_id:
+        raise NotPermitted(_("A store's token may only sell in its own store."))
+    return rows[0]["id"]
+
+
 # ---------------------------------------------------------------- quote
 
 
