@@ -24,9 +24,6 @@ read_guard = [requires_role(CATALOG_READ_ROLES)]
 write_guard = [requires_role(CATALOG_WRITE_ROLES)]
 
 
-# ---------------------------------------------------------------- HQ pages
-
-
 @get("/catalog", guards=read_guard)
 async def catalog_page(
     request: Request, q: FromQuery[str] = "", category: FromQuery[str] = "", page: Page = 1

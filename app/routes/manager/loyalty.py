@@ -10,16 +10,12 @@ from litestar.response import Redirect, Template
 
 from app.components import loyalty
 from app.components.core.errors import ValidationFailed
-from app.components.core.roles import CATALOG_READ_ROLES, CATALOG_WRITE_ROLES, COUPON_ISSUE_ROLES
+from app.components.core.roles import CATALOG_READ_ROLES, CATALOG_WRITE_ROLES
 from app.routes.guards import requires_role
 from app.routes.render import FORM, render, wants_partial
 
 read_guard = [requires_role(CATALOG_READ_ROLES)]
 write_guard = [requires_role(CATALOG_WRITE_ROLES)]
-issue_guard = [requires_role(COUPON_ISSUE_ROLES)]
-
-
-# ---------------------------------------------------------------- rules
 
 
 @dataclass
