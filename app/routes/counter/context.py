@@ -23,6 +23,8 @@ from app.i18n import _
 from app.routes.render import go, render, wants_partial
 
 PAGE = "counter/index.html"
+CART_TEMPLATE = "counter/_cart.html"
+SUMMARY_TEMPLATE = "counter/_checkout_summary.html"
 
 
 def allergy_choices() -> dict:
@@ -48,12 +50,6 @@ def member_ctx(member: members.MemberView | None, **extra: object) -> dict:
         **allergy_choices(),
         **extra,
     }
-
-
-CART_TEMPLATE = "counter/_cart.html"
-
-
-SUMMARY_TEMPLATE = "counter/_checkout_summary.html"
 
 
 def yuan_to_fen(text: str, field: str) -> int | None:
@@ -134,7 +130,7 @@ def _tendering(cart: sales.CartView) -> Tendering:
 
 
 async def _wallet(member_id: int | None) -> Any:
-    """The member's points and coupons (templates/counter/_wallet.html)."""
+    """The member's points and coupons (the wallet macro in templates/_macros/counter.html)."""
     return await loyalty.wallet(member_id) if member_id is not None else None
 
 
@@ -222,4 +218,5 @@ async def panel_with_cart(request: Request, ctx: dict, status_code: int = 200) -
 
 
 def to_sale(request: Request, sale_no: str) -> Response:
+    """To a past sale's page (a receipt's barcode was scanned, or a number typed)."""
     return go(request, f"/counter/sales/{sale_no}")
