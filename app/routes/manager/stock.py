@@ -70,8 +70,6 @@ async def _stock_ctx(
 
 # ---------------------------------------------------------------- returned packs in quarantine
 
-RETURNED_PARTIAL = "manager/_returned_packs.html"
-
 
 async def _returned_ctx(request: Request, store: dict | None, **extra: Any) -> dict[str, Any]:
     """What the returned-packs region needs: the packs held, the latest decided, the chain's rule."""
@@ -111,11 +109,11 @@ async def _pack_decision(request: Request, pack_id: int, data: PackForm, release
     except ValidationFailed as exc:
         outcome = {"pack_errors": exc.errors, "pack_form": data.__dict__, "failed_pack": pack_id}
         status = 422
-    if wants_partial(request):
-        return render(request, RETURNED_PARTIAL, await _returned_ctx(request, store, **outcome), status_code=status)
-    # A plain form post (no script): the whole stock page with the outcome.
-    ctx = await _stock_ctx(request, store, stores, **outcome)
-    return render(request, "manager/stock.html", ctx, status_code=status)
+    if wants_partial(request):  # the region alone needs only its own context
+        ctx = await _returned_ctx(request, store, **outcome)
+    else:  # a plain form post (no script): the whole stock page with the outcome
+        ctx = await _stock_ctx(request, store, stores, **outcome)
+    return render(request, "manager/stock.html", ctx, block="returned_packs", status_code=status)
 
 
 @post("/stock/returned/{pack_id:int}/release", guards=write_guard)
