@@ -65,7 +65,7 @@ class Config:
     # The sale row needs the sales API (issue 4); without it the bench measures the lookup only.
     sales: bool = field(
         default_factory=lambda: (
-            os.environ.get("BENCH_SALES", "1") != "0" and (ROOT / "app" / "routes" / "sales_api.py").exists()
+            os.environ.get("BENCH_SALES", "1") != "0" and (ROOT / "app" / "routes" / "api" / "sales.py").exists()
         )
     )
     sale_lines: int = field(default_factory=lambda: _env_int("BENCH_SALE_LINES", 1_000_000))

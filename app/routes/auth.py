@@ -7,14 +7,14 @@ from typing import Annotated
 
 from litestar import Request, Response, get, post
 from litestar.params import FromQuery
-from litestar.response import Redirect, Template
+from litestar.response import Template
 
 from app.components import audit, sales
 from app.components import auth as auth_component
 from app.components.core.roles import home_path
 from app.i18n import _, current_language, ngettext
 from app.routes.middleware import SESSION_COOKIE
-from app.routes.render import FORM, render
+from app.routes.render import FORM, go, render
 
 
 @dataclass
@@ -60,9 +60,7 @@ async def login_submit(request: Request, data: Annotated[LoginForm, FORM]) -> Re
     )
     await audit.record(user, audit.LOGIN)
     target = _safe_next(data.next) or home_path(user.role)
-    response: Response = Redirect(target, status_code=303)
-    if request.headers.get("hx-request") == "true":
-        response = Response("", status_code=200, headers={"HX-Redirect": target})
+    response = go(request, target)
     response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="lax", path="/")
     return response
 
@@ -80,9 +78,7 @@ async def logout(request: Request) -> Response:
         await auth_component.end_session(session_id)
     if user:
         await audit.record(user, audit.LOGOUT)
-    response: Response = Redirect("/login", status_code=303)
-    if request.headers.get("hx-request") == "true":
-        response = Response("", status_code=200, headers={"HX-Redirect": "/login"})
+    response = go(request, "/login")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 

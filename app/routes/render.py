@@ -1,14 +1,22 @@
-"""One helper decides full page or named block, so every URL serves both a browser and htmx."""
+"""The one htmx rule: a URL answers a normal request with the full page and an htmx request with the named block
+(or partial), always with `Vary: HX-Request`; and one way to send a browser or htmx to another page."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from jinja2_fragments.litestar import HTMXBlockTemplate
-from litestar import Request
+from litestar import Request, Response
 from litestar.enums import MediaType, RequestEncodingType
 from litestar.params import Body
-from litestar.response import Template
+from litestar.response import Redirect, Template
+
+VARY = {"Vary": "HX-Request"}
+
+
+def is_htmx(request: Request) -> bool:
+    """Any request htmx sent (a boosted navigation included)."""
+    return request.headers.get("hx-request") == "true"
 
 
 def wants_partial(request: Request) -> bool:
@@ -25,8 +33,12 @@ def render(
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Template:
-    """The full `template`, or only `block` of it for an htmx swap; always `Vary: HX-Request`."""
-    all_headers = {"Vary": "HX-Request", **(headers or {})}
+    """The full `template`, or only `block` of it for an htmx swap; always `Vary: HX-Request`.
+
+    Without a block the template is a partial file (`_name.html`) that only lives inside other pages: every
+    request gets it as it is.
+    """
+    all_headers = {**VARY, **(headers or {})}
     # Named, so Litestar need not guess it from the file name (pathlib + mimetypes) on every response.
     media_type = MediaType.HTML if template.endswith(".html") else None
     if block and wants_partial(request):
@@ -45,6 +57,13 @@ def render(
         headers=all_headers,
         media_type=media_type,
     )
+
+
+def go(request: Request, url: str, htmx_status: int = 200) -> Response:
+    """Another page: htmx follows `HX-Redirect` (answered with `htmx_status`), a plain request the 303."""
+    if is_htmx(request):
+        return Response("", status_code=htmx_status, headers={"HX-Redirect": url})
+    return Redirect(url, status_code=303)
 
 
 # Use as `data: Annotated[SomeForm, FORM]` for an HTML form post.

@@ -12,7 +12,7 @@ from app.components.auth import set_session_language
 from app.components.core.roles import home_path
 from app.i18n import normalize_language
 from app.routes.middleware import LANG_COOKIE
-from app.routes.render import FORM
+from app.routes.render import FORM, is_htmx
 
 
 @get("/healthz", media_type="text/plain", sync_to_thread=False, include_in_schema=False)
@@ -51,7 +51,7 @@ async def switch_language(request: Request, data: Annotated[LanguageForm, FORM])
         await set_session_language(user, language)
     target = data.next if data.next.startswith("/") and not data.next.startswith("//") else "/"
     response = Redirect(target, status_code=303)
-    if request.headers.get("hx-request") == "true":
+    if is_htmx(request):
         response = Response("", status_code=204, headers={"HX-Refresh": "true"})
     response.set_cookie(LANG_COOKIE, language, max_age=365 * 86400, httponly=True, samesite="lax")
     return response

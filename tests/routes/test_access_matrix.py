@@ -309,3 +309,12 @@ async def test_each_route_allows_exactly_its_roles(client, role: str | None) -> 
                 assert response.status_code == 303 and response.headers["location"].startswith("/login"), label
         else:
             assert response.status_code == 403, label
+
+
+async def test_options_answers_every_path_without_a_login(client) -> None:
+    """A surface's router carries its guard, and Litestar gives each path's OPTIONS answer the router's guards: the
+    guards let OPTIONS through, so it stays what it was, the methods a path allows, to anyone."""
+    for path in sorted({p for _, p, _ in registered(client.app)}):
+        response = await client.options(_concrete(path, "8000000011"), follow_redirects=False)
+        assert response.status_code == 204, f"OPTIONS {path} → {response.status_code}"
+        assert "OPTIONS" in response.headers["allow"], path

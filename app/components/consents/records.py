@@ -109,6 +109,12 @@ async def set_consent(
     await timeline.record_event(member_id, timeline.CONSENT, summary, actor, ref=purpose)
 
 
+async def grant_now(member_id: int, purpose: str, actor: StaffUser | None, channel: str = "counter") -> None:
+    """Grant one purpose now, in a transaction of its own (the counter's one-tap health-data consent)."""
+    async with transaction():
+        await set_consent(member_id, purpose, True, actor, channel=channel)
+
+
 async def current(member_id: int) -> dict[str, ConsentState]:
     """The state in force per purpose (never asked → not granted, no time)."""
     rows = await queries.ledger(member_id)

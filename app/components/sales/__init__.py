@@ -67,7 +67,7 @@ from app.components.sales.returns import (
     tender_net,
 )
 from app.components.sales.rx_images import RX_IMAGE_MAX_BYTES, check_rx_image, rx_image_path, save_rx_image
-from app.components.sales.sale import record_sale
+from app.components.sales.sale import record_sale, selling_store
 from app.components.sales.search import (
     SALE_SEARCH_DAYS,
     get_sale,
@@ -156,6 +156,7 @@ __all__ = [
     "sales_date",
     "save_counter_settings",
     "save_rx_image",
+    "selling_store",
     "set_line_discount",
     "set_prescription",
     "set_qty",

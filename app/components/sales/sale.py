@@ -73,6 +73,24 @@ async def _store(store_id: int) -> dict:
     return rows[0]
 
 
+async def selling_store(actor: StaffUser, code: str) -> int:
+    """The store a sale is recorded in: the actor's own when `code` is blank or names it; for HQ the store `code`
+    names. A store's staff may sell only in their own store (NotPermitted); an unknown code is ValidationFailed."""
+    code = (code or "").strip().upper()
+    if not code:
+        if actor.store_id is None:
+            raise ValidationFailed({"store": _("Name the store (its code).")})
+        return actor.store_id
+    if actor.store_id is not None and code == (actor.store_code or "").upper():
+        return actor.store_id  # its own store, as the actor's staff row named it
+    store_id = await sale_sql.store_id_by_code(code)
+    if store_id is None:
+        raise ValidationFailed({"store": _("No store with code %(code)s.") % {"code": code}})
+    if actor.store_id is not None and store_id != actor.store_id:
+        raise NotPermitted(_("A store's token may only sell in its own store."))
+    return store_id
+
+
 async def record_sale(req: SaleRequest, actor: StaffUser) -> SaleResult:
     """Record the sale once for its idempotency key, with every effect in one transaction.
 

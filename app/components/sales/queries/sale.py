@@ -72,6 +72,12 @@ async def medication_in_supply(member_id: int, today: date) -> list[dict]:
     )
 
 
+async def store_id_by_code(code: str) -> int | None:
+    """The id of the store with this code, or None."""
+    rows = await fetch("SELECT id FROM store WHERE code = {}", code)
+    return rows[0]["id"] if rows else None
+
+
 async def store_row(store_id: int) -> list[dict]:
     """The store's code, name and phone (for the sale number and the receipt)."""
     return await fetch("SELECT id, code, name, phone FROM store WHERE id = {}", store_id)
