@@ -44,3 +44,11 @@ def string_agg(expression: str, separator: str) -> str:
 def typed_param(sql_type: str) -> str:
     """A `{}` placeholder that PostgreSQL must be told the type of (e.g. in VALUES or a CASE); plain on SQLite."""
     return "{}" if is_sqlite() else f"CAST({{}} AS {sql_type})"
+
+
+def bulk_sql(sql: str) -> str:
+    """`sql` with its `{}` placeholders as the driver's (`?` on SQLite, `$1 … $n` on PostgreSQL), for `execute_many`."""
+    if is_sqlite():
+        return sql.replace("{}", "?")
+    parts = sql.split("{}")
+    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
