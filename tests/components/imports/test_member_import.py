@@ -8,8 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from app.components import consents
 from app.components.core.crypto import decrypt
+from app.components.imports import jobs, reading, rejects, writing
 from app.components.imports import member_import as imports
+from app.components.imports import rows as member_rows
 from app.components.members import profile as members
 from app.db import fetch
 from app.i18n import use_language
@@ -70,7 +73,7 @@ async def _table_counts() -> dict[str, int]:
 
 
 async def _rejected(job_key: str, username: str = "pharmacist") -> list[dict]:
-    stream = await imports.rejected_rows(job_key, await actor(username))
+    stream = await rejects.rejected_rows(job_key, await actor(username))
     data = b"".join([chunk async for chunk in stream]).decode("utf-8-sig")
     return list(csv.DictReader(io.StringIO(data)))
 
@@ -164,7 +167,7 @@ async def test_a_job_that_stops_between_chunks_resumes_without_doubling(monkeypa
     assert partial.status == "running" and partial.processed == 14
     assert (await fetch("SELECT COUNT(*) AS n FROM member"))[0]["n"] == partial.accepted
     # A worker that died after writing a chunk's report but before its commit leaves a stale report behind.
-    stale = imports.job_dir(job.key) / "rejects" / f"{14:09d}.jsonl"
+    stale = jobs.job_dir(job.key) / "rejects" / f"{14:09d}.jsonl"
     stale.write_text('[99, "health_consent", [], ["幽灵"]]\n', encoding="utf-8")
     resumed = await imports.run_import(job.key)
     assert resumed.status == "done"
@@ -178,7 +181,7 @@ async def test_a_job_that_stops_between_chunks_resumes_without_doubling(monkeypa
 
 async def test_a_crash_inside_a_chunk_rolls_the_chunk_back(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(imports, "CHUNK", 7)
-    real_write = imports._write
+    real_write = writing._write
     calls = {"n": 0}
 
     async def dies_in_third_chunk(job, created, touched):
@@ -187,7 +190,7 @@ async def test_a_crash_inside_a_chunk_rolls_the_chunk_back(monkeypatch: pytest.M
         if calls["n"] == 3:
             raise RuntimeError("the worker died mid-chunk")
 
-    monkeypatch.setattr(imports, "_write", dies_in_third_chunk)
+    monkeypatch.setattr(writing, "_write", dies_in_third_chunk)
     job = await _submit(_big_file(40))
     with pytest.raises(RuntimeError):
         await imports.run_import(job.key)
@@ -216,7 +219,7 @@ async def test_an_xlsx_file_with_english_headers_and_typed_cells(monkeypatch: py
     from datetime import datetime
 
     if reader == "openpyxl":
-        monkeypatch.setattr(imports, "CALAMINE_MAX_BYTES", 0)  # as for a workbook too big to hold in memory
+        monkeypatch.setattr(reading, "CALAMINE_MAX_BYTES", 0)  # as for a workbook too big to hold in memory
 
     from openpyxl import Workbook
 
@@ -280,7 +283,9 @@ async def test_a_gbk_csv_from_excel_is_read() -> None:
 
 
 def test_headers_in_either_language_map_to_columns() -> None:
-    keys = imports.map_header(["姓名", "Mobile phone", "出生日期(YYYY-MM-DD)", "备注", "name", "Consent: health data"])
+    keys = member_rows.map_header(
+        ["姓名", "Mobile phone", "出生日期(YYYY-MM-DD)", "备注", "name", "Consent: health data"]
+    )
     assert keys == ["name", "phone", "birth_date", None, None, "consent_health"]
 
 
@@ -331,10 +336,18 @@ async def test_old_import_files_are_purged_and_their_report_says_so(tmp_data_dir
     from app.components.core.errors import NotFound
 
     job = await imports.run_import((await _submit(MESSY)).key)
-    folder = imports.job_dir(job.key)
-    old = time.time() - (imports.RETENTION_DAYS + 1) * 86400
+    folder = jobs.job_dir(job.key)
+    old = time.time() - (jobs.RETENTION_DAYS + 1) * 86400
     os.utime(folder, (old, old))
-    assert imports.purge_old_files() == 1 and not folder.exists()
+    assert jobs.purge_old_files() == 1 and not folder.exists()
     with use_language("en"), pytest.raises(NotFound) as exc:
-        await imports.rejected_rows(job.key, await actor())
+        await rejects.rejected_rows(job.key, await actor())
     assert "deleted" in exc.value.message
+
+
+def test_the_bulk_writes_name_the_consent_columns_in_the_order_of_the_purposes() -> None:
+    # The member insert and update are constant SQL; the values follow consents.PURPOSES.
+    assert writing.MEMBER_CONSENT_COLUMNS == tuple(consents.COLUMNS[p] for p in consents.PURPOSES)
+    for sql in (writing._INSERT_MEMBER, writing._UPDATE_MEMBER):
+        positions = [sql.index(column) for column in writing.MEMBER_CONSENT_COLUMNS]
+        assert positions == sorted(positions)
