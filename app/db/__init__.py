@@ -2,10 +2,20 @@
 
 Components import from here, never from the modules: `sql` (engine, transactions, raw SQL), `dialect` (what differs
 between SQLite and PostgreSQL: row locks, advisory locks, string aggregation, typed parameters, executemany
-placeholders), `sqlite_pool`.
+placeholders, dates from epochs and zones), `sqlite_pool`.
 """
 
-from app.db.dialect import advisory_lock, bulk_sql, for_update, lock_row, string_agg, typed_param
+from app.db.dialect import (
+    advisory_lock,
+    bulk_sql,
+    days_after,
+    epoch_timestamp,
+    for_update,
+    local_date,
+    lock_row,
+    string_agg,
+    typed_param,
+)
 from app.db.sql import engine, execute_many, fetch, in_transaction, is_sqlite, marks, placeholders, transaction
 from app.db.sqlite_pool import PooledSQLiteEngine, TransactionLost
 
@@ -14,12 +24,15 @@ __all__ = [
     "TransactionLost",
     "advisory_lock",
     "bulk_sql",
+    "days_after",
     "engine",
+    "epoch_timestamp",
     "execute_many",
     "fetch",
     "for_update",
     "in_transaction",
     "is_sqlite",
+    "local_date",
     "lock_row",
     "marks",
     "placeholders",
