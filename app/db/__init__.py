@@ -2,7 +2,7 @@
 
 Components import from here, never from the modules: `sql` (engine, transactions, raw SQL), `dialect` (what differs
 between SQLite and PostgreSQL: row locks, advisory locks, string aggregation, typed parameters, executemany
-placeholders, dates from epochs and zones), `sqlite_pool`.
+placeholders, dates from epochs and zones, folding the log), `sqlite_pool`.
 """
 
 from app.db.dialect import (
@@ -10,6 +10,7 @@ from app.db.dialect import (
     bulk_sql,
     days_after,
     epoch_timestamp,
+    fold_log,
     for_update,
     local_date,
     lock_row,
@@ -29,6 +30,7 @@ __all__ = [
     "epoch_timestamp",
     "execute_many",
     "fetch",
+    "fold_log",
     "for_update",
     "in_transaction",
     "is_sqlite",
