@@ -14,7 +14,6 @@ import csv
 import hashlib
 import itertools
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from app.components.imports.jobs import (
     source_path,
     target_store,
 )
-from app.components.imports.reading import EXTENSIONS, MAX_UPLOAD_BYTES, Batch, count_rows, data_rows, read_header
+from app.components.imports.reading import MAX_UPLOAD_BYTES, Batch, count_rows, data_rows, read_header, upload_name
 from app.components.imports.rejects import Reject, drop_rejects_from
 from app.components.imports.rows import COLUMNS, Row, map_header, validate_row
 from app.components.imports.writing import commit_chunk
@@ -66,11 +65,7 @@ async def submit(actor: StaffUser, filename: str, chunks: AsyncIterator[bytes], 
     The same file sent again by the same person for the same store while its job is queued or running gives
     that job back instead of a second one.
     """
-    filename = os.path.basename((filename or "").replace("\\", "/")).strip()[:200]
-    if not filename:
-        raise ValidationFailed({"file": _("Choose a .xlsx or .csv file to upload.")})
-    if not filename.lower().endswith(EXTENSIONS):
-        raise ValidationFailed({"file": _("Only .xlsx and .csv files can be imported.")})
+    filename = upload_name(filename)
     store_id = await target_store(actor, store_code)
     tmp = imports_dir() / f"upload-{uuid.uuid4().hex}.part"
     digest = hashlib.sha256()

@@ -11,7 +11,6 @@ import codecs
 import csv
 import hashlib
 import io
-import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import fields
@@ -33,13 +32,13 @@ from app.components.imports.jobs import (
     mark_failed,
 )
 from app.components.imports.reading import (
-    EXTENSIONS,
     MAX_UPLOAD_BYTES,
     Column,
     csv_line,
     data_rows,
     header_keys,
     read_header,
+    upload_name,
 )
 from app.db import transaction
 from app.i18n import _
@@ -150,11 +149,7 @@ async def recent_product_imports(limit: int = 10) -> list[ImportJobView]:
 
 async def import_products(actor: StaffUser, filename: str, chunks: AsyncIterator[bytes]) -> ImportJobView:
     """Store the upload, import every row and return the finished job (its counts and rejected rows)."""
-    filename = os.path.basename((filename or "").replace("\\", "/")).strip()[:200]
-    if not filename:
-        raise ValidationFailed({"file": _("Choose a .xlsx or .csv file to upload.")})
-    if not filename.lower().endswith(EXTENSIONS):
-        raise ValidationFailed({"file": _("Only .xlsx and .csv files can be imported.")})
+    filename = upload_name(filename)
     key = uuid.uuid4().hex
     folder = job_dir(key)
     folder.mkdir(parents=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from app.i18n import pick
+from app.components.core.errors import ValidationFailed
+from app.i18n import _, pick
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 EXTENSIONS = (".csv", ".xlsx")
@@ -22,6 +24,16 @@ EXTENSIONS = (".csv", ".xlsx")
 CALAMINE_MAX_BYTES = 6 * 1024 * 1024
 # Rows of a file as read: (row number, cells).
 Batch = list[tuple[int, list[str]]]
+
+
+def upload_name(filename: str | None) -> str:
+    """The uploaded file's own name (no folders, at most 200 characters); refused unless it is a .csv or .xlsx."""
+    name = os.path.basename((filename or "").replace("\\", "/")).strip()[:200]
+    if not name:
+        raise ValidationFailed({"file": _("Choose a .xlsx or .csv file to upload.")})
+    if not name.lower().endswith(EXTENSIONS):
+        raise ValidationFailed({"file": _("Only .xlsx and .csv files can be imported.")})
+    return name
 
 
 @dataclass(frozen=True)
