@@ -2,13 +2,18 @@
 
 Components import from here, never from the modules: `sql` (engine, transactions, raw SQL), `dialect` (what differs
 between SQLite and PostgreSQL: row locks, advisory locks, string aggregation, typed parameters, characters by
-code, serials), `sqlite_pool`.
+code, serials, executemany placeholders, dates from epochs and zones, folding the log), `sqlite_pool`.
 """
 
 from app.db.dialect import (
     advisory_lock,
+    bulk_sql,
     char,
+    days_after,
+    epoch_timestamp,
+    fold_log,
     for_update,
+    local_date,
     lock_row,
     next_serial,
     rollback_frees_ids,
@@ -23,13 +28,18 @@ __all__ = [
     "PooledSQLiteEngine",
     "TransactionLost",
     "advisory_lock",
+    "bulk_sql",
     "char",
+    "days_after",
     "engine",
+    "epoch_timestamp",
     "execute_many",
     "fetch",
+    "fold_log",
     "for_update",
     "in_transaction",
     "is_sqlite",
+    "local_date",
     "lock_row",
     "marks",
     "next_serial",

@@ -6,6 +6,9 @@ a read inside it cannot be overtaken; PostgreSQL needs `FOR UPDATE` (or an advis
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from app.db.sql import fetch, is_sqlite
 
 
@@ -85,3 +88,48 @@ async def next_serial(sequence: str, table: str) -> int:
         return rows[0]["value"]
     rows = await fetch("UPDATE number_sequence SET value = value + {} WHERE name = {} RETURNING value", 1, sequence)
     return rows[0]["value"]
+
+
+def bulk_sql(sql: str) -> str:
+    """`sql` with its `{}` placeholders as the driver's (`?` on SQLite, `$1 … $n` on PostgreSQL), for `execute_many`."""
+    if is_sqlite():
+        return sql.replace("{}", "?")
+    parts = sql.split("{}")
+    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+
+
+def epoch_timestamp(seconds: str) -> str:
+    """The UTC timestamp `seconds` (an SQL expression) after 1970-01-01, as a timestamp column stores it."""
+    if is_sqlite():
+        return f"strftime('%Y-%m-%d %H:%M:%S+00:00', {seconds}, 'unixepoch')"
+    return f"to_timestamp({seconds})"
+
+
+def local_date(timestamp: str, zone: str) -> str:
+    """The calendar date of `timestamp` (an SQL expression) in the time zone named `zone`.
+
+    SQLite knows no zones: it shifts by the zone's offset now, which is exact for zones without daylight saving
+    (the default, Asia/Shanghai).
+    """
+    tz = ZoneInfo(zone)  # refuses a name that is no zone, so nothing else reaches the SQL
+    if is_sqlite():
+        offset = datetime.now(tz).utcoffset()
+        minutes = int(offset.total_seconds() // 60) if offset else 0
+        return f"date({timestamp}, '{minutes:+d} minutes')"
+    return f"CAST(({timestamp} AT TIME ZONE '{tz.key}') AS date)"
+
+
+def days_after(day: str, days: str) -> str:
+    """The date `days` (an integer SQL expression) after the date `day` (an SQL expression)."""
+    if is_sqlite():
+        return f"date({day}, '+' || ({days}) || ' days')"
+    return f"({day} + ({days}))"
+
+
+async def fold_log() -> None:
+    """After a bulk load: fold SQLite's write-ahead log into the database file now, not during the next writes.
+
+    Nothing on PostgreSQL, whose own checkpoints need no help.
+    """
+    if is_sqlite():
+        await fetch("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -1,4 +1,4 @@
-"""SAQ worker settings: the queue on `REDIS_URL`, the jobs and their schedule (`saq app.tasks.worker.settings`)."""
+"""SAQ worker settings: the queue on `REDIS_URL`, every job function and the cron schedule, the pools to open."""
 
 from __future__ import annotations
 
@@ -6,23 +6,14 @@ from typing import Any
 
 from saq import CronJob
 
-from app.components import auth, members
 from app.db import engine
 from app.redis import close_redis
 from app.settings import get_settings
+from app.tasks.auth import purge_sessions
 from app.tasks.imports import import_members
 from app.tasks.loyalty import expire_points, review_tiers
+from app.tasks.members import flag_unverified_profiles
 from app.tasks.queue import make_queue
-
-
-async def purge_sessions(ctx: dict[str, Any]) -> int:
-    """Remove staff sessions past their absolute lifetime."""
-    return await auth.purge_stale_sessions()
-
-
-async def flag_unverified_profiles(ctx: dict[str, Any]) -> int:
-    """Flag members whose details were not confirmed for 12 months (the counter asks to confirm)."""
-    return await members.flag_verification_due()
 
 
 async def startup(ctx: dict[str, Any]) -> None:

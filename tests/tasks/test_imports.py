@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from saq import Worker
 
+from app.components.imports import jobs
 from app.components.imports import member_import as imports
 from app.db import fetch
 from app.tasks import imports as import_tasks
@@ -47,10 +48,10 @@ async def test_the_worker_runs_an_enqueued_import() -> None:
         assert job.result["accepted"] == 2 and job.result["rejected"] == 1 and job.result["unchanged"] == 1
     finally:
         await queue.disconnect()
-    view = await imports.get_job(key, await actor())
+    view = await jobs.get_job(key, await actor())
     assert (view.status, view.processed, view.accepted, view.unchanged, view.rejected) == ("done", 4, 2, 1, 1)
     assert (await fetch("SELECT COUNT(*) AS n FROM member"))[0]["n"] == 2
-    assert not (imports.job_dir(key) / "source.csv").exists(), "the uploaded personal data is deleted when done"
+    assert not (jobs.job_dir(key) / "source.csv").exists(), "the uploaded personal data is deleted when done"
     events = await fetch("SELECT detail FROM audit_event WHERE action = {}", imports.IMPORT_AUDIT)
     assert len(events) == 1 and "accepted=2" in events[0]["detail"]
 
@@ -61,11 +62,11 @@ async def test_a_retried_job_resumes_where_the_dead_worker_stopped(monkeypatch) 
     key = submitted.job.key
     # The first worker commits one chunk and dies (the job stays "running", as after a kill -9).
     await imports.run_import(key, max_chunks=1)
-    assert (await imports.get_job(key, await actor())).processed == 2
+    assert (await jobs.get_job(key, await actor())).processed == 2
     # SAQ sweeps the job and retries it on another worker: the retry resumes after the committed chunk.
     await import_tasks.enqueue_import(key, "zh_CN")
     await _burst()
-    view = await imports.get_job(key, await actor())
+    view = await jobs.get_job(key, await actor())
     assert (view.status, view.accepted, view.unchanged, view.rejected) == ("done", 2, 1, 1)
     assert (await fetch("SELECT COUNT(*) AS n FROM member"))[0]["n"] == 2
     assert (await fetch("SELECT COUNT(*) AS n FROM allergy"))[0]["n"] == 1
@@ -73,10 +74,10 @@ async def test_a_retried_job_resumes_where_the_dead_worker_stopped(monkeypatch) 
 
 async def test_a_job_whose_file_is_gone_fails_with_a_reason() -> None:
     submitted = await imports.submit(await actor(), "gone.csv", _chunks(FILE.encode()))
-    (imports.job_dir(submitted.job.key) / "source.csv").unlink()
+    (jobs.job_dir(submitted.job.key) / "source.csv").unlink()
     await import_tasks.enqueue_import(submitted.job.key, "en")
     await _burst()
-    view = await imports.get_job(submitted.job.key, await actor())
+    view = await jobs.get_job(submitted.job.key, await actor())
     assert view.status == "failed" and view.error == "missing_file"
 
 

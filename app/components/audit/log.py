@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from app.components.audit import queries
 from app.components.core.actor import StaffUser
-from app.db import fetch
 from app.i18n import _
-from app.tables import AuditEvent
 
 ALLERGY_VIEW = "allergy.view"
 MEMBER_CREATE = "member.create"
@@ -135,9 +135,7 @@ FILTER_ACTIONS = (
 
 async def record(actor: StaffUser, action: str, member_id: int | None = None, detail: str = "") -> None:
     """Write one audit event for `actor` (their role and store at the time, their client address)."""
-    await fetch(
-        "INSERT INTO audit_event (at, staff, username, role, store, member, action, channel, client_addr, detail)"
-        " VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+    await queries.insert_event(
         datetime.now(UTC),
         actor.id,
         actor.username,
@@ -175,40 +173,22 @@ class AuditPage:
 
 async def search(flt: AuditFilter, page: int = 1, per_page: int = 50) -> AuditPage:
     """Events matching `flt`, newest first, one page at a time."""
-    clauses, args = [], []
-    if flt.username:
-        clauses.append("a.username = {}")
-        args.append(flt.username)
-    if flt.action:
-        clauses.append("a.action = {}")
-        args.append(flt.action)
-    if flt.member_no:
-        clauses.append("m.member_no = {}")
-        args.append(flt.member_no)
-    if flt.store_code:
-        clauses.append("st.code = {}")
-        args.append(flt.store_code)
-    if flt.date_from:
-        clauses.append("a.at >= {}")
-        args.append(flt.date_from)
-    if flt.date_to:
-        clauses.append("a.at < {}")
-        args.append(flt.date_to + timedelta(days=1))
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    conditions: list[tuple[str, Any]] = []
+    for name, value in (
+        ("username", flt.username),
+        ("action", flt.action),
+        ("member_no", flt.member_no),
+        ("store_code", flt.store_code),
+        ("from", flt.date_from),
+        ("before", flt.date_to + timedelta(days=1) if flt.date_to else None),
+    ):
+        if value:
+            conditions.append((name, value))
     page = max(1, page)
-    rows = await fetch(
-        "SELECT a.id, a.at, a.username, a.role, a.action, a.channel, a.client_addr, a.detail,"
-        " st.code AS store_code, m.member_no, m.name AS member_name"
-        " FROM audit_event a LEFT JOIN store st ON st.id = a.store LEFT JOIN member m ON m.id = a.member"
-        f"{where} ORDER BY a.at DESC, a.id DESC LIMIT {per_page + 1} OFFSET {(page - 1) * per_page}",
-        *args,
-    )
+    rows = await queries.page_rows(conditions, per_page + 1, (page - 1) * per_page)
     return AuditPage(rows=rows[:per_page], page=page, per_page=per_page, has_next=len(rows) > per_page)
 
 
 async def count(action: str | None = None) -> int:
     """How many events (of one action) exist; used by tests and the dashboard."""
-    query = AuditEvent.count()
-    if action:
-        query = query.where(AuditEvent.action == action)
-    return await query
+    return await queries.count(action)

@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from app.components import audit
-from app.components.auth.staff import StaffUser
-from app.db import fetch, is_sqlite, transaction
+from app.components.auth import queries
+from app.components.core.actor import StaffUser
+from app.db import transaction
 from app.i18n import _
 from app.settings import get_settings
 
@@ -67,39 +68,20 @@ async def claim(staff_id: int) -> Attempt:
     """Take one try of the approver's PIN before it is checked; refused while the PIN is locked."""
     at = now()
     async with transaction():
-        await fetch(
-            "INSERT INTO pin_lockout (staff, failures, locked_until, updated_at) VALUES ({}, 0, NULL, {})"
-            " ON CONFLICT (staff) DO NOTHING",
-            staff_id,
-            at,
-        )
-        lock = "" if is_sqlite() else " FOR UPDATE"  # SQLite's BEGIN IMMEDIATE already serialises writers
-        row = (await fetch("SELECT failures, locked_until FROM pin_lockout WHERE staff = {}" + lock, staff_id))[0]
+        row = await queries.lock_pin_state(staff_id, at)
         until = _aware(row["locked_until"])
         if until is not None and until > at:
             return Attempt(False, int(row["failures"]), until)
         failures = (0 if until is not None else int(row["failures"])) + 1  # an expired lock starts a new run
         until = at + PIN_LOCK if failures > PIN_MAX_FAILURES else None  # parallel guesses beyond the limit
-        await fetch(
-            "UPDATE pin_lockout SET failures = {}, locked_until = {}, updated_at = {} WHERE staff = {}",
-            0 if until else failures,
-            until,
-            at,
-            staff_id,
-        )
+        await queries.set_pin_state(staff_id, 0 if until else failures, until, at)
     return Attempt(until is None, failures, until)
 
 
 async def succeeded(staff_id: int) -> None:
     """A right PIN: the run of failures starts again (a lock set meanwhile by a parallel burst stays)."""
     at = now()
-    await fetch(
-        "UPDATE pin_lockout SET failures = 0, updated_at = {} WHERE staff = {}"
-        " AND (locked_until IS NULL OR locked_until <= {})",
-        at,
-        staff_id,
-        at,
-    )
+    await queries.reset_pin_failures(staff_id, at)
 
 
 async def failed(actor: StaffUser, staff_id: int, username: str, attempt: Attempt, why: str) -> datetime | None:
@@ -111,12 +93,7 @@ async def failed(actor: StaffUser, staff_id: int, username: str, attempt: Attemp
         until = None
         if attempt.number >= PIN_MAX_FAILURES:
             until = at + PIN_LOCK
-            await fetch(
-                "UPDATE pin_lockout SET failures = 0, locked_until = {}, updated_at = {} WHERE staff = {}",
-                until,
-                at,
-                staff_id,
-            )
+            await queries.set_pin_state(staff_id, 0, until, at)
         await audit.record(actor, PIN_FAILED, detail=detail)
         if until is not None:
             await audit.record(
@@ -139,9 +116,9 @@ async def unknown_approver(actor: StaffUser, typed: str) -> None:
 
 async def lock_state(staff_id: int) -> Attempt:
     """The approver's current run of failures and lock, without taking a try (for tests and the audit view)."""
-    rows = await fetch("SELECT failures, locked_until FROM pin_lockout WHERE staff = {}", staff_id)
-    if not rows:
+    row = await queries.pin_state(staff_id)
+    if row is None:
         return Attempt(True, 0, None)
-    until = _aware(rows[0]["locked_until"])
+    until = _aware(row["locked_until"])
     locked = until is not None and until > now()
-    return Attempt(not locked, int(rows[0]["failures"]), until if locked else None)
+    return Attempt(not locked, int(row["failures"]), until if locked else None)

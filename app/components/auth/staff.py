@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from app.components.auth import queries
 from app.components.auth.passwords import check_password, hash_api_token
 from app.components.core.actor import StaffUser
-from app.db import fetch
 from app.redis import get_redis
 from app.settings import get_settings
 
@@ -38,13 +38,6 @@ class LoginResult:
 
     user: StaffUser | None = None
     locked_for: int = 0
-
-
-_STAFF_SQL = (
-    "SELECT s.id, s.username, s.display_name, s.role, s.store AS store_id, s.password_hash, s.active,"
-    " st.code AS store_code, st.name AS store_name, st.phone AS store_phone"
-    " FROM staff s LEFT JOIN store st ON st.id = s.store"
-)
 
 
 def _user_from_row(row: dict) -> StaffUser:
@@ -77,8 +70,7 @@ async def login(username: str, password: str, client_addr: str) -> LoginResult:
         oldest = recent[-settings.login_max_failures][1]
         return LoginResult(locked_for=max(1, int(oldest + window - now) + 1))
 
-    rows = await fetch(_STAFF_SQL + " WHERE s.username = {}", username.strip())
-    row = rows[0] if rows else None
+    row = await queries.staff_by_username(username.strip())
     ok = await check_password(row["password_hash"] if row else None, password)
     if not ok or not row or not row["active"]:
         async with redis.pipeline(transaction=True) as pipe:
@@ -301,15 +293,11 @@ async def authenticate_token(token: str) -> StaffUser | None:
     if cached is not None and _monotonic() < cached.fresh_until:
         return cached.user
     ended = _ended
-    rows = await fetch(
-        _STAFF_SQL + " JOIN api_token t ON t.staff = s.id WHERE t.token_hash = {} AND t.revoked = {}",
-        digest,
-        False,
-    )
-    if not rows or not rows[0]["active"]:
+    row = await queries.staff_by_token(digest)
+    if not row or not row["active"]:
         _cache.pop(key, None)
         return None
-    user = _user_from_row(rows[0])
+    user = _user_from_row(row)
     if ended == _ended:
         _remember(key, user, _now())
     return user

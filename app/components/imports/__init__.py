@@ -1,21 +1,8 @@
-"""Member imports and exports: upload jobs read in chunks, the rejected rows, and the consented export of members."""
+"""Member and catalog imports, and the member export: upload jobs read in chunks, the rejected rows, the template."""
 
+from app.components.imports.jobs import get_job, mark_failed, recent_jobs, stores
 from app.components.imports.member_export import may_export_full, prepare, stream
-from app.components.imports.member_import import (
-    COLUMN_BY_KEY,
-    MAX_UPLOAD_BYTES,
-    Submitted,
-    column_help,
-    get_job,
-    mark_failed,
-    recent_jobs,
-    rejected_rows,
-    run_import,
-    stores,
-    submit,
-    template_csv,
-    template_xlsx,
-)
+from app.components.imports.member_import import Submitted, run_import, submit
 from app.components.imports.product_import import (
     PRODUCT_COLUMN_BY_KEY,
     export_products_csv,
@@ -26,6 +13,10 @@ from app.components.imports.product_import import (
     recent_product_imports,
     rejected_products_csv,
 )
+from app.components.imports.reading import MAX_UPLOAD_BYTES
+from app.components.imports.rejects import rejected_rows
+from app.components.imports.rows import COLUMN_BY_KEY
+from app.components.imports.templates import column_help, template_csv, template_xlsx
 
 __all__ = [
     "COLUMN_BY_KEY",

@@ -23,7 +23,8 @@ from app.components.core.actor import StaffUser
 from app.components.core.crypto import decrypt
 from app.components.core.errors import ValidationFailed
 from app.components.core.roles import HQ_ROLES, Role
-from app.components.imports.member_import import COLUMN_BY_KEY, CONSENT_COLUMNS
+from app.components.imports import queries
+from app.components.imports.rows import COLUMN_BY_KEY, CONSENT_COLUMNS
 from app.db import fetch, marks
 from app.i18n import _, pick
 
@@ -84,16 +85,15 @@ async def prepare(actor: StaffUser, fmt: str, store_code: str = "", full: bool =
     if actor.role in HQ_ROLES:
         store_id = None
         if store_code:
-            found = await fetch("SELECT id FROM store WHERE code = {}", store_code)
-            if not found:
+            store_id = await queries.store_id(store_code)
+            if store_id is None:
                 raise ValidationFailed({"store": _("No store with code %(code)s.") % {"code": store_code}})
-            store_id = found[0]["id"]
     else:
         if store_code and store_code != actor.store_code:
             raise ValidationFailed({"store": _("You can export only your own store's members.")})
         store_id, store_code = actor.store_id, actor.store_code or ""
     where, args = _scope(store_id)
-    stats = await fetch(f"SELECT COUNT(*) AS n, MAX(id) AS top FROM member m WHERE {where}", *args)
+    stats = await fetch("SELECT COUNT(*) AS n, MAX(id) AS top FROM member m WHERE " + where, *args)
     rows, max_id = stats[0]["n"], stats[0]["top"] or 0
     action = EXPORT_FULL_AUDIT if full else EXPORT_AUDIT
     await audit.record(actor, action, detail=f"format={fmt} rows={rows} store={store_code or '*'}")
@@ -149,11 +149,13 @@ async def pages(export: Export) -> AsyncIterator[list[list[str]]]:
             "SELECT m.id, m.member_no, st.code AS store, m.name, m.gender, m.birth_date, m.phone_masked, m.phone_enc,"
             " m.address_enc, m.id_number_enc, m.member_class, m.organisation, m.consent_health,"
             " m.consent_marketing_sms, m.consent_marketing_wechat, m.consent_kiosk"
-            f" FROM member m LEFT JOIN store st ON st.id = m.home_store WHERE {where} AND m.id > {{}} AND m.id <= {{}}"
-            f" ORDER BY m.id LIMIT {PAGE}",
+            " FROM member m LEFT JOIN store st ON st.id = m.home_store WHERE "
+            + where
+            + " AND m.id > {} AND m.id <= {} ORDER BY m.id LIMIT {}",
             *args,
             last,
             export.max_id,
+            PAGE,
         )
         if not rows:
             return
@@ -164,14 +166,16 @@ async def pages(export: Export) -> AsyncIterator[list[list[str]]]:
             ids = [r["id"] for r in rows]
             in_list = marks(ids)
             for a in await fetch(
-                f"SELECT member, allergen_class FROM allergy WHERE clinical_status = 'active' AND member IN ({in_list})"
-                " ORDER BY id",
+                "SELECT member, allergen_class FROM allergy WHERE clinical_status = 'active' AND member IN ("
+                + in_list
+                + ") ORDER BY id",
                 *ids,
             ):
                 allergies.setdefault(a["member"], []).append(a["allergen_class"])
             for c in await fetch(
-                "SELECT member, code FROM member_condition WHERE status = 'active'"
-                f" AND member IN ({in_list}) ORDER BY id",
+                "SELECT member, code FROM member_condition WHERE status = 'active' AND member IN ("
+                + in_list
+                + ") ORDER BY id",
                 *ids,
             ):
                 conditions.setdefault(c["member"], []).append(c["code"])

@@ -1,7 +1,7 @@
 """Catalog import from .csv/.xlsx: each row validated like the product form, upserted by SKU, with a row report.
 
 Catalogs are small (thousands of rows), so a file is imported at once, in chunks of one transaction each,
-while the upload waits. It reuses the member import's file reading, job row (`import_job`, kind "catalog"),
+while the upload waits. It shares the member import's file reading, job row (`import_job`, kind "catalog"),
 job folder and job view; re-importing a file changes nothing (rows count as unchanged).
 """
 
@@ -11,7 +11,6 @@ import codecs
 import csv
 import hashlib
 import io
-import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import fields
@@ -21,14 +20,32 @@ from pathlib import Path
 from app.components import audit, catalog
 from app.components.core.actor import StaffUser
 from app.components.core.errors import NotFound, ValidationFailed
-from app.components.imports import member_import as imports
-from app.db import fetch, transaction
+from app.components.imports import queries
+from app.components.imports.jobs import (
+    RETENTION_DAYS,
+    Counts,
+    ImportJobView,
+    error_label,
+    job_dir,
+    job_of_kind,
+    jobs_of_kind,
+    mark_failed,
+)
+from app.components.imports.reading import (
+    MAX_UPLOAD_BYTES,
+    Column,
+    csv_line,
+    data_rows,
+    header_keys,
+    read_header,
+    upload_name,
+)
+from app.db import transaction
 from app.i18n import _
 
 KIND = "catalog"
 CHUNK = 500
 IMPORT_AUDIT = "catalog.import"
-Column = imports.Column
 COLUMNS = (
     Column("sku", "商品编码", "SKU", ("货号", "商品编号", "编码", "item code")),
     Column("name_zh", "商品名称", "Name (Chinese)", ("名称", "品名", "中文名", "name", "name zh")),
@@ -60,7 +77,7 @@ _INPUT_FIELDS = {f.name for f in fields(catalog.ProductInput)}
 
 def map_header(cells: list[str]) -> list[str | None]:
     """The product field of each header cell (None for columns we ignore; the first of a repeat wins)."""
-    return imports.map_header(cells, COLUMNS)
+    return header_keys(cells, COLUMNS)
 
 
 def product_column_help() -> list[tuple[str, str]]:
@@ -95,7 +112,7 @@ def product_column_help() -> list[tuple[str, str]]:
 
 def product_template_csv() -> bytes:
     """The empty template: the header row in the current language (UTF-8 with BOM for Excel)."""
-    return codecs.BOM_UTF8 + imports.csv_line([c.label for c in COLUMNS])
+    return codecs.BOM_UTF8 + csv_line([c.label for c in COLUMNS])
 
 
 def _row_input(cells: dict[str, str]) -> catalog.ProductInput:
@@ -110,72 +127,59 @@ def _reason(errors: dict[str, str]) -> str:
 
 
 def _rejects_path(job_key: str) -> Path:
-    return imports.job_dir(job_key) / "rejected.csv"
+    return job_dir(job_key) / "rejected.csv"
 
 
-async def _job(job_key: str) -> imports.ImportJobView:
-    job = await imports.job_of_kind(job_key, KIND)
+async def _job(job_key: str) -> ImportJobView:
+    job = await job_of_kind(job_key, KIND)
     if job is None:
         raise NotFound(_("No catalog import %(key)s.") % {"key": job_key})
     return job
 
 
-async def product_import_job(job_key: str) -> imports.ImportJobView:
+async def product_import_job(job_key: str) -> ImportJobView:
     """One catalog import (HQ pages only, so no store scoping)."""
     return await _job(job_key)
 
 
-async def recent_product_imports(limit: int = 10) -> list[imports.ImportJobView]:
+async def recent_product_imports(limit: int = 10) -> list[ImportJobView]:
     """The latest catalog imports, newest first."""
-    return await imports.jobs_of_kind(KIND, limit)
+    return await jobs_of_kind(KIND, limit)
 
 
-async def import_products(actor: StaffUser, filename: str, chunks: AsyncIterator[bytes]) -> imports.ImportJobView:
+async def import_products(actor: StaffUser, filename: str, chunks: AsyncIterator[bytes]) -> ImportJobView:
     """Store the upload, import every row and return the finished job (its counts and rejected rows)."""
-    filename = os.path.basename((filename or "").replace("\\", "/")).strip()[:200]
-    if not filename:
-        raise ValidationFailed({"file": _("Choose a .xlsx or .csv file to upload.")})
-    if not filename.lower().endswith(imports.EXTENSIONS):
-        raise ValidationFailed({"file": _("Only .xlsx and .csv files can be imported.")})
+    filename = upload_name(filename)
     key = uuid.uuid4().hex
-    folder = imports.job_dir(key)
+    folder = job_dir(key)
     folder.mkdir(parents=True)
     source = folder / ("source.xlsx" if filename.lower().endswith(".xlsx") else "source.csv")
     digest, size = hashlib.sha256(), 0
     with source.open("wb") as fh:
         async for chunk in chunks:
             size += len(chunk)
-            if size > imports.MAX_UPLOAD_BYTES:
+            if size > MAX_UPLOAD_BYTES:
                 raise ValidationFailed(
-                    {"file": _("The file is larger than %(mb)s MB: split it.") % {"mb": imports.MAX_UPLOAD_BYTES >> 20}}
+                    {"file": _("The file is larger than %(mb)s MB: split it.") % {"mb": MAX_UPLOAD_BYTES >> 20}}
                 )
             digest.update(chunk)
             fh.write(chunk)
     if size == 0:
         raise ValidationFailed({"file": _("The file is empty.")})
     try:
-        header = imports.read_header(source)
+        header = read_header(source)
     except ValueError:
-        raise ValidationFailed({"file": imports.error_label("unreadable")}) from None
+        raise ValidationFailed({"file": error_label("unreadable")}) from None
     keys = map_header(header)
     if "sku" not in keys:
         raise ValidationFailed(
             {"file": _("The file has no SKU column. Download the template and keep its header row.")}
         )
-    await fetch(
-        "INSERT INTO import_job (job_key, kind, store, staff, filename, file_sha256, status, created_at)"
-        " VALUES ({}, {}, NULL, {}, {}, {}, 'running', {})",
-        key,
-        KIND,
-        actor.id,
-        filename,
-        digest.hexdigest(),
-        datetime.now(UTC),
-    )
+    await queries.insert_job(key, KIND, None, actor.id, filename, digest.hexdigest(), "running", datetime.now(UTC))
     try:
         await _run(key, actor, source, header, keys)
     except (OSError, UnicodeDecodeError, csv.Error):
-        await imports.mark_failed(key, "unreadable")
+        await mark_failed(key, "unreadable")
     finally:
         source.unlink(missing_ok=True)
     return await _job(key)
@@ -183,12 +187,12 @@ async def import_products(actor: StaffUser, filename: str, chunks: AsyncIterator
 
 async def _run(key: str, actor: StaffUser, source: Path, header: list[str], keys: list[str | None]) -> None:
     positions = [(i, k) for i, k in enumerate(keys) if k]
-    counts = imports.Counts()
+    counts = Counts()
     report = io.StringIO()
     writer = csv.writer(report)
     writer.writerow([*header, _("reason")])
     processed = 0
-    rows = imports.data_rows(source, len(header))
+    rows = data_rows(source, len(header))
     try:
         while True:
             batch = [row for _n, row in zip(range(CHUNK), rows, strict=False)]
@@ -211,22 +215,14 @@ async def _run(key: str, actor: StaffUser, source: Path, header: list[str], keys
                     else:
                         counts.unchanged += 1
                 processed += len(batch)
-                await fetch(
-                    "UPDATE import_job SET processed = {}, total = {}, accepted = {}, updated = {}, unchanged = {},"
-                    " rejected = {} WHERE job_key = {}",
-                    processed,
-                    processed,
-                    counts.accepted,
-                    counts.updated,
-                    counts.unchanged,
-                    counts.rejected,
-                    key,
+                await queries.set_counts(
+                    key, processed, counts.accepted, counts.updated, counts.unchanged, counts.rejected
                 )
     finally:
         rows.close()
     if counts.rejected:
         _rejects_path(key).write_bytes(codecs.BOM_UTF8 + report.getvalue().encode("utf-8"))
-    await fetch("UPDATE import_job SET status = 'done', finished_at = {} WHERE job_key = {}", datetime.now(UTC), key)
+    await queries.set_done(key, datetime.now(UTC))
     await audit.record(
         actor,
         IMPORT_AUDIT,
@@ -241,8 +237,7 @@ async def rejected_products_csv(job_key: str) -> bytes:
     path = _rejects_path(job.key)
     if not path.exists():
         raise NotFound(
-            _("This import has no rejected rows (or they were deleted after %(days)s days).")
-            % {"days": imports.RETENTION_DAYS}
+            _("This import has no rejected rows (or they were deleted after %(days)s days).") % {"days": RETENTION_DAYS}
         )
     return path.read_bytes()
 
@@ -257,7 +252,7 @@ async def export_products_csv() -> bytes:
         page = await catalog.list_products(page=number, per_page=100)
         products += page.products
     keys = [c.key for c in COLUMNS if c.key != "price"]
-    lines = [imports.csv_line([PRODUCT_COLUMN_BY_KEY[k].label for k in keys])]
+    lines = [csv_line([PRODUCT_COLUMN_BY_KEY[k].label for k in keys])]
     yes_no = {True: "是", False: "否"}
     for p in products:
         kinds: dict[str, list[str]] = {"gtin": [], "trace": [], "alias": []}
@@ -281,5 +276,5 @@ async def export_products_csv() -> bytes:
             "trace_prefixes": " ".join(kinds["trace"]),
             "aliases": " ".join(kinds["alias"]),
         }
-        lines.append(imports.csv_line([values[k] for k in keys]))
+        lines.append(csv_line([values[k] for k in keys]))
     return codecs.BOM_UTF8 + b"".join(lines)

@@ -24,7 +24,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app.components.members import normalize_id_number, normalize_phone
-from app.db import execute_many, fetch, is_sqlite, transaction
+from app.db import bulk_sql, execute_many, fetch, transaction
 from app.settings import get_settings
 
 KEY_FILES = ("data_key", "index_key")
@@ -50,6 +50,18 @@ ENCRYPTED: list[Encrypted] = [
     Encrypted("member", "id_number_enc", "id_number", "id_number_index", lambda v: normalize_id_number(v) or v),
     Encrypted("member", "address_enc", "address"),
 ]
+
+
+# Per table: the chunk read (rows after an id, with any encrypted value) and the write-back of its columns in the
+# order of ENCRYPTED (each encrypted column, then its blind index). A table added to ENCRYPTED adds its SQL here.
+_READ_SQL = {
+    "member": "SELECT id, phone_enc, id_number_enc, address_enc FROM member WHERE id > {}"
+    " AND (phone_enc IS NOT NULL OR id_number_enc IS NOT NULL OR address_enc IS NOT NULL) ORDER BY id LIMIT {}",
+}
+_WRITE_SQL = {
+    "member": "UPDATE member SET phone_enc = {}, phone_index = {}, id_number_enc = {}, id_number_index = {},"
+    " address_enc = {} WHERE id = {}",
+}
 
 
 class KeyRotationError(Exception):
@@ -133,14 +145,6 @@ def _save_progress(data_dir: Path, progress: dict[str, int]) -> None:
     _write_secret(data_dir / PROGRESS_FILE, json.dumps(progress))
 
 
-def _update_sql(table: str, columns: list[str]) -> str:
-    if is_sqlite():
-        sets = ", ".join(f"{c} = ?" for c in columns)
-        return f"UPDATE {table} SET {sets} WHERE id = ?"
-    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=1))
-    return f"UPDATE {table} SET {sets} WHERE id = ${len(columns) + 1}"
-
-
 async def _rotate_table(
     table: str,
     specs: list[Encrypted],
@@ -152,20 +156,13 @@ async def _rotate_table(
     budget: list[int],
 ) -> tuple[int, int, bool]:
     """Re-encrypt one table's columns chunk by chunk (by id); return (rows, chunks, finished)."""
-    enc_cols = [s.column for s in specs]
-    out_cols = [c for s in specs for c in ((s.column, s.index_column) if s.index_column else (s.column,))]
-    sql = _update_sql(table, out_cols)
-    any_set = " OR ".join(f"{c} IS NOT NULL" for c in enc_cols)
+    sql = bulk_sql(_WRITE_SQL[table])
     rows_done = chunks = 0
     while True:
         if budget[0] == 0:
             return rows_done, chunks, False
         last = progress.get(table, 0)
-        rows = await fetch(
-            f"SELECT id, {', '.join(enc_cols)} FROM {table} WHERE id > {{}} AND ({any_set})"
-            f" ORDER BY id LIMIT {int(chunk_size)}",
-            last,
-        )
+        rows = await fetch(_READ_SQL[table], last, int(chunk_size))
         if not rows:
             return rows_done, chunks, True
         updates = []

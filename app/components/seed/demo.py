@@ -14,7 +14,7 @@ from app.components.core.actor import StaffUser
 from app.components.core.crypto import encrypt
 from app.components.health import NewVital, record_vital
 from app.components.members import mask_phone, member_no_for, next_serials, phone_index
-from app.db import execute_many, fetch, placeholders, transaction
+from app.db import bulk_sql, execute_many, fetch, transaction
 
 DEMO_PASSWORD = "yaoshi123"
 # Pharmacists and store managers approve overrides at a clerk's counter with this PIN.
@@ -298,6 +298,22 @@ def _fake_people(count: int, rng: random.Random) -> list[tuple[str, str, date]]:
     return people
 
 
+# Demo data is written in bulk straight into the member domain's tables (member, consent_event, allergy).
+_INSERT_MEMBER = (
+    "INSERT INTO member (member_no, name, gender, birth_date, phone_enc, phone_index, phone_masked, home_store,"
+    " allergy_status, verified_at, created_at, updated_at, verification_due, consent_health)"
+    " VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
+)
+_INSERT_CONSENT = (
+    "INSERT INTO consent_event (member, purpose, granted, at, channel, staff, text_version)"
+    " VALUES ({}, {}, {}, {}, {}, {}, {})"
+)
+_INSERT_ALLERGY = (
+    "INSERT INTO allergy (member, allergen_class, substance, category, allergy_type, criticality, reaction, severity,"
+    " verification_status, clinical_status, note, recorded_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
+)
+
+
 async def seed_chain(members: int, stores: int, seed: int = 1, allergy_share: float = 1 / 3) -> SeedReport:
     """A synthetic chain: `stores` more stores and `members` members, inserted in chunks (no per-member queries)."""
     rng = random.Random(seed)
@@ -312,42 +328,6 @@ async def seed_chain(members: int, stores: int, seed: int = 1, allergy_share: fl
         store_ids = [await ensure_store("SH001", DEMO_STORES[0][1])]
     classes = [c for c in allergen_classes().values() if c.category == "medication"]
     now = datetime.now(UTC)
-    member_cols = (
-        "member_no",
-        "name",
-        "gender",
-        "birth_date",
-        "phone_enc",
-        "phone_index",
-        "phone_masked",
-        "home_store",
-        "allergy_status",
-        "verified_at",
-        "created_at",
-        "updated_at",
-        "verification_due",
-        "consent_health",
-    )
-    allergy_cols = (
-        "member",
-        "allergen_class",
-        "substance",
-        "category",
-        "allergy_type",
-        "criticality",
-        "reaction",
-        "severity",
-        "verification_status",
-        "clinical_status",
-        "note",
-        "recorded_at",
-    )
-    member_sql = f"INSERT INTO member ({', '.join(member_cols)}) VALUES ({placeholders(len(member_cols))})"
-    consent_sql = (
-        "INSERT INTO consent_event (member, purpose, granted, at, channel, staff, text_version)"
-        f" VALUES ({placeholders(7)})"
-    )
-    allergy_sql = f"INSERT INTO allergy ({', '.join(allergy_cols)}) VALUES ({placeholders(len(allergy_cols))})"
     done = 0
     while done < members:
         size = min(CHUNK, members - done)
@@ -384,12 +364,12 @@ async def seed_chain(members: int, stores: int, seed: int = 1, allergy_share: fl
                 flagged.append(member_no)
             if status != "unknown":
                 consented.append(member_no)
-        await execute_many(member_sql, rows)
+        await execute_many(bulk_sql(_INSERT_MEMBER), rows)
         if consented:
             # A recorded allergy status is health data: those members consented (one ledger row each).
             ids = await _ids_for(consented)
             await execute_many(
-                consent_sql,
+                bulk_sql(_INSERT_CONSENT),
                 [(ids[no], "health_data", True, verified_at[no], "import", None, TEXT_VERSION) for no in consented],
             )
         if flagged:
@@ -414,7 +394,7 @@ async def seed_chain(members: int, stores: int, seed: int = 1, allergy_share: fl
                         now,
                     )
                 )
-            await execute_many(allergy_sql, allergy_rows)
+            await execute_many(bulk_sql(_INSERT_ALLERGY), allergy_rows)
             report.allergies += len(allergy_rows)
         report.members += size
         done += size

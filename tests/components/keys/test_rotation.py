@@ -149,3 +149,20 @@ async def test_the_rotate_keys_command() -> None:
     after = await _secrets()
     assert all(a["phone_index"] != b["phone_index"] for a, b in zip(after, before, strict=True) if b["phone_index"])
     await _assert_everything_readable()
+
+
+def test_every_encrypted_column_is_read_and_written_back_in_order() -> None:
+    # The chunk SQL is constant per table; the values are built in the order of ENCRYPTED.
+    for table in {spec.table for spec in keys.ENCRYPTED}:
+        columns = [
+            c
+            for spec in keys.ENCRYPTED
+            if spec.table == table
+            for c in (spec.column, spec.index_column)
+            if c is not None
+        ]
+        write = keys._WRITE_SQL[table]
+        positions = [write.index(f" {c} = {{}}") for c in columns]
+        assert positions == sorted(positions) and write.count("{}") == len(columns) + 1
+        read = keys._READ_SQL[table]
+        assert all(f"{spec.column}" in read for spec in keys.ENCRYPTED if spec.table == table)
