@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.components.members import profile as members
+from app.components import members
 from app.db import fetch
 from tests.conftest import actor, run_job_in_worker
 

@@ -6,9 +6,9 @@ import csv
 import io
 from collections.abc import AsyncIterator
 
+from app.components import members
 from app.components.imports import member_import as imports
 from app.components.imports import rejects
-from app.components.members import profile as members
 from app.db import fetch
 from tests.conftest import actor
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from app.components import members
 from app.components.imports import member_import as imports
-from app.components.members import profile as members
 from app.db import fetch
 from app.i18n import use_language
 from tests.components.imports.files import (
