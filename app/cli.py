@@ -135,10 +135,9 @@ def user_add(username: str, role: str, store_code: str | None, display_name: str
             _fail("the PIN must be 4 to 6 digits")
 
     async def save() -> bool:
-        from app.components.auth import end_all_sessions
-        from app.db import fetch
+        from app.components.auth import end_all_sessions, staff_exists
 
-        existed = await fetch("SELECT id FROM staff WHERE username = {}", username)
+        existed = await staff_exists(username)
         staff_id = await add_staff(username, display_name or username, role, store_code, password, pin)
         if existed and os.environ.get("REDIS_URL"):
             await end_all_sessions(staff_id)  # a new password or role must not ride on an old login
@@ -164,27 +163,9 @@ def token() -> None:
 @click.option("--label", default="", help="what the token is for")
 def token_add(username: str, label: str) -> None:
     """Create an API token for USERNAME and print it once."""
-    from datetime import UTC, datetime
+    from app.components.auth import issue_api_token
 
-    from app.components.auth import new_api_token
-    from app.db import fetch
-
-    async def go() -> str | None:
-        rows = await fetch("SELECT id FROM staff WHERE username = {} AND active = {}", username, True)
-        if not rows:
-            return None
-        value, digest = new_api_token()
-        await fetch(
-            "INSERT INTO api_token (staff, token_hash, label, created_at, revoked) VALUES ({}, {}, {}, {}, {})",
-            rows[0]["id"],
-            digest,
-            label,
-            datetime.now(UTC),
-            False,
-        )
-        return value
-
-    value = _run(go())
+    value = _run(issue_api_token(username, label))
     if value is None:
         _fail(f"no active user {username}")
     click.echo(value)

@@ -77,6 +77,64 @@ def test_app_imports_only_at_module_top() -> None:
     )
 
 
+# SQL that names another domain's table, each place with its reason (rule 7). Reads that only join a store's or a
+# staff member's name need no entry. `*`: every table the module names.
+_HOT = "the counter's hot path: one round trip instead of one per domain (bench/README.md)"
+SQL_OWNERSHIP_ALLOWLIST: dict[tuple[str, str], str] = {
+    # Domains below members keep their own columns on the member row, which the counter's lookup reads in one query.
+    ("app/components/allergies/queries.py", "member"): "the allergy status (not asked / none / has) is kept on the"
+    " member row, written with the allergy it follows from, for the lookup's one query",
+    ("app/components/consents/queries.py", "member"): "the current consent flags are cached on the member row,"
+    " written in the transaction that appends the consent event",
+    ("app/components/health/queries.py", "member"): "health sits below members: it finds the member's id by number",
+    ("app/components/coupons/queries.py", "member"): "issuing checks the member's home store and locks the member row"
+    " so a per-member limit holds under concurrent issues",
+    ("app/components/audit/queries.py", "member"): "the audit search shows the member's number and name beside events",
+    ("app/components/members/queries/member.py", "allergy"): _HOT + ": the member view carries its allergies",
+    ("app/components/members/queries/member.py", "consent_event"): _HOT + ": whether consents were ever asked",
+    ("app/components/members/queries/member.py", "number_sequence"): "member numbers come from the shared named"
+    " sequences (app/tables/stores.py)",
+    ("app/components/catalog/queries.py", "number_sequence"): "the catalog's change token is a named sequence",
+    ("app/components/members/queries/merge.py", "allergy"): "a merge compares both records' allergies side by side and"
+    " keeps the union, in the merge's one transaction",
+    ("app/components/sales/queries/sale.py", "member"): _HOT + "; the receipt and the sale list show the member",
+    ("app/components/sales/queries/sale.py", "allergy"): _HOT + ": the quote reads the member's active allergies",
+    ("app/components/sales/queries/sale.py", "member_loyalty"): _HOT
+    + ": the quote reads the member's tier and balance",
+    ("app/components/sales/queries/sale.py", "loyalty_setting"): _HOT + ": the quote reads the points rules",
+    ("app/components/sales/queries/sale.py", "product"): "sale lines and medication history show product names",
+    ("app/components/sales/queries/cart.py", "member"): _HOT + ": the open cart shows its member on every scan",
+    ("app/components/sales/queries/purchases.py", "product"): "a member's purchases show product names",
+    ("app/components/stock/queries.py", "product"): "stock lists show and filter by product code and name",
+    ("app/components/loyalty/queries.py", "sale"): "the tier review sums every member's rolling spend set-based",
+    ("app/components/loyalty/queries.py", "sale_return"): "the rolling spend nets out returns, set-based",
+    # Bulk paths: one statement per table per chunk, benchmarked by `make bench-import`; they write rows of several
+    # domains exactly as the domains' own writes do, and are tested against them.
+    ("app/components/imports/writing.py", "*"): "the member import writes a chunk of members, allergies,"
+    " conditions, consents, timeline events and edit history in one transaction (bench/import_bench.py)",
+    ("app/components/imports/matching.py", "*"): "the member import matches a chunk of rows against existing"
+    " members (and their allergies and conditions) in a few set-based queries",
+    ("app/components/imports/member_export.py", "*"): "the consented export pages through members with their"
+    " allergies and conditions, 2,000 at a time",
+    ("app/components/keys/rotation.py", "*"): "key rotation re-encrypts personal identifiers in chunks, resumably",
+    (
+        "app/components/seed/demo.py",
+        "*",
+    ): "demo data for `make run` and the bench, written directly; no request calls it",
+    ("app/components/seed/sales_history.py", "*"): "a synthetic sales history (INSERT … SELECT) for the bench",
+}
+
+
+def test_each_tables_sql_lives_in_its_domain() -> None:
+    violations = check_table_sql_ownership(ROOT, SQL_OWNERSHIP_ALLOWLIST)
+    assert_holds(
+        violations,
+        "SQL names another domain's table (rule 7: one home for each table's SQL).",
+        "call the owning domain's public function; a read that must stay (a hot join, a bulk path) goes into"
+        " SQL_OWNERSHIP_ALLOWLIST with its reason.",
+    )
+
+
 def test_routes_do_no_storage_work() -> None:
     violations = check_routes_do_no_storage_work(ROOT)
     assert_holds(

@@ -7,10 +7,12 @@ from app.components.auth.staff import (
     create_session,
     end_all_sessions,
     end_session,
+    issue_api_token,
     load_session,
     login,
     purge_stale_sessions,
     set_session_language,
+    staff_exists,
 )
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "failed",
     "hash_api_token",
     "hash_password",
+    "issue_api_token",
     "load_session",
     "locked_error",
     "login",
@@ -30,6 +33,7 @@ __all__ = [
     "purge_stale_sessions",
     "refused_while_locked",
     "set_session_language",
+    "staff_exists",
     "succeeded",
     "unknown_approver",
     "verify_password",

@@ -33,6 +33,18 @@ async def staff_by_token(token_hash: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+async def insert_api_token(staff_id: int, token_hash: str, label: str, at: datetime) -> None:
+    """A new API token of a staff member (only its hash is stored)."""
+    await fetch(
+        "INSERT INTO api_token (staff, token_hash, label, created_at, revoked) VALUES ({}, {}, {}, {}, {})",
+        staff_id,
+        token_hash,
+        label,
+        at,
+        False,
+    )
+
+
 async def lock_pin_state(staff_id: int, at: datetime) -> dict[str, Any]:
     """An approver's run of failures and lock, created if missing and row-locked until the transaction ends."""
     await fetch(

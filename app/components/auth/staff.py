@@ -6,10 +6,11 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from app.components.auth import queries
-from app.components.auth.passwords import check_password, hash_api_token
+from app.components.auth.passwords import check_password, hash_api_token, new_api_token
 from app.components.core.actor import StaffUser
 from app.redis import get_redis
 from app.settings import get_settings
@@ -301,3 +302,18 @@ async def authenticate_token(token: str) -> StaffUser | None:
     if ended == _ended:
         _remember(key, user, _now())
     return user
+
+
+async def staff_exists(username: str) -> bool:
+    """Whether a staff row with this username exists (active or not)."""
+    return await queries.staff_by_username(username.strip()) is not None
+
+
+async def issue_api_token(username: str, label: str = "") -> str | None:
+    """A new API token for an active staff member, returned once (only its hash is kept); None if no such user."""
+    row = await queries.staff_by_username(username.strip())
+    if row is None or not row["active"]:
+        return None
+    value, digest = new_api_token()
+    await queries.insert_api_token(row["id"], digest, label, datetime.now(UTC))
+    return value
