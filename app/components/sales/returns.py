@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.components import audit, catalog, coupons, loyalty, stock, timeline
 from app.components.core.actor import StaffUser
-from app.components.core.errors import ValidationFailed
+from app.components.core.errors import NotFound, ValidationFailed
 from app.components.core.roles import RETURN_ROLES, Role
 from app.components.sales import chain_settings, numbers
 from app.components.sales.approvals import verify_pin
@@ -167,9 +167,17 @@ async def return_sale(req: ReturnRequest, actor: StaffUser) -> ReturnResult:
     found = await return_sql.return_by_key(key)
     if found is not None:
         return await _return_result(found[0], found[1], created=False)
-    sale = await get_sale(req.sale_no, actor)
-    wanted = _return_quantities(sale, req.lines)
-    approver = await _restricted_approval(sale, wanted, req, actor)
+    try:
+        sale = await get_sale(req.sale_no, actor)
+        wanted = _return_quantities(sale, req.lines)
+        approver = await _restricted_approval(sale, wanted, req, actor)
+    except (ValidationFailed, NotPermitted, NotFound):
+        # A retry of a return that a concurrent request with the same key has just committed finds nothing left
+        # to return: it is that return's replay, not an error. (Looked up only when something failed.)
+        found = await return_sql.return_by_key(key)
+        if found is not None:
+            return await _return_result(found[0], found[1], created=False)
+        raise
     choice = _RefundChoice(refund_kind, (req.refund_reason or "").strip() if refund_kind else "", approver)
     try:
         return_id = await _write_return(sale, wanted, key, req.reason.strip(), actor, choice)

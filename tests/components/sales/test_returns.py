@@ -138,6 +138,31 @@ async def test_a_replayed_return_changes_nothing_and_concurrent_ones_make_one(so
     await _ledger_matches()
 
 
+async def test_a_retry_that_finds_its_own_return_already_committed_is_its_replay(sold, monkeypatch) -> None:
+    """The retry passed the key check just before the first request committed, then found nothing left to return:
+    it answers the first return, not "only 0 can still be returned" (seen on PostgreSQL under load)."""
+    _, sale_no = sold
+    pharmacist = await actor("pharmacist")
+    retry_checked_its_key, first_done = asyncio.Event(), asyncio.Event()
+    real_get_sale = returns.get_sale
+
+    async def read_after_the_first_committed(number: str, who):  # only the retry waits
+        if asyncio.current_task() is retry_task:
+            retry_checked_its_key.set()
+            await first_done.wait()
+        return await real_get_sale(number, who)
+
+    monkeypatch.setattr(returns, "get_sale", read_after_the_first_committed)
+    everything = _ret("retried", sale_no)  # every returnable unit: after the first, nothing is left
+    retry_task = asyncio.create_task(sales.return_sale(everything, pharmacist))
+    await retry_checked_its_key.wait()
+    first = await sales.return_sale(everything, pharmacist)
+    first_done.set()
+    retried = await retry_task
+    assert first.created and not retried.created and retried.ret.return_no == first.ret.return_no
+    assert await count("sale_return") == 1
+
+
 async def test_only_return_roles_may_refund_and_only_in_their_store(sold) -> None:
     _, sale_no = sold
     with pytest.raises(sales.NotPermitted):
