@@ -2,7 +2,8 @@
 
 Components import from here, never from the modules: `sql` (engine, transactions, raw SQL), `dialect` (what differs
 between SQLite and PostgreSQL: row locks, advisory locks, string aggregation, typed parameters, characters by
-code, serials, executemany placeholders, dates from epochs and zones, folding the log), `sqlite_pool`.
+code, serials, executemany placeholders, dates from epochs and zones, folding the log), `sqlite_pool`, and
+`values` (stored dates and times read back alike on both engines).
 """
 
 from app.db.dialect import (
@@ -23,11 +24,14 @@ from app.db.dialect import (
 )
 from app.db.sql import engine, execute_many, fetch, in_transaction, is_sqlite, marks, placeholders, transaction
 from app.db.sqlite_pool import PooledSQLiteEngine, TransactionLost
+from app.db.values import as_date, as_datetime
 
 __all__ = [
     "PooledSQLiteEngine",
     "TransactionLost",
     "advisory_lock",
+    "as_date",
+    "as_datetime",
     "bulk_sql",
     "char",
     "days_after",

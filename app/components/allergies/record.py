@@ -26,18 +26,10 @@ from app.components.allergies.vocabulary import (
 )
 from app.components.core.actor import StaffUser
 from app.components.core.errors import NotFound, ValidationFailed
-from app.db import transaction
+from app.db import as_datetime, transaction
 from app.i18n import N_, _
 
 ALLERGY_CHANGE = "allergy.change"
-
-
-def as_datetime(value: datetime | str | None) -> datetime | None:
-    """A stored time as an aware datetime (SQLite hands back text; naive means UTC)."""
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @dataclass

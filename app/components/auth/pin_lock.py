@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from app.components import audit
 from app.components.auth import queries
 from app.components.core.actor import StaffUser
-from app.db import transaction
+from app.db import as_datetime, transaction
 from app.i18n import _
 from app.settings import get_settings
 
@@ -41,12 +41,6 @@ class Attempt:
     locked_until: datetime | None = None
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 def until_text(when: datetime) -> str:
     """The time a lock ends, in the store's zone (the day too when it is not today there)."""
     zone = ZoneInfo(get_settings().timezone)
@@ -69,7 +63,7 @@ async def claim(staff_id: int) -> Attempt:
     at = now()
     async with transaction():
         row = await queries.lock_pin_state(staff_id, at)
-        until = _aware(row["locked_until"])
+        until = as_datetime(row["locked_until"])
         if until is not None and until > at:
             return Attempt(False, int(row["failures"]), until)
         failures = (0 if until is not None else int(row["failures"])) + 1  # an expired lock starts a new run
@@ -119,6 +113,6 @@ async def lock_state(staff_id: int) -> Attempt:
     row = await queries.pin_state(staff_id)
     if row is None:
         return Attempt(True, 0, None)
-    until = _aware(row["locked_until"])
+    until = as_datetime(row["locked_until"])
     locked = until is not None and until > now()
     return Attempt(not locked, int(row["failures"]), until if locked else None)

@@ -9,7 +9,8 @@ from datetime import date
 
 from app.components.coupons import queries
 from app.components.coupons.codes import normalize_code
-from app.components.coupons.templates import as_date, yuan
+from app.components.coupons.templates import yuan
+from app.db import as_date
 from app.i18n import _, pick
 
 

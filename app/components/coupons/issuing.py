@@ -12,8 +12,8 @@ from app.components.core.clock import store_today
 from app.components.core.errors import ValidationFailed
 from app.components.coupons import queries
 from app.components.coupons.codes import new_code
-from app.components.coupons.templates import TemplateView, as_date, get_template
-from app.db import transaction
+from app.components.coupons.templates import TemplateView, get_template
+from app.db import as_date, transaction
 from app.i18n import _
 
 SOURCES = ("journey", "campaign", "birthday", "printed", "manual")

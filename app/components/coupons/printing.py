@@ -12,8 +12,8 @@ from app.components.core.errors import ValidationFailed
 from app.components.coupons import queries
 from app.components.coupons.codes import new_code
 from app.components.coupons.issuing import Issued, validity
-from app.components.coupons.templates import as_date, get_template
-from app.db import transaction
+from app.components.coupons.templates import get_template
+from app.db import as_date, transaction
 from app.i18n import _
 
 COUPON_PRINT = "coupon.print"

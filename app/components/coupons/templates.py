@@ -7,25 +7,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
 
 from app.components import audit, catalog
 from app.components.core.actor import StaffUser
 from app.components.core.errors import NotFound, ValidationFailed
 from app.components.coupons import queries
-from app.db import transaction
+from app.db import as_date, transaction
 from app.i18n import _, pick
 
 KINDS = ("amount", "percent")
 SCOPES = ("all", "category", "product")
 TEMPLATE_CREATE = "coupon.template_create"
-
-
-def as_date(value: Any) -> date | None:
-    """A date from the database (SQLite may return one as text)."""
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
 
 
 def yuan(fen: int) -> str:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from app.components.coupons import queries
-from app.components.coupons.templates import as_date, template_view
+from app.components.coupons.templates import template_view
+from app.db import as_date
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from app.components.core.actor import StaffUser
 from app.components.core.errors import NotFound, ValidationFailed
 from app.components.core.roles import Role
 from app.components.health import queries
-from app.components.health.shared import as_date, as_datetime, consent_errors, store_zone
+from app.components.health.shared import consent_errors, store_zone
 from app.components.health.shared import member as member_by_no
-from app.db import transaction
+from app.db import as_date, as_datetime, transaction
 from app.i18n import N_, _, pick
 
 DATA = Path(__file__).resolve().parents[2] / "data"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from app.components import consents
@@ -10,21 +9,6 @@ from app.components.core.errors import NotFound, ValidationFailed
 from app.components.health import queries
 from app.i18n import _
 from app.settings import get_settings
-
-
-def as_datetime(value: datetime | str | None) -> datetime | None:
-    """A stored time as an aware datetime (SQLite hands back text; naive means UTC)."""
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def as_date(value: date | str | None) -> date | None:
-    """A stored date as a date (SQLite hands back text)."""
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
 
 
 def store_zone() -> ZoneInfo:

@@ -15,7 +15,7 @@ from app.components.core import bounds
 from app.components.core.actor import StaffUser
 from app.components.core.errors import ValidationFailed
 from app.components.health import queries
-from app.components.health.shared import as_datetime, consent_errors, store_zone
+from app.components.health.shared import consent_errors, store_zone
 from app.components.health.shared import member as member_by_no
 from app.components.health.thresholds import (
     BOUNDS,
@@ -32,7 +32,7 @@ from app.components.health.thresholds import (
     glucose_flag,
     vital_kind_label,
 )
-from app.db import transaction
+from app.db import as_datetime, transaction
 from app.i18n import N_, _
 
 VITAL_RECORD = "vital.record"

@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from app.components.core.actor import StaffUser
 from app.components.core.errors import NotFound, ValidationFailed
 from app.components.core.roles import HQ_ROLES
 from app.components.imports import queries
+from app.db import as_datetime
 from app.i18n import _
 from app.settings import get_settings
 
@@ -140,14 +140,6 @@ def error_label(code: str) -> str:
         "missing_file": _("The uploaded file is gone. Upload it again."),
         "internal": _("The import stopped because of an error. Upload the file again."),
     }.get(code, code)
-
-
-def as_datetime(value: Any) -> datetime | None:
-    """A timestamp as the engine returns it (SQLite: text, maybe naive), aware in UTC."""
-    if value is None or isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def job_view(row: dict) -> ImportJobView:

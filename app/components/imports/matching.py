@@ -12,9 +12,8 @@ from typing import Any
 
 from app.components import consents
 from app.components.core.crypto import decrypt
-from app.components.imports.jobs import as_datetime
 from app.components.imports.rows import Row
-from app.db import fetch, marks, typed_param
+from app.db import as_date, as_datetime, fetch, marks, typed_param
 
 
 @dataclass(eq=False)
@@ -65,12 +64,6 @@ class Person:
 _SECRET_FIELDS = {"phone", "id_number", "address"}
 
 
-def _as_date(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value.date() if isinstance(value, datetime) else value
-    return date.fromisoformat(str(value)[:10])
-
-
 # Reads the member domain's tables set-based (the bulk path the import bench measures).
 _CANDIDATES = (
     "SELECT id, member_no, name, gender, birth_date, phone_index, id_number_index, address_enc, member_class,"
@@ -113,7 +106,7 @@ async def candidates(rows: list[Row]) -> list[Person]:
             member_no=m["member_no"],
             name=m["name"],
             gender=m["gender"],
-            birth_date=_as_date(m["birth_date"]),
+            birth_date=as_date(m["birth_date"]),
             phone_idx=m["phone_index"],
             id_idx=m["id_number_index"],
             address_enc=m["address_enc"],

@@ -8,8 +8,7 @@ from datetime import UTC, date, datetime
 
 from app.components.core.clock import store_today
 from app.components.loyalty import queries
-from app.components.loyalty.ledger import as_date
-from app.db import transaction
+from app.db import as_date, transaction
 
 
 def expiry_for(earned_on: date) -> date:

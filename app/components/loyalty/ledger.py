@@ -4,7 +4,6 @@ the sum of a member's entries, cached on member_loyalty and moved in the same tr
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
 
 from app.components.core.actor import StaffUser
 from app.components.core.clock import store_today
@@ -27,13 +26,6 @@ def kind_label(kind: str) -> str:
         "adjust": _("Adjusted"),
         "gift": _("Gift"),
     }.get(kind, kind)
-
-
-def as_date(value: Any) -> date | None:
-    """A date from the database (SQLite may return one as text)."""
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
 
 
 async def write(

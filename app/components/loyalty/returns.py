@@ -7,7 +7,8 @@ from app.components.core.actor import StaffUser
 from app.components.core.clock import store_today
 from app.components.loyalty import queries
 from app.components.loyalty.expiry import expiry_for
-from app.components.loyalty.ledger import as_date, write
+from app.components.loyalty.ledger import write
+from app.db import as_date
 
 
 async def reverse_for_return(

@@ -11,9 +11,10 @@ from app.components import coupons
 from app.components.core.clock import store_today
 from app.components.loyalty import queries
 from app.components.loyalty.expiry import expiring, fifo_remaining
-from app.components.loyalty.ledger import as_date, balance, kind_label
+from app.components.loyalty.ledger import balance, kind_label
 from app.components.loyalty.rules import RULES_SETTING, rules_from
 from app.components.loyalty.tiers import tier_label, tier_of
+from app.db import as_date
 
 
 @dataclass(frozen=True)

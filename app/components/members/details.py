@@ -12,8 +12,6 @@ from app.components.core.errors import NotFound, ValidationFailed
 from app.components.members.fields import (
     EDITABLE_FIELDS,
     ENCRYPTED_FIELDS,
-    as_date,
-    as_datetime,
     field_label,
     gender_label,
     member_class_label,
@@ -22,7 +20,7 @@ from app.components.members.lookup import member_id
 from app.components.members.numbers import id_number_index, mask_id_number, mask_phone, phone_index
 from app.components.members.queries import member as queries
 from app.components.members.registration import NewMember, store_pharmacists, validate_new_member
-from app.db import transaction
+from app.db import as_date, as_datetime, transaction
 from app.i18n import N_, _
 from app.settings import get_settings
 

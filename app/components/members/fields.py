@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import datetime
 
 from app.components import timeline
 from app.i18n import _
@@ -31,21 +31,6 @@ GAPS = ("birth_date", "phone", "health", "consents")
 def iso(value: datetime | None) -> str | None:
     """ISO text of a time, or None."""
     return value.isoformat() if value else None
-
-
-def as_date(value: date | str | None) -> date | None:
-    """A stored date as a date (SQLite hands back text)."""
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
-def as_datetime(value: datetime | str | None) -> datetime | None:
-    """A stored time as an aware datetime (SQLite hands back text; naive means UTC)."""
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def gap_label(code: str) -> str:

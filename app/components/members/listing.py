@@ -9,9 +9,9 @@ from datetime import datetime
 from app.components.core.actor import StaffUser
 from app.components.core.clock import age_on, store_today
 from app.components.core.roles import HQ_ROLES
-from app.components.members.fields import as_date
 from app.components.members.numbers import normalize_phone, phone_index
 from app.components.members.queries import member as queries
+from app.db import as_date
 
 PER_PAGE = 50
 

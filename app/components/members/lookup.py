@@ -11,7 +11,7 @@ from app.components.allergies import class_label, criticality_label, reaction_la
 from app.components.core.actor import StaffUser
 from app.components.core.clock import age_on, store_today
 from app.components.core.errors import NotFound
-from app.components.members.fields import as_date, as_datetime, iso
+from app.components.members.fields import iso
 from app.components.members.numbers import (
     is_member_no,
     normalize_phone,
@@ -20,6 +20,7 @@ from app.components.members.numbers import (
     resolve_member_no,
 )
 from app.components.members.queries import member as queries
+from app.db import as_date, as_datetime
 from app.i18n import _
 from app.settings import get_settings
 

@@ -13,11 +13,10 @@ from app.components.core.actor import StaffUser
 from app.components.core.clock import age_on, store_today
 from app.components.core.errors import NotFound, ValidationFailed
 from app.components.core.roles import Role
-from app.components.members.fields import as_date, as_datetime
 from app.components.members.numbers import resolve_member_no
 from app.components.members.queries import merge as queries
 from app.components.members.queries.merge import FILLABLE, MOVABLE, Movable
-from app.db import transaction
+from app.db import as_date, as_datetime, transaction
 from app.i18n import N_, _
 
 # Who may merge and undo: a pharmacist's judgement that two records are one person.

@@ -18,8 +18,9 @@ from app.components.core.roles import DISCOUNT_ROLES, PHARMACIST_ROLES, SALE_ROL
 from app.components.sales.approvals import approver_ok, approvers_by_id
 from app.components.sales.queries import sale as sale_sql
 from app.components.sales.requests import TENDER_KINDS, LineRequest, NotPermitted, SaleRequest
-from app.components.sales.views import as_date, warnings_of
+from app.components.sales.views import warnings_of
 from app.components.scanning import TRACEABILITY_PRODUCT_DIGITS, BadScan
+from app.db import as_date
 from app.i18n import _, join_list, pick
 from app.settings import get_settings
 

@@ -17,8 +17,8 @@ from app.components.sales.queries import returns as return_sql
 from app.components.sales.queries import sale as sale_sql
 from app.components.sales.requests import NotPermitted, Replay, ReturnRequest
 from app.components.sales.search import get_sale, load_sale
-from app.components.sales.views import ReturnResult, SaleLineView, SaleView, as_date, product_qty
-from app.db import transaction
+from app.components.sales.views import ReturnResult, SaleLineView, SaleView, product_qty
+from app.db import as_date, transaction
 from app.i18n import N_, _, join_list
 
 # Timeline kind and audit actions of a return.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from app.components import catalog, timeline
@@ -266,12 +266,6 @@ def warnings_of(name: str, alerts: list[dict]) -> list[str]:
     """The notes a line's alerts give the API's `warnings`: allergy warnings to acknowledge, a possible
     cross-sensitivity shown for a low-risk allergy, prompts to ask and duplicate therapy."""
     return [f"{name}: {a['message']}" for a in alerts if is_warning(a)]
-
-
-def as_date(value: date | str | None) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
 
 
 def product_qty(product: catalog.ProductView, qty: int) -> str:

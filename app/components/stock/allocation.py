@@ -18,7 +18,8 @@ from app.components.core.actor import StaffUser
 from app.components.core.clock import store_today
 from app.components.core.errors import ValidationFailed
 from app.components.stock import queries
-from app.components.stock.batches import AVAILABLE, as_date
+from app.components.stock.batches import AVAILABLE
+from app.db import as_date
 from app.i18n import _
 from app.settings import get_settings
 

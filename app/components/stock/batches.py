@@ -11,7 +11,7 @@ from app.components.core.actor import StaffUser
 from app.components.core.clock import store_today
 from app.components.core.errors import NotFound, ValidationFailed
 from app.components.stock import queries
-from app.db import transaction
+from app.db import as_date, transaction
 from app.i18n import _, pick
 
 AVAILABLE, QUARANTINED, RECALLED = "available", "quarantined", "recalled"
@@ -40,13 +40,6 @@ def batch_state(status: str, expiry: date, today: date | None = None) -> str:
     if expiry < (today or store_today()):
         return EXPIRED
     return status
-
-
-def as_date(value: date | str | None) -> date | None:
-    """A date from the database (SQLite returns aggregates of dates as text)."""
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
 
 
 def product_name(row: dict) -> str:

@@ -8,7 +8,8 @@ from datetime import date
 
 from app.components.core.clock import store_today
 from app.components.stock import queries
-from app.components.stock.batches import AVAILABLE, as_date, product_name
+from app.components.stock.batches import AVAILABLE, product_name
+from app.db import as_date
 
 PER_PAGE = 50
 

@@ -14,8 +14,8 @@ from app.components.core.clock import store_today
 from app.components.core.errors import NotFound, ValidationFailed
 from app.components.stock import queries
 from app.components.stock.allocation import lock_store
-from app.components.stock.batches import RECALLED, as_date, product_name
-from app.db import transaction
+from app.components.stock.batches import RECALLED, product_name
+from app.db import as_date, transaction
 from app.i18n import _
 
 # A returned pack waits in quarantine (held) until a manager releases it to its batch or writes it off.

@@ -12,9 +12,9 @@ from app.components.core.actor import StaffUser
 from app.components.core.clock import store_today
 from app.components.core.errors import NotFound, ValidationFailed
 from app.components.stock import queries
-from app.components.stock.batches import AVAILABLE, RECALLED, BatchView, as_date, get_batch
+from app.components.stock.batches import AVAILABLE, RECALLED, BatchView, get_batch
 from app.components.stock.ledger import MAX_KEY, MAX_QTY, parse_qty
-from app.db import transaction
+from app.db import as_date, transaction
 from app.i18n import _
 
 BATCH_NO_MAX = 20

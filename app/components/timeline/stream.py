@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from app.components.core.actor import StaffUser
 from app.components.timeline import queries
+from app.db import as_datetime
 from app.i18n import gettext, join_list
 
 # Kinds used so far; later features add their own (purchase, follow_up, message, complaint …).
@@ -111,11 +112,4 @@ async def events(member_id: int, limit: int = 100, before_id: int | None = None)
 async def last_events(member_id: int, kind: str, ref_prefix: str) -> dict[str, tuple[datetime | None, str | None]]:
     """ref → (when, who) of the latest event of `kind` whose ref starts with `ref_prefix` (e.g. a status change)."""
     rows = await queries.latest_by_ref(member_id, kind, ref_prefix)
-    return {r["ref"]: (_aware(r["at"]), r["staff"]) for r in rows}
-
-
-def _aware(value: datetime | str | None) -> datetime | None:
-    if value is None:
-        return None
-    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return {r["ref"]: (as_datetime(r["at"]), r["staff"]) for r in rows}

@@ -6,8 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from app.components import loyalty
 from app.components.loyalty import DEFAULT_RULES, EligibleLine, LoyaltyRules
-from app.components.loyalty.ledger import as_date
-from app.db import fetch
+from app.db import as_date, fetch
 from tests.components.loyalty.loyalty_data import _earn, _member
 from tests.components.sales.sale_data import past_sale
 

@@ -8,8 +8,7 @@ from hypothesis import HealthCheck, given, settings
 
 from app.components import loyalty
 from app.components.core.errors import ValidationFailed
-from app.components.loyalty.ledger import as_date
-from app.db import fetch, transaction
+from app.db import as_date, fetch, transaction
 from tests.components.loyalty.loyalty_data import OPS, _earn, _member, _redeem
 
 

@@ -6,8 +6,7 @@ from datetime import date
 
 from app.components import loyalty
 from app.components.core import clock
-from app.components.loyalty.ledger import as_date
-from app.db import fetch, transaction
+from app.db import as_date, fetch, transaction
 from tests.components.loyalty.loyalty_data import _earn, _member, _redeem
 from tests.conftest import actor
 
