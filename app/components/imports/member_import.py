@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import hashlib
 import itertools
 import json
 import uuid
@@ -39,12 +38,19 @@ from app.components.imports.jobs import (
     source_path,
     target_store,
 )
-from app.components.imports.reading import MAX_UPLOAD_BYTES, Batch, count_rows, data_rows, read_header, upload_name
+from app.components.imports.reading import (
+    Batch,
+    count_rows,
+    data_rows,
+    read_header,
+    save_upload,
+    upload_name,
+)
 from app.components.imports.rejects import Reject, drop_rejects_from
 from app.components.imports.rows import COLUMNS, Row, map_header, validate_row
 from app.components.imports.writing import commit_chunk
 from app.db import advisory_lock, transaction
-from app.i18n import _, current_language, use_language
+from app.i18n import current_language, use_language
 from app.settings import get_settings
 
 CHUNK = 2000
@@ -68,20 +74,8 @@ async def submit(actor: StaffUser, filename: str, chunks: AsyncIterator[bytes], 
     filename = upload_name(filename)
     store_id = await target_store(actor, store_code)
     tmp = imports_dir() / f"upload-{uuid.uuid4().hex}.part"
-    digest = hashlib.sha256()
-    size = 0
     try:
-        with tmp.open("wb") as fh:
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > MAX_UPLOAD_BYTES:
-                    raise ValidationFailed(
-                        {"file": _("The file is larger than %(mb)s MB: split it.") % {"mb": MAX_UPLOAD_BYTES >> 20}}
-                    )
-                digest.update(chunk)
-                fh.write(chunk)
-        if size == 0:
-            raise ValidationFailed({"file": _("The file is empty.")})
+        sha = await save_upload(chunks, tmp)
         checked = tmp.with_suffix(".xlsx" if filename.lower().endswith(".xlsx") else ".csv")
         tmp.rename(checked)
         tmp = checked
@@ -91,7 +85,6 @@ async def submit(actor: StaffUser, filename: str, chunks: AsyncIterator[bytes], 
             raise ValidationFailed({"file": error_label("unreadable")}) from None
         if "name" not in map_header(header, COLUMNS):
             raise ValidationFailed({"file": error_label("no_name_column")})
-        sha = digest.hexdigest()
         async with transaction():
             # Two submits of one file at the same moment: the second waits and finds the first.
             await advisory_lock(f"import:{actor.id}:{sha}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
 import uuid
 from collections.abc import AsyncIterator
@@ -32,12 +31,12 @@ from app.components.imports.jobs import (
     mark_failed,
 )
 from app.components.imports.reading import (
-    MAX_UPLOAD_BYTES,
     Column,
     csv_line,
     data_rows,
     header_keys,
     read_header,
+    save_upload,
     upload_name,
 )
 from app.db import transaction
@@ -154,18 +153,7 @@ async def import_products(actor: StaffUser, filename: str, chunks: AsyncIterator
     folder = job_dir(key)
     folder.mkdir(parents=True)
     source = folder / ("source.xlsx" if filename.lower().endswith(".xlsx") else "source.csv")
-    digest, size = hashlib.sha256(), 0
-    with source.open("wb") as fh:
-        async for chunk in chunks:
-            size += len(chunk)
-            if size > MAX_UPLOAD_BYTES:
-                raise ValidationFailed(
-                    {"file": _("The file is larger than %(mb)s MB: split it.") % {"mb": MAX_UPLOAD_BYTES >> 20}}
-                )
-            digest.update(chunk)
-            fh.write(chunk)
-    if size == 0:
-        raise ValidationFailed({"file": _("The file is empty.")})
+    sha = await save_upload(chunks, source)
     try:
         header = read_header(source)
     except ValueError:
@@ -175,7 +163,7 @@ async def import_products(actor: StaffUser, filename: str, chunks: AsyncIterator
         raise ValidationFailed(
             {"file": _("The file has no SKU column. Download the template and keep its header row.")}
         )
-    await queries.insert_job(key, KIND, None, actor.id, filename, digest.hexdigest(), "running", datetime.now(UTC))
+    await queries.insert_job(key, KIND, None, actor.id, filename, sha, "running", datetime.now(UTC))
     try:
         await _run(key, actor, source, header, keys)
     except (OSError, UnicodeDecodeError, csv.Error):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -209,3 +210,20 @@ def csv_line(values: list[str]) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer).writerow(values)
     return buffer.getvalue().encode("utf-8")
+
+
+async def save_upload(chunks: AsyncIterator[bytes], path: Path) -> str:
+    """Write an upload to `path` as it arrives, refusing one over MAX_UPLOAD_BYTES or an empty one; its SHA-256."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("wb") as fh:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > MAX_UPLOAD_BYTES:
+                raise ValidationFailed(
+                    {"file": _("The file is larger than %(mb)s MB: split it.") % {"mb": MAX_UPLOAD_BYTES >> 20}}
+                )
+            digest.update(chunk)
+            fh.write(chunk)
+    if size == 0:
+        raise ValidationFailed({"file": _("The file is empty.")})
+    return digest.hexdigest()
