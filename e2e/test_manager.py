@@ -160,6 +160,8 @@ async def test_every_manager_page_fits_a_phone(new_context: NewContext, username
         await page.goto(path)
         await page.wait_for_load_state("networkidle")
         problems += await _check_page(page, path)
+        slug = path.strip("/").replace("/", "-")
+        await page.screenshot(path=ARTIFACTS / f"manager-phone-{username}-{language}-{slug}.png", full_page=True)
     assert problems == []
     if language == "zh_CN":
         # A source or channel code never reaches the Chinese page as an English word (the vitals' "counter").
