@@ -201,3 +201,29 @@ async def past_sale(member_id: int, sale_no: str, total: int, days_ago: float = 
         datetime.now(UTC) - timedelta(days=days_ago),
     )
     return rows[0]["id"]
+
+
+async def printed_coupon(
+    code: str, value: int = 1000, threshold: int = 2000, restore: bool = True, sku: str = ""
+) -> None:
+    """A printed coupon: `value` fen off from `threshold`, on the whole cart or on one product (`sku`)."""
+    rows = await fetch(
+        "INSERT INTO coupon_template (code, name_zh, name_en, kind, value, threshold, scope, scope_value,"
+        " per_member_limit, stackable, restore_on_return, active, created_at)"
+        " VALUES ({}, '满20减10', '10 off 20', 'amount', {}, {}, {}, {}, 0, {}, {}, {}, CURRENT_TIMESTAMP)"
+        " RETURNING id",
+        f"T{code}",
+        value,
+        threshold,
+        "product" if sku else "all",
+        sku,
+        False,
+        restore,
+        True,
+    )
+    await fetch(
+        "INSERT INTO coupon (code, template, status, source, issued_at) VALUES ({}, {}, 'issued', 'printed',"
+        " CURRENT_TIMESTAMP)",
+        code,
+        rows[0]["id"],
+    )

@@ -21,6 +21,7 @@ from tests.components.sales.sale_data import (
     make_member,
     make_products,
     points,
+    printed_coupon,
     request,
     stock_in,
     store_id,
@@ -195,30 +196,6 @@ async def test_a_store_role_may_not_sell_for_another_store(products: dict) -> No
 # ---------------------------------------------------------------- record_sale
 
 
-async def _coupon(code: str, value: int = 1000, threshold: int = 2000, restore: bool = True, sku: str = "") -> None:
-    """A printed coupon: `value` fen off from `threshold`, on the whole cart or on one product (`sku`)."""
-    rows = await fetch(
-        "INSERT INTO coupon_template (code, name_zh, name_en, kind, value, threshold, scope, scope_value,"
-        " per_member_limit, stackable, restore_on_return, active, created_at)"
-        " VALUES ({}, '满20减10', '10 off 20', 'amount', {}, {}, {}, {}, 0, {}, {}, {}, CURRENT_TIMESTAMP)"
-        " RETURNING id",
-        f"T{code}",
-        value,
-        threshold,
-        "product" if sku else "all",
-        sku,
-        False,
-        restore,
-        True,
-    )
-    await fetch(
-        "INSERT INTO coupon (code, template, status, source, issued_at) VALUES ({}, {}, 'issued', 'printed',"
-        " CURRENT_TIMESTAMP)",
-        code,
-        rows[0]["id"],
-    )
-
-
 async def test_totals_due_and_change_at_the_edges(products: dict) -> None:
     lines = [("YS90007", 2), ("YS90005", 1)]  # 2 × 9.90 + 30.00 = 49.80
     exact = await sales.quote(await request(lines=lines), await actor())
@@ -288,19 +265,19 @@ async def test_a_points_tender_is_whole_points_and_at_most_the_balance(products:
 
 
 async def test_a_coupon_counts_the_line_after_its_discount_and_shares_only_in_scope(products: dict) -> None:
-    await _coupon("CPNAMLO", 500, threshold=3000, sku="YS90005")
+    await printed_coupon("CPNAMLO", 500, threshold=3000, sku="YS90005")
     lines = [sales.LineRequest(code="YS90005", qty=1, line_discount=100), sales.LineRequest(code="YS90007", qty=1)]
     req = replace(await request(tenders=[("cash", 3890)]), lines=lines, coupon_codes=["CPNAMLO"])
     q = await sales.quote(req, await actor("pharmacist"))
     assert "coupon" in q.blocker_codes  # 30.00 − 1.00 is below the ¥30 threshold
-    await _coupon("CPNAMLO2", 500, threshold=0, sku="YS90005")
+    await printed_coupon("CPNAMLO2", 500, threshold=0, sku="YS90005")
     q = await sales.quote(replace(req, coupon_codes=["CPNAMLO2"]), await actor("pharmacist"))
     assert [(line.coupon_share, line.total) for line in q.lines] == [(500, 2400), (0, 990)]
     assert (q.coupon_discount, q.total) == (500, 3390)
 
 
 async def test_a_coupon_share_is_never_above_its_line(products: dict) -> None:
-    await _coupon("CPNBIG", 5000, threshold=0)
+    await printed_coupon("CPNBIG", 5000, threshold=0)
     req = replace(await request(tenders=[]), coupon_codes=["CPNBIG"])
     q = await sales.quote(req, await actor())
     assert [(line.coupon_share, line.total) for line in q.lines] == [(990, 0)]

@@ -26,6 +26,7 @@ from tests.components.sales.sale_data import (
     on_hand,
     past_sale,
     points,
+    printed_coupon,
     request,
     stock_in,
     store_id,
@@ -272,32 +273,8 @@ async def test_seed_sales_history_writes_sales_lines_and_medication_set_based(pr
 # ---------------------------------------------------------------- coupons, oversell
 
 
-async def _coupon(code: str, value: int = 1000, threshold: int = 2000, restore: bool = True, sku: str = "") -> None:
-    """A printed coupon: `value` fen off from `threshold`, on the whole cart or on one product (`sku`)."""
-    rows = await fetch(
-        "INSERT INTO coupon_template (code, name_zh, name_en, kind, value, threshold, scope, scope_value,"
-        " per_member_limit, stackable, restore_on_return, active, created_at)"
-        " VALUES ({}, '满20减10', '10 off 20', 'amount', {}, {}, {}, {}, 0, {}, {}, {}, CURRENT_TIMESTAMP)"
-        " RETURNING id",
-        f"T{code}",
-        value,
-        threshold,
-        "product" if sku else "all",
-        sku,
-        False,
-        restore,
-        True,
-    )
-    await fetch(
-        "INSERT INTO coupon (code, template, status, source, issued_at) VALUES ({}, {}, 'issued', 'printed',"
-        " CURRENT_TIMESTAMP)",
-        code,
-        rows[0]["id"],
-    )
-
-
 async def test_a_coupon_is_shared_over_lines_redeemed_once_and_restored_by_a_full_return(products: dict) -> None:
-    await _coupon("CPN1")
+    await printed_coupon("CPN1")
     lines = [("YS90005", 1), ("YS90007", 1)]  # 30.00 + 9.90
     req = replace(await request("c1", lines=lines, tenders=[("cash", 2990)]), coupon_codes=["CPN1"])
     q = await sales.quote(req, await actor())
@@ -341,7 +318,7 @@ async def test_selling_beyond_stock_needs_the_setting_and_a_manager(products: di
 
 async def test_a_new_sale_answers_exactly_what_reading_it_back_gives(products: dict) -> None:
     """record_sale builds the new sale's view from what it wrote (no read-back): it must be the replay's body."""
-    await _coupon("SAME1")
+    await printed_coupon("SAME1")
     member_no = await make_member(status="none")
     await sales.record_sale(await request("seed", member_no=member_no, lines=[("YS90005", 3)]), await actor())
     cases = [
