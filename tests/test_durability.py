@@ -22,8 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.components import stock
-from app.components.sales import sale as sales
+from app.components import sales, stock
 from app.components.seed import DEMO_PASSWORD
 from app.db import fetch
 from tests.components.sales.sale_data import count, make_products, request, stock_in
@@ -55,10 +54,10 @@ async def test_a_sale_that_rolls_back_lends_neither_its_number_nor_its_id_to_the
         failed.update((await fetch("SELECT id, sale_no FROM sale WHERE sale_no = {}", sale_no))[0])
         raise RuntimeError("the till lost its connection half-way through the sale")
 
-    monkeypatch.setattr(sales.stock, "allocate_sale_lines", allocate_then_fail)
+    monkeypatch.setattr(stock, "allocate_sale_lines", allocate_then_fail)
     with pytest.raises(RuntimeError, match="half-way"):
         await sales.record_sale(await request(key="fails"), await actor())
-    monkeypatch.setattr(sales.stock, "allocate_sale_lines", real_allocate)
+    monkeypatch.setattr(stock, "allocate_sale_lines", real_allocate)
     assert failed and await count("sale") == 0 and await count("stock_move WHERE kind = 'sale'") == 0
 
     nxt = await sales.record_sale(await request(key="next"), await actor())

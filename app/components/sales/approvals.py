@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING
 
 from app.components import auth
 from app.components.auth import check_password
@@ -14,12 +12,7 @@ from app.components.core.actor import StaffUser
 from app.components.core.errors import ValidationFailed
 from app.components.core.roles import PHARMACIST_ROLES
 from app.components.sales.queries import sale as sale_sql
-from app.components.sales.requests import Override, Prescription, SaleRequest
-from app.components.sales.views import APPROVAL_KINDS
 from app.i18n import _
-
-if TYPE_CHECKING:
-    from app.components.sales.quote import Quote
 
 
 @dataclass(frozen=True)
@@ -78,37 +71,3 @@ async def approvers_by_id(ids: Collection[int]) -> dict[int, dict]:
 
 def approver_ok(row: dict | None, roles: Collection[str], store_id: int) -> bool:
     return row is not None and row["role"] in roles and (row["store"] is None or row["store"] == store_id)
-
-
-def approval_rows(
-    req: SaleRequest, q: Quote, override: Override | None, rx: Prescription | None, now: datetime
-) -> list[tuple[str, int | None, str, str, int, datetime]]:
-    """The approvals a sale goes ahead with, one row each (kind, line_no, allergen class, reason, staff, at): the
-    override of each blocked line and allergy with its reason, the prescription check, each acknowledged warning
-    and a store manager's approval to sell beyond stock (when some line needed it)."""
-    rows: list[tuple[str, int | None, str, str, int, datetime]] = []
-    for line in q.lines:
-        for alert in line.alerts:
-            if alert.kind != "allergy":
-                continue
-            recorded = alert.detail.get("recorded_class") or ""
-            if alert.level == "high" and override is not None:
-                rows.append(
-                    (
-                        "allergy_override",
-                        line.line_no,
-                        recorded,
-                        override.reason.strip(),
-                        override.approved_by,
-                        override.at or now,
-                    )
-                )
-            elif alert.detail.get("acknowledged_by"):
-                at = datetime.fromisoformat(alert.detail["acknowledged_at"])
-                rows.append(("allergy_acknowledged", line.line_no, recorded, "", alert.detail["acknowledged_by"], at))
-    if rx is not None and rx.verified_by is not None:
-        rows.append(("rx_verified", None, "", "", rx.verified_by, rx.verified_at or now))
-    if req.oversell_approved_by is not None and any(a.kind == "stock" for line in q.lines for a in line.alerts):
-        rows.append(("oversell", None, "", "", req.oversell_approved_by, req.oversell_approved_at or now))
-    rows.sort(key=lambda row: (APPROVAL_KINDS.index(row[0]), row[1] or 0))
-    return rows

@@ -11,41 +11,22 @@ from app.components import audit, coupons, health, loyalty, stock, timeline
 from app.components.core.actor import StaffUser
 from app.components.core.clock import store_today
 from app.components.core.errors import NotFound, ValidationFailed
-from app.components.core.roles import PHARMACIST_ROLES, SALE_ROLES
+from app.components.core.roles import SALE_ROLES
 from app.components.sales import numbers
-from app.components.sales.approvals import approval_rows, verify_pin
 from app.components.sales.queries import sale as sale_sql
 from app.components.sales.quote import Quote, check_store, eligible, exclude_rx, points_for_fen, quote
 from app.components.sales.requests import (
-    Acknowledgement,
     AllergyBlocked,
-    LineRequest,
     NotPermitted,
+    Override,
     Prescription,
     Replay,
-    ReturnRequest,
     SaleRequest,
-    TenderRequest,
 )
-from app.components.sales.returns import return_sale
-from app.components.sales.search import SALE_SEARCH_DAYS, load_sale
-from app.components.sales.views import SaleResult, SaleView, product_qty, sale_view
+from app.components.sales.search import load_sale
+from app.components.sales.views import APPROVAL_KINDS, SaleResult, SaleView, product_qty, sale_view
 from app.db import transaction
 from app.i18n import N_, _, join_list
-
-# Tests of other domains and of the routes reach these through this module, as before the sale was split into
-# modules; the package exports every one of them. To go once those tests import `app.components.sales`.
-BEFORE_THE_SPLIT = (
-    Acknowledgement,
-    LineRequest,
-    PHARMACIST_ROLES,
-    Prescription,
-    ReturnRequest,
-    SALE_SEARCH_DAYS,
-    TenderRequest,
-    return_sale,
-    verify_pin,
-)
 
 # Timeline kind and audit action of a sale.
 PURCHASE = "purchase"
@@ -418,3 +399,37 @@ def _written_view(
     ]
     tender_rows = [{"kind": t.kind, "amount": t.amount, "reference": (t.reference or "")[:60]} for t in req.tenders]
     return sale_view(row, line_rows, tender_rows, [], [], [])
+
+
+def approval_rows(
+    req: SaleRequest, q: Quote, override: Override | None, rx: Prescription | None, now: datetime
+) -> list[tuple[str, int | None, str, str, int, datetime]]:
+    """The approvals a sale goes ahead with, one row each (kind, line_no, allergen class, reason, staff, at): the
+    override of each blocked line and allergy with its reason, the prescription check, each acknowledged warning
+    and a store manager's approval to sell beyond stock (when some line needed it)."""
+    rows: list[tuple[str, int | None, str, str, int, datetime]] = []
+    for line in q.lines:
+        for alert in line.alerts:
+            if alert.kind != "allergy":
+                continue
+            recorded = alert.detail.get("recorded_class") or ""
+            if alert.level == "high" and override is not None:
+                rows.append(
+                    (
+                        "allergy_override",
+                        line.line_no,
+                        recorded,
+                        override.reason.strip(),
+                        override.approved_by,
+                        override.at or now,
+                    )
+                )
+            elif alert.detail.get("acknowledged_by"):
+                at = datetime.fromisoformat(alert.detail["acknowledged_at"])
+                rows.append(("allergy_acknowledged", line.line_no, recorded, "", alert.detail["acknowledged_by"], at))
+    if rx is not None and rx.verified_by is not None:
+        rows.append(("rx_verified", None, "", "", rx.verified_by, rx.verified_at or now))
+    if req.oversell_approved_by is not None and any(a.kind == "stock" for line in q.lines for a in line.alerts):
+        rows.append(("oversell", None, "", "", req.oversell_approved_by, req.oversell_approved_at or now))
+    rows.sort(key=lambda row: (APPROVAL_KINDS.index(row[0]), row[1] or 0))
+    return rows

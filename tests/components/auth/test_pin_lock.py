@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.components import sales
 from app.components.auth import pin_lock
 from app.components.core.errors import ValidationFailed
-from app.components.core.roles import STOCK_ROLES
-from app.components.sales import sale as sales
+from app.components.core.roles import PHARMACIST_ROLES, STOCK_ROLES
 from app.components.seed import DEMO_PIN
 from app.db import fetch
 from app.i18n import use_language
@@ -27,7 +27,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
     return now
 
 
-async def _refused(clerk, username: str, pin: str, roles=sales.PHARMACIST_ROLES) -> str:
+async def _refused(clerk, username: str, pin: str, roles=PHARMACIST_ROLES) -> str:
     with pytest.raises(ValidationFailed) as refused:
         await sales.verify_pin(clerk, username, pin, roles)
     return refused.value.errors["pin"]

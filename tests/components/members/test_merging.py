@@ -295,8 +295,7 @@ async def test_preview_shows_both_sides_and_is_audited() -> None:
 
 
 async def test_merge_moves_purchases_points_and_coupons_and_undo_returns_them() -> None:
-    from app.components import coupons, loyalty
-    from app.components.sales import sale as sales
+    from app.components import coupons, loyalty, sales
     from tests.components.sales.sale_data import make_member, make_products, request, stock_in
 
     await make_products()

@@ -15,9 +15,8 @@ from typing import Any
 import schemathesis
 from schemathesis.engine import Status, events, from_schema
 
-from app.components import catalog, members, stock
+from app.components import catalog, members, sales, stock
 from app.components.imports import member_import as imports
-from app.components.sales import sale as sales
 from app.web import create_app
 from tests.conftest import actor, api_headers, grant_health_consent
 

@@ -8,9 +8,9 @@ import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from app.components import sales
 from app.components.audit import log as audit
 from app.components.core.clock import store_today
-from app.components.sales import sale as sales
 from app.db import fetch
 from tests.components.sales.sale_data import make_member, make_products, request, stock_in
 from tests.conftest import actor, api_headers, login

@@ -304,7 +304,7 @@ async def test_timeline_section_is_audited_and_in_the_readers_language(client) -
 
 
 async def test_purchases_and_points_sections_show_what_the_member_bought(client) -> None:
-    from app.components.sales import sale as sales
+    from app.components import sales
     from tests.components.sales.sale_data import make_member, make_products, request, stock_in
 
     await make_products()
@@ -332,8 +332,7 @@ async def test_purchases_and_points_sections_show_what_the_member_bought(client)
 
 
 async def test_points_buy_a_gift_once_and_errors_keep_what_was_typed(client) -> None:
-    from app.components import loyalty
-    from app.components.sales import sale as sales
+    from app.components import loyalty, sales
     from tests.components.sales.sale_data import make_member, make_products, request, stock_in
 
     await make_products()
