@@ -83,7 +83,7 @@ _CATALOG_TABLES = ("product", "product_code")
 async def _m0004_catalog_token() -> None:
     """Every write to product or product_code, whoever makes it (the app, an import, a console), gives the
     catalog a new random token in the same transaction: a process may keep the product views it has read for as
-    long as the token it read them under is still the token (`catalog._cache`). Random, not a counter, so a
+    long as the token it read them under is still the token (`catalog.cache`). Random, not a counter, so a
     token never comes back after the row is deleted and written again."""
     if is_sqlite():
         bump = (

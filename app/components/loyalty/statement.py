@@ -98,7 +98,8 @@ class Wallet:
 
 
 async def wallet(member_id: int, today: date | None = None, soon_days: int = 90) -> Wallet:
-    """Points, tier, lots expiring within `soon_days` and usable coupons, for templates/counter/_wallet.html."""
+    """Points, tier, lots expiring within `soon_days` and usable coupons, for the counter's wallet panel (the
+    `wallet_panel` macro in templates/_macros/counter.html)."""
 
     today = today or store_today()
     # One round trip for the rules, the tier and the ledger by expiry day (the scan of every selling counter
