@@ -100,7 +100,8 @@ MODULES: tuple[Module, ...] = (
             ),
             ("app/components/loyalty/earning.py", _all("points_for", "eligible_amount", "earn")),
             ("app/components/loyalty/expiry.py", _all("expiry_for", "fifo_remaining", "expiring", "expire_points")),
-            ("app/components/loyalty/ledger.py", _all("as_date", "write")),
+            ("app/components/loyalty/ledger.py", _all("write")),
+            ("app/db/values.py", _all("as_date")),  # the lots' expiry dates as the engine hands them back
             ("app/components/loyalty/redemption.py", _all("redeem_value", "redeem_gift", "_spend")),
             ("app/components/loyalty/returns.py", _all("reverse_for_return")),
             ("app/components/loyalty/statement.py", _all("statement", "Wallet.balance_fen", "wallet")),
@@ -115,6 +116,7 @@ MODULES: tuple[Module, ...] = (
             "tests/components/loyalty/test_returns.py",
             "tests/components/loyalty/test_statement.py",
             "tests/components/loyalty/test_tiers.py",
+            "tests/db/test_values.py",
         ),
     ),
     Module(
