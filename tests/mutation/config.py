@@ -314,8 +314,8 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "the gift branch's answer is not used: redeem_gift answers the points it was asked for",
     ),
     Equivalent(
-        _LD,
-        81,
+        _LT,
+        27,
         "`await queries.lock_member(member_id, today)` removed",
         "await queries.lock_member(member_id, today)",
         "not observable on SQLite, whose IMMEDIATE transactions serialise writers anyway (the row lock"
