@@ -37,6 +37,10 @@ from app.tables.migrate import migrate, reset_all  # noqa: E402
 
 # Rows of these tables are per test; stores and staff are made once per session.
 PER_TEST_TABLES = [
+    "journey_step_run",
+    "journey_enrolment",
+    "journey",
+    "care_cursor",
     "returned_pack",
     "sale_return_tender",
     "chain_setting",

@@ -122,8 +122,15 @@ def local_date(timestamp: str, zone: str) -> str:
 def days_after(day: str, days: str) -> str:
     """The date `days` (an integer SQL expression) after the date `day` (an SQL expression)."""
     if is_sqlite():
-        return f"date({day}, '+' || ({days}) || ' days')"
+        return f"date({day}, ({days}) || ' days')"  # '5 days' and '-5 days' are both modifiers
     return f"({day} + ({days}))"
+
+
+def month_day(day: str) -> str:
+    """The month and day of the date `day` (an SQL expression) as text 'MM-DD' (birthdays, calendar dates)."""
+    if is_sqlite():
+        return f"strftime('%m-%d', {day})"
+    return f"to_char({day}, 'MM-DD')"
 
 
 async def fold_log() -> None:

@@ -3,6 +3,7 @@
 from app.tables.allergies import Allergy
 from app.tables.audit import AuditEvent
 from app.tables.auth import ApiToken, PinLockout, Staff
+from app.tables.care import CareCursor, Journey, JourneyEnrolment, JourneyStepRun
 from app.tables.catalog import Product, ProductCode
 from app.tables.consents import ConsentEvent
 from app.tables.coupons import Coupon, CouponTemplate
@@ -72,6 +73,10 @@ ALL_TABLES = [
     CouponTemplate,
     Coupon,
     ChainSetting,
+    Journey,
+    JourneyEnrolment,
+    JourneyStepRun,
+    CareCursor,
 ]
 
 __all__ = [
@@ -80,6 +85,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Batch",
+    "CareCursor",
     "Cart",
     "CartChange",
     "ChainSetting",
@@ -90,6 +96,9 @@ __all__ = [
     "CouponTemplate",
     "Household",
     "ImportJob",
+    "Journey",
+    "JourneyEnrolment",
+    "JourneyStepRun",
     "LoyaltySetting",
     "Medication",
     "Member",

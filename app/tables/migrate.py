@@ -13,10 +13,14 @@ from datetime import UTC, datetime, timedelta
 from app.db import fetch, is_sqlite, transaction
 from app.tables import (
     ALL_TABLES,
+    CareCursor,
     Cart,
     CartChange,
     ChainSetting,
     CounterDevice,
+    Journey,
+    JourneyEnrolment,
+    JourneyStepRun,
     PinLockout,
     ReturnedPack,
     ReturnTender,
@@ -180,6 +184,21 @@ async def _m0008_returns_and_printouts() -> None:
     await fetch("CREATE INDEX IF NOT EXISTS returned_pack_store_status ON returned_pack (store, status, created_at)")
 
 
+async def _m0013_care() -> None:
+    """Care journeys (issue 14): definitions, enrolments, step runs, sweep cursors."""
+    for table in (Journey, JourneyEnrolment, JourneyStepRun, CareCursor):
+        await table.create_table(if_not_exists=True)
+    for statement in (
+        "CREATE UNIQUE INDEX IF NOT EXISTS journey_code_version ON journey (code, version)",
+        # The step runner's scan: active enrolments by due day, small because finished ones leave it.
+        "CREATE INDEX IF NOT EXISTS journey_enrolment_due ON journey_enrolment (next_due_on) WHERE status = 'active'",
+        "CREATE INDEX IF NOT EXISTS journey_enrolment_member ON journey_enrolment (member, status)",
+        "CREATE INDEX IF NOT EXISTS journey_enrolment_journey ON journey_enrolment (journey, status)",
+        "CREATE INDEX IF NOT EXISTS journey_step_run_enrolment ON journey_step_run (enrolment)",
+    ):
+        await fetch(statement)
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _m0001_initial),
     ("0002_sales", _m0002_sales),
@@ -188,6 +207,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0006_approvals", _m0006_approvals),
     ("0007_counter_devices", _m0007_counter_devices),
     ("0008_returns_and_printouts", _m0008_returns_and_printouts),
+    ("0013_care", _m0013_care),
 ]
 
 

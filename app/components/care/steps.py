@@ -1,0 +1,128 @@
+"""The step runner: every due step of every active enrolment, each in its own short transaction, exactly once.
+
+A step is claimed by inserting its run row (unique key "enrolment:step") in the same transaction as its effect and
+the enrolment's move to the next step: a crash anywhere rolls all three back, and a second runner finds the key
+taken. Steps are due by the day and time of day in the member's store's zone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.components import care_tasks
+from app.components.care import effects, queries
+from app.components.care.definitions import TASK_KINDS, Step, steps_from_json
+from app.db import as_date, transaction
+from app.settings import get_settings
+
+BATCH = 200
+# Consents a journey's purpose needs; a member who withdrew it leaves the journey at the next step.
+_NEEDS = {"care": ("consent_health",), "marketing": ("consent_marketing_sms", "consent_marketing_wechat")}
+
+
+@dataclass
+class RunResult:
+    """What one pass of the runner did."""
+
+    done: int = 0
+    skipped: int = 0
+    held_out: int = 0
+    exited: int = 0
+
+    def add(self, other: RunResult) -> None:
+        self.done += other.done
+        self.skipped += other.skipped
+        self.held_out += other.held_out
+        self.exited += other.exited
+
+
+def local_now(zone: str, now: datetime) -> tuple[date, str]:
+    """The day and HH:MM in `zone` at the instant `now`."""
+    local = now.astimezone(ZoneInfo(zone))
+    return local.date(), local.strftime("%H:%M")
+
+
+def _exit_reason(journey: dict[str, Any], row: dict[str, Any]) -> str:
+    if row["merged_into"] is not None:
+        return "merged"
+    if not journey["active"]:
+        return "journey_off"
+    needs = _NEEDS.get(journey["purpose"], ())
+    if needs and not any(row[c] for c in needs):
+        return "opted_out"
+    return ""
+
+
+async def _skip_reason(step: Step, journey: dict[str, Any], enrolment: dict[str, Any]) -> str:
+    if "repurchased" in step.skip_if:
+        anchor = as_date(enrolment["anchor_on"])
+        assert anchor is not None
+        if await queries.bought_since(enrolment["member"], datetime.combine(anchor, datetime.min.time(), UTC)):
+            return "repurchased"
+    if "task_open" in step.skip_if and step.task_kind in TASK_KINDS:
+        if await care_tasks.open_task_exists(enrolment["member"], step.task_kind):
+            return "task_open"
+    return ""
+
+
+async def run_one(enrolment: dict[str, Any], journey: dict[str, Any], now: datetime) -> RunResult:
+    """Run the enrolment's due step (one transaction); nothing when another runner already did."""
+    result = RunResult()
+    n = int(enrolment["next_step"])
+    steps = steps_from_json(journey["steps"])
+    key = f"{enrolment['id']}:{n}"
+    async with transaction(short=True):
+        row = await queries.lock_enrolment(enrolment["id"], n)
+        if row is None:
+            return result
+        reason = _exit_reason(journey, row)
+        if reason or n >= len(steps):
+            await queries.finish(enrolment["id"], "exited" if reason else "completed", reason, now)
+            result.exited += bool(reason)
+            return result
+        step = steps[n]
+        if enrolment["held_out"]:
+            status, skip = "held_out", ""
+        else:
+            skip = await _skip_reason(step, journey, enrolment)
+            status = "skipped" if skip else "done"
+        claimed = await queries.claim_step(key, enrolment["id"], n, step.action, status, skip, now)
+        # Not claimed: the step ran before (its row commits with the move on, so only a hand-edited enrolment gets
+        # here); its effect is not made again, the enrolment just moves on.
+        if claimed and status == "done":
+            effect, skip = await effects.run(step, n, key, journey, enrolment, now, {})
+            await queries.record_effect(key, effect, "skipped" if skip else None, skip or None)
+            status = "skipped" if skip else "done"
+        if claimed:
+            setattr(result, status, 1)
+        if n + 1 < len(steps):
+            anchor = as_date(enrolment["anchor_on"])
+            assert anchor is not None
+            nxt = steps[n + 1]
+            await queries.advance(enrolment["id"], n + 1, anchor + timedelta(days=nxt.after_days), nxt.at)
+        else:
+            await queries.finish(enrolment["id"], "completed", "", now)
+    return result
+
+
+async def run_due(now: datetime, batch: int = BATCH, passes: int = 50) -> RunResult:
+    """Run every due step in every store zone, `batch` enrolments per query, at most `passes` batches per zone."""
+    total = RunResult()
+    chain_zone = get_settings().timezone
+    zones = await queries.store_zones()
+    if chain_zone not in zones:
+        zones.append(chain_zone)
+    for zone in zones:
+        today, hhmm = local_now(zone, now)
+        after = 0
+        for _ in range(passes):
+            due = await queries.due_enrolments(zone, chain_zone, today, hhmm, after, batch)
+            if not due:
+                break
+            journeys = await queries.journeys_by_id({r["journey"] for r in due})
+            for enrolment in due:
+                total.add(await run_one(enrolment, journeys[enrolment["journey"]], now))
+            after = due[-1]["id"]
+    return total
