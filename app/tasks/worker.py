@@ -10,6 +10,7 @@ from app.db import engine
 from app.redis import close_redis
 from app.settings import get_settings
 from app.tasks.auth import purge_sessions
+from app.tasks.care import run_steps, sweep_triggers
 from app.tasks.imports import import_members
 from app.tasks.loyalty import expire_points, review_tiers
 from app.tasks.members import flag_unverified_profiles
@@ -29,7 +30,15 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await close_redis()
 
 
-FUNCTIONS = [purge_sessions, flag_unverified_profiles, import_members, expire_points, review_tiers]
+FUNCTIONS = [
+    purge_sessions,
+    flag_unverified_profiles,
+    import_members,
+    expire_points,
+    review_tiers,
+    sweep_triggers,
+    run_steps,
+]
 # Every job is idempotent, so a job swept from a dead worker (or raced by a starting worker's sweep) is retried.
 JOB_RETRIES = 3
 CRON_JOBS = [
@@ -39,6 +48,11 @@ CRON_JOBS = [
     # expiry sees the new store day. The review runs daily and acts only once the configured review date passed.
     CronJob(expire_points, cron="20 16 * * *", retries=JOB_RETRIES),
     CronJob(review_tiers, cron="40 16 * * *", retries=JOB_RETRIES),
+    # Care: the sweep just after local midnight and then hourly (a missed or crashed run is resumed by the next,
+    # from its cursor); the step runner every 5 minutes. Both read what is due from the database, so a job Redis
+    # lost is simply the next run's work: the schedule is the reconciler.
+    CronJob(sweep_triggers, cron="5 * * * *", retries=JOB_RETRIES),
+    CronJob(run_steps, cron="*/5 * * * *", retries=JOB_RETRIES),
 ]
 
 

@@ -18,10 +18,14 @@ from app.components.care.journeys import (
     add_journey,
     definition_of,
     journey,
+    journeys,
     save_journey,
     seed_builtin_journeys,
     switch_journey,
+    version_ids,
+    versions,
 )
+from app.components.care.views import params_in_words, steps_in_words
 
 __all__ = [
     "ACTIONS",
@@ -38,10 +42,15 @@ __all__ = [
     "definition_of",
     "enrol_from_event",
     "journey",
+    "journeys",
+    "params_in_words",
     "parse_definition",
     "save_journey",
     "seed_builtin_journeys",
+    "steps_in_words",
     "sweep",
     "switch_journey",
     "to_form",
+    "version_ids",
+    "versions",
 ]

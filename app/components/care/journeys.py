@@ -13,7 +13,7 @@ from app.components.care.definitions import Definition, steps_from_json
 from app.components.core.actor import StaffUser
 from app.components.core.errors import NotFound, ValidationFailed
 from app.db import transaction
-from app.i18n import _
+from app.i18n import _, pick
 
 JOURNEY_SAVE = "journey.save"
 JOURNEY_SWITCH = "journey.switch"
@@ -84,12 +84,32 @@ async def switch_journey(code: str, on: bool, actor: StaffUser) -> int:
     return ended
 
 
+def _named(journey: dict[str, Any]) -> dict[str, Any]:
+    journey["name"] = pick(journey["name_zh"], journey["name_en"] or journey["name_zh"])
+    return journey
+
+
+async def journeys() -> list[dict[str, Any]]:
+    """The current version of every journey (built-ins first), `name` in the reader's language."""
+    return [_named(j) for j in await queries.current_journeys()]
+
+
+async def versions(code: str) -> list[dict[str, Any]]:
+    """Every version of journey `code`, newest first."""
+    return [_named(j) for j in await queries.versions(code)]
+
+
+async def version_ids(code: str) -> list[int]:
+    """The ids of every version of `code` (its numbers count them all)."""
+    return [v["id"] for v in await queries.versions(code)]
+
+
 async def journey(code: str) -> dict[str, Any]:
     """The current version of journey `code`; NotFound names it."""
     found = await queries.journey_by_code(code)
     if found is None:
         raise NotFound(_("No journey %(code)s.") % {"code": code})
-    return found
+    return _named(found)
 
 
 async def add_journey(code: str, d: Definition, active: bool, builtin: bool = False) -> dict[str, Any]:

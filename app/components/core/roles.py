@@ -44,6 +44,9 @@ CATALOG_WRITE_ROLES = frozenset({Role.HQ_ADMIN})
 CATALOG_READ_ROLES = frozenset({Role.HQ_ADMIN, Role.HQ_ANALYST, Role.STORE_MANAGER})
 # Who may issue a coupon of an HQ template to a member (a store manager to their own store's members only).
 COUPON_ISSUE_ROLES = frozenset({Role.HQ_ADMIN, Role.STORE_MANAGER})
+# Who builds and switches care journeys (chain-wide); managers and analysts read their numbers.
+JOURNEY_WRITE_ROLES = frozenset({Role.HQ_ADMIN})
+JOURNEY_READ_ROLES = MANAGER_ROLES
 
 
 def role_label(role: str) -> str:

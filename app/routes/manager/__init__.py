@@ -5,7 +5,7 @@ from litestar import Router
 
 from app.components.core.roles import MANAGER_ROLES
 from app.routes.guards import requires_role
-from app.routes.manager import audit, catalog, chain_settings, coupons, devices, loyalty, overview, stock
+from app.routes.manager import audit, catalog, chain_settings, coupons, devices, journeys, loyalty, overview, stock
 
 router = Router(
     path="/manager",
@@ -20,6 +20,7 @@ router = Router(
         *loyalty.ROUTES,
         *coupons.ROUTES,
         *devices.ROUTES,
+        *journeys.ROUTES,
     ],
 )
 

@@ -1,0 +1,221 @@
+"""Care journeys for managers: the list with per-journey numbers, the form-based builder with a live audience
+count, a journey's steps and treated-vs-held-out results, new versions, switching on and off (HQ admins edit)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+from litestar.response import Template
+
+from app.components import care, catalog, coupons, health, messages
+from app.components.care import definitions as defs
+from app.components.care.stats import journey_stats
+from app.components.care.vocabulary import known
+from app.components.core.clock import store_today
+from app.components.core.roles import JOURNEY_READ_ROLES, JOURNEY_WRITE_ROLES
+from app.i18n import _
+from app.routes.guards import requires_role
+from app.routes.render import go, render
+from app.settings import get_settings
+
+read_guard = [requires_role(JOURNEY_READ_ROLES)]
+write_guard = [requires_role(JOURNEY_WRITE_ROLES)]
+
+
+async def _form(request: Request) -> dict[str, str]:
+    raw = await request.form()
+    return {key: str(raw.get(key) or "") for key in raw}
+
+
+async def _choices() -> dict[str, Any]:
+    """The builder's drop-down lists, labelled in the reader's language."""
+    return {
+        "triggers": [(t, defs.trigger_label(t)) for t in defs.TRIGGERS],
+        "params": defs.TRIGGERS,
+        "purposes": [(p, defs.purpose_label(p)) for p in defs.PURPOSES],
+        "actions": [(a, defs.action_label(a)) for a in defs.ACTIONS],
+        "templates": [(t.code, t.label) for t in messages.templates() if t.purpose != "staff"],
+        "coupon_templates": [(t.code, t.name) for t in await coupons.templates() if t.active],
+        "task_kinds": [(k, defs.task_kind_label(k)) for k in defs.TASK_KINDS],
+        "roles": [(r, _role_label(r)) for r in defs.TASK_ROLES],
+        "priorities": [("normal", _("Normal")), ("urgent", _("Urgent"))],
+        "skips": [(s, defs.skip_label(s)) for s in defs.SKIPS],
+        "param_choices": {
+            "category": [(c, catalog.category_l1_label(c)) for c in catalog.CATEGORIES_L1],
+            "code": [(c.code, c.label) for c in health.CONDITIONS.values()],
+            "kind": [("bp", _("Blood pressure")), ("glucose", _("Blood glucose"))],
+            "audience": [(a, defs.audience_label(a)) for a in defs.CALENDAR_AUDIENCES],
+        },
+    }
+
+
+def _role_label(role: str) -> str:
+    return {"pharmacist": _("Pharmacist"), "store_manager": _("Store manager"), "service": _("Customer service")}.get(
+        role, role
+    )
+
+
+async def _count(form: dict[str, str]) -> int | None:
+    d, errors = defs.parse_definition(form, await known())
+    if any(k == "trigger" or k.startswith("p_") for k in errors):
+        return None
+    return await care.audience(d, form.get("code", ""), store_today(), get_settings().timezone)
+
+
+async def _builder(
+    request: Request, form: dict[str, str], errors: dict[str, str], code: str | None, status_code: int = 200
+) -> Template:
+    rows = defs.step_count(form)
+    ctx = {
+        "form": form,
+        "errors": errors,
+        "code": code,
+        "step_rows": range(rows),
+        "max_steps": defs.MAX_STEPS,
+        "audience": await _count(form),
+        **await _choices(),
+    }
+    template = "manager/journey_form.html"
+    return render(request, template, ctx, block="builder", status_code=status_code)
+
+
+_STEP_FIELD = re.compile(r"^s(\d+)_(.+)$")
+
+
+def _edited(form: dict[str, str], op: str) -> dict[str, str]:
+    """The draft after an add-step or remove-step tap (the fields of later steps move up one)."""
+    if op == "add_step":
+        n = defs.step_count(form)
+        if n < defs.MAX_STEPS:
+            form.update({f"s{n}_action": "message", f"s{n}_after_days": "0", f"s{n}_at": "10:00"})
+        return form
+    if not (op.startswith("remove_step:") and op[12:].isdigit()):
+        return form
+    gone = int(op[12:])
+    out: dict[str, str] = {}
+    for key, value in form.items():
+        m = _STEP_FIELD.match(key)
+        if m is None:
+            out[key] = value
+        elif int(m[1]) != gone:
+            n = int(m[1])
+            out[f"s{n - 1 if n > gone else n}_{m[2]}"] = value
+    return out
+
+
+@get("/journeys", guards=read_guard)
+async def journey_list(request: Request) -> Template:
+    """Every journey's current version: trigger, on/off, enrolled, held out and running members."""
+    rows = []
+    for j in await care.journeys():
+        stats = await journey_stats(await care.version_ids(j["code"]), store_today())
+        rows.append({"j": j, "trigger": defs.trigger_label(j["trigger"]), "stats": stats})
+    ctx = {"rows": rows, "can_edit": request.user.role in JOURNEY_WRITE_ROLES}
+    return render(request, "manager/journeys.html", ctx)
+
+
+@get("/journeys/new", guards=write_guard)
+async def new_journey(request: Request) -> Template:
+    """An empty builder: one message step."""
+    form = {"purpose": "care", "trigger": "purchase", "holdout_pct": "0", "s0_action": "message", "s0_after_days": "0"}
+    form["s0_at"] = "10:00"
+    return await _builder(request, form, {}, None)
+
+
+@post("/journeys/draft", guards=write_guard)
+async def journey_draft(request: Request) -> Template:
+    """The builder again after a change of trigger or action, an added or removed step: the fields that fit, the
+    values typed so far and the live audience count."""
+    form = await _form(request)
+    form = _edited(form, form.pop("op", ""))
+    code = form.get("code") or None
+    return await _builder(request, form, {}, code)
+
+
+@post("/journeys/preview", guards=write_guard)
+async def journey_preview(request: Request) -> Template:
+    """Just the live audience count of the draft."""
+    form = await _form(request)
+    return render(request, "manager/_journey_count.html", {"audience": await _count(form)})
+
+
+async def _save(request: Request, code: str | None) -> Response:
+    form = await _form(request)
+    d, errors = defs.parse_definition(form, await known())
+    if errors:
+        return await _builder(request, form, errors, code, status_code=422)
+    saved = await care.save_journey(code, d, request.user)
+    return go(request, f"/manager/journeys/{saved}")
+
+
+@post("/journeys", guards=write_guard)
+async def create_journey(request: Request) -> Response:
+    """Save the builder as a new journey (switched off until an admin switches it on)."""
+    return await _save(request, None)
+
+
+@get("/journeys/{code:str}", guards=read_guard)
+async def journey_page(request: Request, code: FromPath[str]) -> Template:
+    """One journey: its steps in words, per-step counts, treated vs held out with 95 % intervals, its versions,
+    and for HQ admins the builder to save a new version."""
+    j = await care.journey(code)
+    versions = await care.versions(code)
+    stats = await journey_stats([v["id"] for v in versions], store_today())
+    choices = await _choices()
+    ctx = {
+        "j": j,
+        "trigger": defs.trigger_label(j["trigger"]),
+        "purpose": defs.purpose_label(j["purpose"]),
+        "steps": care.steps_in_words(j, choices),
+        "params": care.params_in_words(j, choices),
+        "comparison": [
+            (_("Bought again within 30 days"), stats.repurchase, "%"),
+            (_("Revenue per member within 30 days"), stats.revenue, "¥"),
+        ],
+        "versions": versions,
+        "stats": stats,
+        "can_edit": request.user.role in JOURNEY_WRITE_ROLES,
+    }
+    if ctx["can_edit"]:
+        form = care.to_form(care.definition_of(j))
+        form["code"] = code
+        ctx.update(
+            form=form,
+            errors={},
+            code=code,
+            step_rows=range(defs.step_count(form)),
+            max_steps=defs.MAX_STEPS,
+            audience=await _count(form),
+            **choices,
+        )
+    return render(request, "manager/journey.html", ctx)
+
+
+@post("/journeys/{code:str}", guards=write_guard)
+async def save_version(request: Request, code: FromPath[str]) -> Response:
+    """Save the builder as a new version of `code`; members already enrolled finish on theirs."""
+    await care.journey(code)
+    return await _save(request, code)
+
+
+@post("/journeys/{code:str}/switch", guards=write_guard)
+async def switch(request: Request, code: FromPath[str]) -> Response:
+    """Switch the journey on or off (`on` = 1 / 0); off ends every running enrolment."""
+    form = await _form(request)
+    await care.switch_journey(code, form.get("on") == "1", request.user)
+    return go(request, f"/manager/journeys/{code}")
+
+
+ROUTES = [
+    journey_list,
+    new_journey,
+    journey_draft,
+    journey_preview,
+    create_journey,
+    journey_page,
+    save_version,
+    switch,
+]

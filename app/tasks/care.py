@@ -1,0 +1,22 @@
+"""Care jobs: the daily trigger sweep and the step runner (both driven by the database, so a lost job is redone)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from app.components.care.enrolment import sweep
+from app.components.care.steps import run_due
+from app.components.core.clock import store_today
+from app.settings import get_settings
+
+
+async def sweep_triggers(ctx: dict[str, Any]) -> int:
+    """Enrol members for today's date-driven triggers (resumes a sweep a crash stopped; repeats add nothing)."""
+    return await sweep(store_today(), get_settings().timezone, datetime.now(UTC))
+
+
+async def run_steps(ctx: dict[str, Any]) -> dict[str, int]:
+    """Run every due journey step once (messages, tasks and coupons in each step's own transaction)."""
+    result = await run_due(datetime.now(UTC))
+    return {"done": result.done, "skipped": result.skipped, "held_out": result.held_out, "exited": result.exited}
