@@ -16,13 +16,14 @@ from app.i18n import _, pick
 
 @dataclass(frozen=True)
 class CouponLine:
-    """A cart line as coupons see it: its amount after line discounts."""
+    """A cart line as coupons see it: its amount after line discounts, and whether it is a prescription product."""
 
     line_no: int
     product_id: int
     sku: str
     category_l1: str
     amount_fen: int
+    rx: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ def share(amount: int, weights: dict[int, int]) -> dict[int, int]:
 
 
 def _in_scope(t: dict, line: CouponLine) -> bool:
+    # A prescription product is never discounted by a coupon (nor counts toward its threshold): Rx drugs may not
+    # be promoted to the public (see docs: rules for messages and promotions). A refill reminder's coupon applies to
+    # the rest of the basket.
+    if line.rx:
+        return False
     if t["scope"] == "category":
         return line.category_l1 == t["scope_value"]
     if t["scope"] == "product":

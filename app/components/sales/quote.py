@@ -277,6 +277,7 @@ def _coupon_lines(lines: list[QuoteLine]) -> list[Any]:
             sku=line.product.sku,
             category_l1=line.product.category_l1,
             amount_fen=line.gross - line.line_discount,
+            rx=line.product.rx_class == "Rx",
         )
         for line in lines
     ]

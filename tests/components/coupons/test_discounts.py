@@ -127,3 +127,17 @@ async def test_the_per_member_limit_counts_the_coupons_in_the_cart() -> None:
     first, second, third = (c.code for c in await coupons.print_codes("TWO", 3, await actor("admin")))
     result = await coupons.evaluate([first, second, third], member, LINES, TODAY)
     assert result.codes == [first, second] and list(result.errors) == [third]
+
+
+async def test_a_coupon_never_discounts_a_prescription_product_and_its_amount_does_not_meet_the_threshold() -> None:
+    code = await _printed("BASKET5", threshold="30")
+    rx, otc = CouponLine(1, 21, "YS00021", "心脑血管", 5000, rx=True), CouponLine(2, 22, "YS00022", "维矿物质", 2000)
+    with use_language("en"):
+        short = await coupons.evaluate([code], None, [rx, otc], TODAY)
+    assert short.total == 0  # ¥50 of Rx does not count towards the ¥30 threshold
+    assert short.errors[code] == f"Coupon {code} needs ¥30.00 of eligible items; the cart has ¥20.00."
+    only_rx = await coupons.evaluate([code], None, [rx], TODAY)
+    assert only_rx.total == 0 and code in only_rx.errors
+    plain = await _printed("PLAIN5")
+    result = await coupons.evaluate([plain], None, [rx, otc], TODAY)
+    assert result.per_line == {2: 1000}  # the whole ¥10 off the vitamins, nothing off the Rx line
