@@ -1,4 +1,4 @@
-"""Demo coupon templates: ¥10 off ¥50 for new members, 15% off cold medicines, ¥5 off vitamins (stackable)."""
+"""Demo coupon templates: new members, cold medicines, vitamins (stackable), the refill reminder's and birthday's."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ DEMO_TEMPLATES = [
     ("NEW10", "新会员满50减10", "¥10 off ¥50 (new members)", "amount", 1000, 5000, "all", "", False),
     ("COLD15", "感冒药85折", "15% off cold medicines", "percent", 15, 0, "category", "感冒/流感", False),
     ("VIT5", "维矿物质立减5元", "¥5 off vitamins and minerals", "amount", 500, 0, "category", "维矿物质", True),
+    # Sent by the built-in journeys: the refill reminder's applies to the rest of the basket, never the Rx item.
+    ("REFILL5", "续药关怀满30减5", "¥5 off ¥30 with your refill", "amount", 500, 3000, "all", "", False),
+    ("BDAY20", "生日满100减20", "Birthday: ¥20 off ¥100", "amount", 2000, 10000, "all", "", False),
 ]
 
 

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from app.components import catalog, coupons, stock
+from app.components import care, catalog, coupons, stock
 from app.components.allergies import allergen_classes
 from app.components.auth import hash_password
 from app.components.consents import TEXT_VERSION
@@ -151,14 +151,15 @@ async def seed_demo() -> SeedReport:
 
 
 async def _demo_shop(report: SeedReport) -> None:
-    """The demo catalog, a few batches of each product in each store and the demo coupons, when there is no
-    catalog yet; the first demo member gets a welcome coupon in their wallet."""
+    """The demo catalog, a few batches of each product in each store, the demo coupons and the built-in care
+    journeys (switched on), when there is no catalog yet; the first demo member gets a welcome coupon."""
 
     if (await fetch("SELECT COUNT(*) AS n FROM product"))[0]["n"]:
         return
     report.products = await catalog.seed_demo_catalog()
     report.batches = await stock.seed_demo_stock()
     await coupons.seed_demo_coupons()
+    await care.seed_builtin_journeys(active=True)
     first = await fetch("SELECT id FROM member WHERE member_no = {}", member_no_for(1))
     if first:
         await coupons.issue("NEW10", first[0]["id"], "manual", f"demo:NEW10:{member_no_for(1)}", None)
