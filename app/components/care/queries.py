@@ -185,7 +185,8 @@ async def due_enrolments(zone: str, chain_zone: str, today: date, hhmm: str, aft
     an earlier day, or today at or after its time."""
     zone_match = "s.timezone = {}" if zone != chain_zone else "(s.timezone = {} OR e.store IS NULL)"
     return await fetch(
-        "SELECT e.id, e.key, e.journey, e.member, e.store, e.anchor_on, e.ref, e.held_out, e.next_step, e.next_due_on"
+        "SELECT e.id, e.key, e.journey, e.member, e.store, e.anchor_on, e.ref, e.held_out, e.next_step, e.next_due_on,"
+        " e.enrolled_at"
         " FROM journey_enrolment e LEFT JOIN store s ON s.id = e.store"
         f" WHERE e.status = 'active' AND e.next_due_on IS NOT NULL AND e.id > {{}} AND {zone_match}"
         " AND (e.next_due_on < {} OR (e.next_due_on = {} AND e.next_at <= {}))"
@@ -266,8 +267,31 @@ async def finish(enrolment_id: int, status: str, reason: str, now: datetime) -> 
 
 
 async def bought_since(member_id: int, since: datetime) -> bool:
-    """Whether the member bought anything since `since`."""
-    rows = await fetch("SELECT 1 AS x FROM sale WHERE member = {} AND created_at >= {} LIMIT 1", member_id, since)
+    """Whether the member bought anything after `since`."""
+    rows = await fetch("SELECT 1 AS x FROM sale WHERE member = {} AND created_at > {} LIMIT 1", member_id, since)
+    return bool(rows)
+
+
+async def refilled_since(member_id: int, group: str, since: date) -> bool:
+    """Whether the member bought medicine of therapy group `group` on or after `since`."""
+    rows = await fetch(
+        "SELECT 1 AS x FROM medication WHERE member = {} AND atc LIKE {} AND started_on >= {} LIMIT 1",
+        member_id,
+        group + "%",
+        since,
+    )
+    return bool(rows)
+
+
+async def bought_matching_since(member_id: int, since: datetime, match: Candidates) -> bool:
+    """Whether the member bought a product matching `match` (a condition on alias p) after `since`."""
+    rows = await fetch(
+        "SELECT 1 AS x FROM sale s JOIN sale_line l ON l.sale = s.id JOIN product p ON p.id = l.product"
+        f" WHERE s.member = {{}} AND s.created_at > {{}} AND {match.sql} LIMIT 1",
+        member_id,
+        since,
+        *match.args,
+    )
     return bool(rows)
 
 

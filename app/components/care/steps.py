@@ -7,14 +7,15 @@ taken. Steps are due by the day and time of day in the member's store's zone."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.components import care_tasks
-from app.components.care import effects, queries
+from app.components.care import effects, queries, triggers
 from app.components.care.definitions import TASK_KINDS, Step, steps_from_json
-from app.db import as_date, transaction
+from app.components.care.journeys import definition_of
+from app.db import as_date, as_datetime, transaction
 from app.settings import get_settings
 
 BATCH = 200
@@ -55,12 +56,25 @@ def _exit_reason(journey: dict[str, Any], row: dict[str, Any]) -> str:
     return ""
 
 
-async def _skip_reason(step: Step, journey: dict[str, Any], enrolment: dict[str, Any]) -> str:
-    if "repurchased" in step.skip_if:
+async def repurchased(journey: dict[str, Any], enrolment: dict[str, Any]) -> bool:
+    """Whether the member bought again since enrolling: the same therapy group for a refill reminder, a matching
+    product for a purchase journey, anything for the others."""
+    member_id = enrolment["member"]
+    if journey["trigger"] == "refill_due":
         anchor = as_date(enrolment["anchor_on"])
         assert anchor is not None
-        if await queries.bought_since(enrolment["member"], datetime.combine(anchor, datetime.min.time(), UTC)):
-            return "repurchased"
+        return await queries.refilled_since(member_id, str(enrolment["ref"]).split(":")[0], anchor)
+    since = as_datetime(enrolment["enrolled_at"])
+    assert since is not None
+    if journey["trigger"] == "purchase":
+        match, args = triggers.product_match(definition_of(journey))
+        return await queries.bought_matching_since(member_id, since, triggers.Candidates(match, args))
+    return await queries.bought_since(member_id, since)
+
+
+async def _skip_reason(step: Step, journey: dict[str, Any], enrolment: dict[str, Any]) -> str:
+    if "repurchased" in step.skip_if and await repurchased(journey, enrolment):
+        return "repurchased"
     if "task_open" in step.skip_if and step.task_kind in TASK_KINDS:
         if await care_tasks.open_task_exists(enrolment["member"], step.task_kind):
             return "task_open"

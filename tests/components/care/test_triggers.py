@@ -96,9 +96,7 @@ async def test_holdout_is_fixed_per_member_and_version_and_near_its_share() -> N
     assert len(rows) == 200
     held = {r["member"] for r in rows if r["held_out"]}
     assert 20 <= len(held) <= 60  # 20 % of 200, give or take
-    expected = await fetch(
-        "SELECT id FROM member WHERE (((id * 2654435761) + ({} * 40503)) % 100) < 20", journey["id"]
-    )
+    expected = await fetch("SELECT id FROM member WHERE (((id * 2654435761) + ({} * 40503)) % 100) < 20", journey["id"])
     assert held == {r["id"] for r in expected}
 
 
