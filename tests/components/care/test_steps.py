@@ -199,9 +199,9 @@ async def test_step_counts_and_the_treated_vs_held_out_comparison() -> None:
     await enrolled(holdout=50, members=12)
     await steps.run_due(cd.at_local(TODAY + timedelta(days=3), 10))
     ids = await care.version_ids("course")
-    stats = await stats.journey_stats(ids, TODAY + timedelta(days=40))
-    assert stats.enrolled == 12
-    assert stats.steps[0].done + stats.steps[0].held_out == 12
-    assert stats.repurchase.n_treated + stats.repurchase.n_held_out == 12
+    numbers = await stats.journey_stats(ids, TODAY + timedelta(days=40))
+    assert numbers.enrolled == 12
+    assert numbers.steps[0].done + numbers.steps[0].held_out == 12
+    assert numbers.repurchase.n_treated + numbers.repurchase.n_held_out == 12
     jid = (await queries.journey_by_code("course"))["id"]  # type: ignore[index]
     assert jid in ids
