@@ -5,7 +5,7 @@ documented with each error it answers; each path answers OPTIONS with all of its
 from litestar import Router
 
 from app.components.core.roles import ALL_ROLES
-from app.routes.api import catalog, consents, imports, loyalty, members, sales, schema, stock
+from app.routes.api import catalog, consents, imports, journeys, loyalty, members, sales, schema, stock
 from app.routes.guards import requires_role
 
 HANDLERS = [
@@ -16,6 +16,7 @@ HANDLERS = [
     *stock.ROUTES,
     *loyalty.ROUTES,
     *imports.ROUTES,
+    *journeys.ROUTES,
 ]
 
 router = Router(
