@@ -25,7 +25,7 @@ async def test_a_worker_killed_in_the_middle_of_a_batch_leaves_every_message_exa
     members = await enrolled(members=6)
     when = cd.at_local(TODAY + timedelta(days=3), 10)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "tests/tasks/care_crash_runner.py"), when.isoformat(), "4", cwd=ROOT, env=os.environ
+        sys.executable, "-m", "tests.tasks.care_crash_runner", when.isoformat(), "4", cwd=ROOT, env=os.environ
     )
     assert await proc.wait() == -signal.SIGKILL
     # Three steps committed before the kill; the fourth had queued its message inside the uncommitted transaction.
