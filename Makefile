@@ -8,7 +8,7 @@ PO_FILES := $(wildcard locale/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test test-unit test-e2e bench bench-import mutation lint format messages chromium clean
+.PHONY: install run test test-unit test-e2e bench bench-import bench-care mutation lint format messages chromium clean
 
 install: $(VENV)/.installed $(MO_FILES)
 
@@ -40,6 +40,11 @@ bench: install
 # 100,000-row messy .xlsx and .csv imports through the SAQ worker: time and worker peak memory.
 bench-import: install
 	$(BIN)/python bench/import_bench.py
+
+# Every built-in journey trigger over 1,000,000 members / 10,000,000 sale lines on PostgreSQL (100,000 members on
+# SQLite) through the SAQ worker: seconds and worker peak memory (bench/care_bench.py).
+bench-care: install
+	$(BIN)/python bench/care_bench.py
 
 # Mutation testing of allergies, scanning, loyalty and sale totals: kill rate per module, every surviving mutant
 # (docs/testing.md). About 10 minutes on 2 cores; `--module NAME` and `--survivors` narrow it.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from app.components.care.enrolment import sweep
@@ -11,9 +11,11 @@ from app.components.core.clock import store_today
 from app.settings import get_settings
 
 
-async def sweep_triggers(ctx: dict[str, Any]) -> int:
-    """Enrol members for today's date-driven triggers (resumes a sweep a crash stopped; repeats add nothing)."""
-    return await sweep(store_today(), get_settings().timezone, datetime.now(UTC))
+async def sweep_triggers(ctx: dict[str, Any], day: str | None = None) -> int:
+    """Enrol members for today's date-driven triggers (resumes a sweep a crash stopped; repeats add nothing).
+    `day` (ISO date) evaluates another day instead: the bench, or an administrator catching up by hand."""
+    on = date.fromisoformat(day) if day else store_today()
+    return await sweep(on, get_settings().timezone, datetime.now(UTC))
 
 
 async def run_steps(ctx: dict[str, Any]) -> dict[str, int]:

@@ -1,0 +1,164 @@
+"""`make bench-care`: evaluate every built-in journey trigger over a chain through the real SAQ worker.
+
+A scratch instance (as `make bench-import`: SQLite + embedded Redis by default, a scratch PostgreSQL database when
+DATABASE_URL names a server) is seeded with BENCH_MEMBERS members (1,000,000 on PostgreSQL, 100,000 on SQLite
+unless set), BENCH_LINES sale lines of synthetic history (10 per member), medication rows with days of supply, and
+the chronic-condition tags those medicines imply. The built-in journeys are switched on; one worker process runs
+the `sweep_triggers` job for a day on which the flu-season journey fires too (1 November), then the same job
+again (everything is enrolled already: the second run measures the cost of evaluating alone, and must enrol
+nothing), then `run_steps` once over what the sweep made due. Reported: seconds per job, enrolments, the worker's
+peak RSS (VmHWM, reset before each job), and a no-op job through the same queue for scale.
+
+Targets (issue 14): the sweep ≤ 60 s on PostgreSQL at 1,000,000 members / 10,000,000 lines, worker peak ≤ 300 MB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.import_bench import Scratch, _proc_kb, _reset_peak, _with_engine, noop_job  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+TARGET_SECONDS = 60.0
+TARGET_RSS_MB = 300.0
+BENCH_DAY = "2026-11-01"
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+async def setup(members: int, lines: int) -> dict:
+    """Schema, stores and staff, members, sales history, condition tags, the built-in journeys switched on."""
+    from app.components import care, coupons
+    from app.components.seed import add_staff, ensure_store, seed_chain, seed_sales_history
+    from app.db import fetch
+    from app.tables.migrate import migrate
+
+    timings = {}
+    started = time.perf_counter()
+    await migrate()
+    await ensure_store("SH001", "上海南京西路店")
+    await add_staff("bench", "基准药师", "pharmacist", "SH001", "bench-only-password")
+    await seed_chain(members=members, stores=9, seed=11)
+    timings["members_s"] = round(time.perf_counter() - started, 1)
+    started = time.perf_counter()
+    await seed_sales_history(lines, seed=5)
+    timings["sales_s"] = round(time.perf_counter() - started, 1)
+    started = time.perf_counter()
+    # Condition tags as the sale's inference would have made them (one per member and condition).
+    await fetch(
+        "INSERT INTO member_condition (member, code, source, status, evidence)"
+        " SELECT DISTINCT md.member, CASE WHEN md.atc LIKE 'A10%' THEN 'diabetes' WHEN md.atc LIKE 'C10%'"
+        " THEN 'dyslipidemia' ELSE 'hypertension' END, 'inferred', 'active', '' FROM medication md"
+        " WHERE md.atc LIKE 'A10%' OR md.atc LIKE 'C10%' OR md.atc LIKE 'C08%' OR md.atc LIKE 'C09%'"
+    )
+    await fetch("UPDATE member SET consent_health = true WHERE id % 10 <> 0")  # most members agreed
+    await coupons.seed_demo_coupons()
+    await care.seed_builtin_journeys(active=True)
+    timings["tags_s"] = round(time.perf_counter() - started, 1)
+    counts = {}
+    for table in ("member", "sale_line", "medication", "member_condition"):
+        counts[table] = (await fetch(f"SELECT COUNT(*) AS n FROM {table}"))[0]["n"]
+    return {"timings": timings, "counts": counts}
+
+
+async def run_job(name: str, worker_pid: int, **kwargs: object) -> dict:
+    """Enqueue one job and wait for it; seconds, its result and the worker's peak RSS during it."""
+    from app.tasks.queue import make_queue
+
+    queue = make_queue()
+    try:
+        reset = _reset_peak(worker_pid)
+        started = time.perf_counter()
+        job = await queue.enqueue(name, timeout=3600, **kwargs)
+        assert job is not None
+        await job.refresh(until_complete=3600)
+        seconds = time.perf_counter() - started
+        return {
+            "job": name,
+            "seconds": round(seconds, 2),
+            "status": job.status,
+            "result": job.result,
+            "error": job.error,
+            "peak_rss_mb": round(_proc_kb(worker_pid, "VmHWM") / 1024, 1) if reset else None,
+        }
+    finally:
+        await queue.disconnect()
+
+
+async def enrolment_count() -> int:
+    from app.db import fetch
+
+    return (await fetch("SELECT COUNT(*) AS n FROM journey_enrolment"))[0]["n"]
+
+
+def main() -> int:
+    scratch = Scratch()
+    default_members = 1_000_000 if scratch.tier == "postgresql" else 100_000
+    members = _env_int("BENCH_MEMBERS", default_members)
+    lines = _env_int("BENCH_LINES", members * 10)
+    worker = None
+    try:
+        print(f"bench: scratch data in {scratch.dir} ({scratch.tier}, redis {scratch.redis})")
+        print(f"bench: seeding {members:,} members and {lines:,} sale lines …")
+        seeded = asyncio.run(_with_engine(lambda: setup(members, lines)))
+        print(f"bench: seeded {seeded}")
+        worker = subprocess.Popen([sys.executable, "-m", "app.tasks.run_worker"], cwd=ROOT, env=dict(os.environ))
+        asyncio.run(_with_engine(noop_job))  # waits for the worker to be up
+        noop_s = asyncio.run(_with_engine(noop_job))
+        runs = []
+        for label in ("first sweep", "repeat sweep"):
+            result = asyncio.run(_with_engine(lambda: run_job("sweep_triggers", worker.pid, day=BENCH_DAY)))
+            result["label"] = label
+            result["enrolments_total"] = asyncio.run(_with_engine(enrolment_count))
+            runs.append(result)
+            print(f"bench: {label}: {result}")
+        steps = asyncio.run(_with_engine(lambda: run_job("run_steps", worker.pid)))
+        steps["label"] = "steps"
+        runs.append(steps)
+        print(f"bench: steps: {steps}")
+        doc = {
+            "bench": "care",
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "tier": scratch.tier,
+            "redis": scratch.redis,
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "members": members,
+            "sale_lines": lines,
+            "seeded": seeded,
+            "noop_job_s": round(noop_s, 3),
+            "runs": runs,
+            "targets": {"sweep_seconds": TARGET_SECONDS, "worker_peak_rss_mb": TARGET_RSS_MB},
+            "sweep_within_target": runs[0]["seconds"] <= TARGET_SECONDS,
+            "memory_within_target": all((r["peak_rss_mb"] or 0) <= TARGET_RSS_MB for r in runs),
+        }
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        out = RESULTS / f"{stamp}-care-{scratch.tier}.json"
+        out.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+        print(f"bench: written {out}")
+        return 0
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        scratch.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
