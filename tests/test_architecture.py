@@ -108,6 +108,23 @@ SQL_OWNERSHIP_ALLOWLIST: dict[tuple[str, str], str] = {
     ("app/components/stock/queries.py", "product"): "stock lists show and filter by product code and name",
     ("app/components/loyalty/queries.py", "sale"): "the tier review sums every member's rolling spend set-based",
     ("app/components/loyalty/queries.py", "sale_return"): "the rolling spend nets out returns, set-based",
+    # Care: triggers are set-based candidate SELECTs over members and what they did (one INSERT … SELECT per chunk
+    # of member ids, benchmarked by `make bench-care`); a per-member call into each domain would be the loop the
+    # engine exists to avoid.
+    ("app/components/care/triggers.py", "*"): "the trigger sweeps select candidates across members, their"
+    " conditions, readings, sales and medication history in one statement per chunk (bench/care_bench.py)",
+    ("app/components/care/queries.py", "member"): "a step locks its enrolment with the member's merge and consent"
+    " flags in one statement, so an opt-out or a merge is seen in the step's own transaction",
+    ("app/components/care/queries.py", "sale"): "step conditions and the hold-out comparison read purchases after"
+    " the enrolment, set-based over a journey's enrolments",
+    ("app/components/care/queries.py", "sale_line"): "a purchase journey's usage note names the product that"
+    " matched its trigger",
+    ("app/components/care/queries.py", "product"): "reminders name the member's own medicine",
+    ("app/components/care/queries.py", "medication"): "a refill reminder names the member's last medicine of the"
+    " group and is skipped when the group was refilled",
+    ("app/components/care/queries.py", "message"): "per-step delivery counts join the step runs to the messages"
+    " they queued, by key",
+    ("app/components/care/queries.py", "store"): "the step runner runs each store time zone's due steps",
     # Bulk paths: one statement per table per chunk, benchmarked by `make bench-import`; they write rows of several
     # domains exactly as the domains' own writes do, and are tested against them.
     ("app/components/imports/writing.py", "*"): "the member import writes a chunk of members, allergies,"

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from app.components.care.enrolment import sweep
-from app.components.care.steps import run_due
+from app.components.care import run_due, sweep
 from app.components.core.clock import store_today
 from app.settings import get_settings
 

@@ -8,7 +8,6 @@ import msgspec
 from litestar import Request, get
 
 from app.components import care
-from app.components.care.stats import journey_stats
 from app.components.core.clock import store_today
 from app.components.core.roles import JOURNEY_READ_ROLES
 from app.routes.api import schema as s
@@ -65,7 +64,7 @@ async def journeys(request: Request) -> dict:
     """Every journey (built-ins first): its trigger, steps, hold-out share, on/off, and counts over all versions."""
     out = []
     for j in await care.journeys():
-        numbers = await journey_stats(await care.version_ids(j["code"]), store_today())
+        numbers = await care.journey_stats(await care.version_ids(j["code"]), store_today())
         counts = {c.step: c for c in numbers.steps}
         steps = []
         for n, step in enumerate(j["steps"]):

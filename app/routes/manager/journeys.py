@@ -11,9 +11,6 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from app.components import care, catalog, coupons, health, messages
-from app.components.care import definitions as defs
-from app.components.care.stats import journey_stats
-from app.components.care.vocabulary import known
 from app.components.core.clock import store_today
 from app.components.core.roles import JOURNEY_READ_ROLES, JOURNEY_WRITE_ROLES
 from app.i18n import _
@@ -33,21 +30,21 @@ async def _form(request: Request) -> dict[str, str]:
 async def _choices() -> dict[str, Any]:
     """The builder's drop-down lists, labelled in the reader's language."""
     return {
-        "triggers": [(t, defs.trigger_label(t)) for t in defs.TRIGGERS],
-        "params": defs.TRIGGERS,
-        "purposes": [(p, defs.purpose_label(p)) for p in defs.PURPOSES],
-        "actions": [(a, defs.action_label(a)) for a in defs.ACTIONS],
+        "triggers": [(t, care.trigger_label(t)) for t in care.TRIGGERS],
+        "params": care.TRIGGERS,
+        "purposes": [(p, care.purpose_label(p)) for p in care.PURPOSES],
+        "actions": [(a, care.action_label(a)) for a in care.ACTIONS],
         "templates": [(t.code, t.label) for t in messages.templates() if t.purpose != "staff"],
         "coupon_templates": [(t.code, t.name) for t in await coupons.templates() if t.active],
-        "task_kinds": [(k, defs.task_kind_label(k)) for k in defs.TASK_KINDS],
-        "roles": [(r, _role_label(r)) for r in defs.TASK_ROLES],
+        "task_kinds": [(k, care.task_kind_label(k)) for k in care.TASK_KINDS],
+        "roles": [(r, _role_label(r)) for r in care.TASK_ROLES],
         "priorities": [("normal", _("Normal")), ("urgent", _("Urgent"))],
-        "skips": [(s, defs.skip_label(s)) for s in defs.SKIPS],
+        "skips": [(s, care.skip_label(s)) for s in care.SKIPS],
         "param_choices": {
             "category": [(c, catalog.category_l1_label(c)) for c in catalog.CATEGORIES_L1],
             "code": [(c.code, c.label) for c in health.CONDITIONS.values()],
             "kind": [("bp", _("Blood pressure")), ("glucose", _("Blood glucose"))],
-            "audience": [(a, defs.audience_label(a)) for a in defs.CALENDAR_AUDIENCES],
+            "audience": [(a, care.audience_label(a)) for a in care.CALENDAR_AUDIENCES],
         },
     }
 
@@ -59,7 +56,7 @@ def _role_label(role: str) -> str:
 
 
 async def _count(form: dict[str, str]) -> int | None:
-    d, errors = defs.parse_definition(form, await known())
+    d, errors = care.parse_definition(form, await care.known())
     if any(k == "trigger" or k.startswith("p_") for k in errors):
         return None
     return await care.audience(d, form.get("code", ""), store_today(), get_settings().timezone)
@@ -68,13 +65,13 @@ async def _count(form: dict[str, str]) -> int | None:
 async def _builder(
     request: Request, form: dict[str, str], errors: dict[str, str], code: str | None, status_code: int = 200
 ) -> Template:
-    rows = defs.step_count(form)
+    rows = care.step_count(form)
     ctx = {
         "form": form,
         "errors": errors,
         "code": code,
         "step_rows": range(rows),
-        "max_steps": defs.MAX_STEPS,
+        "max_steps": care.MAX_STEPS,
         "audience": await _count(form),
         **await _choices(),
     }
@@ -88,8 +85,8 @@ _STEP_FIELD = re.compile(r"^s(\d+)_(.+)$")
 def _edited(form: dict[str, str], op: str) -> dict[str, str]:
     """The draft after an add-step or remove-step tap (the fields of later steps move up one)."""
     if op == "add_step":
-        n = defs.step_count(form)
-        if n < defs.MAX_STEPS:
+        n = care.step_count(form)
+        if n < care.MAX_STEPS:
             form.update({f"s{n}_action": "message", f"s{n}_after_days": "0", f"s{n}_at": "10:00"})
         return form
     if not (op.startswith("remove_step:") and op[12:].isdigit()):
@@ -111,8 +108,8 @@ async def journey_list(request: Request) -> Template:
     """Every journey's current version: trigger, on/off, enrolled, held out and running members."""
     rows = []
     for j in await care.journeys():
-        stats = await journey_stats(await care.version_ids(j["code"]), store_today())
-        rows.append({"j": j, "trigger": defs.trigger_label(j["trigger"]), "stats": stats})
+        stats = await care.journey_stats(await care.version_ids(j["code"]), store_today())
+        rows.append({"j": j, "trigger": care.trigger_label(j["trigger"]), "stats": stats})
     ctx = {"rows": rows, "can_edit": request.user.role in JOURNEY_WRITE_ROLES}
     return render(request, "manager/journeys.html", ctx)
 
@@ -144,7 +141,7 @@ async def journey_preview(request: Request) -> Template:
 
 async def _save(request: Request, code: str | None) -> Response:
     form = await _form(request)
-    d, errors = defs.parse_definition(form, await known())
+    d, errors = care.parse_definition(form, await care.known())
     if errors:
         return await _builder(request, form, errors, code, status_code=422)
     saved = await care.save_journey(code, d, request.user)
@@ -163,12 +160,12 @@ async def journey_page(request: Request, code: FromPath[str]) -> Template:
     and for HQ admins the builder to save a new version."""
     j = await care.journey(code)
     versions = await care.versions(code)
-    stats = await journey_stats([v["id"] for v in versions], store_today())
+    stats = await care.journey_stats([v["id"] for v in versions], store_today())
     choices = await _choices()
     ctx = {
         "j": j,
-        "trigger": defs.trigger_label(j["trigger"]),
-        "purpose": defs.purpose_label(j["purpose"]),
+        "trigger": care.trigger_label(j["trigger"]),
+        "purpose": care.purpose_label(j["purpose"]),
         "steps": care.steps_in_words(j, choices),
         "params": care.params_in_words(j, choices),
         "comparison": [
@@ -186,8 +183,8 @@ async def journey_page(request: Request, code: FromPath[str]) -> Template:
             form=form,
             errors={},
             code=code,
-            step_rows=range(defs.step_count(form)),
-            max_steps=defs.MAX_STEPS,
+            step_rows=range(care.step_count(form)),
+            max_steps=care.MAX_STEPS,
             audience=await _count(form),
             **choices,
         )
