@@ -44,6 +44,7 @@ PER_TEST_TABLES = [
     "returned_pack",
     "sale_return_tender",
     "chain_setting",
+    "outbox_handled",
     "outbox",
     "medication",
     "sale_return_line",

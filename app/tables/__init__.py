@@ -11,7 +11,7 @@ from app.tables.health import Condition, Preference, Vital
 from app.tables.imports import ImportJob
 from app.tables.loyalty import LoyaltySetting, MemberLoyalty, PointsEntry
 from app.tables.members import Household, Member, MemberChange, MemberMerge
-from app.tables.outbox import Outbox
+from app.tables.outbox import Outbox, OutboxHandled
 from app.tables.sales import (
     Cart,
     CartChange,
@@ -66,6 +66,7 @@ ALL_TABLES = [
     ReturnTender,
     Medication,
     Outbox,
+    OutboxHandled,
     ReturnedPack,
     PointsEntry,
     MemberLoyalty,
@@ -108,6 +109,7 @@ __all__ = [
     "MemberMerge",
     "NumberSequence",
     "Outbox",
+    "OutboxHandled",
     "PinLockout",
     "PointsEntry",
     "Preference",

@@ -21,6 +21,7 @@ from app.tables import (
     Journey,
     JourneyEnrolment,
     JourneyStepRun,
+    OutboxHandled,
     PinLockout,
     ReturnedPack,
     ReturnTender,
@@ -184,6 +185,24 @@ async def _m0008_returns_and_printouts() -> None:
     await fetch("CREATE INDEX IF NOT EXISTS returned_pack_store_status ON returned_pack (store, status, created_at)")
 
 
+async def _add_column(table: str, column: str, ddl: str) -> None:
+    """Add `column` to `table` unless it is there (0001 creates tables from their current definitions)."""
+    if is_sqlite():
+        present = {r["name"] for r in await fetch(f"PRAGMA table_info({table})")}
+        if column not in present:
+            await fetch(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+    else:
+        await fetch(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {ddl}")
+
+
+async def _m0009_events() -> None:
+    """Domain events (issue 14): each handler handles an event once; failed runs are counted."""
+    await OutboxHandled.create_table(if_not_exists=True)
+    await _add_column("outbox", "attempts", "INTEGER NOT NULL DEFAULT 0")
+    await _add_column("outbox", "last_error", "TEXT NOT NULL DEFAULT ''")
+    await fetch("CREATE UNIQUE INDEX IF NOT EXISTS outbox_handled_once ON outbox_handled (event, handler)")
+
+
 async def _m0013_care() -> None:
     """Care journeys (issue 14): definitions, enrolments, step runs, sweep cursors."""
     for table in (Journey, JourneyEnrolment, JourneyStepRun, CareCursor):
@@ -207,6 +226,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0006_approvals", _m0006_approvals),
     ("0007_counter_devices", _m0007_counter_devices),
     ("0008_returns_and_printouts", _m0008_returns_and_printouts),
+    ("0009_events", _m0009_events),
     ("0013_care", _m0013_care),
 ]
 

@@ -11,6 +11,7 @@ from app.redis import close_redis
 from app.settings import get_settings
 from app.tasks.auth import purge_sessions
 from app.tasks.care import run_steps, sweep_triggers
+from app.tasks.events import dispatch_events
 from app.tasks.imports import import_members
 from app.tasks.loyalty import expire_points, review_tiers
 from app.tasks.members import flag_unverified_profiles
@@ -38,6 +39,7 @@ FUNCTIONS = [
     review_tiers,
     sweep_triggers,
     run_steps,
+    dispatch_events,
 ]
 # Every job is idempotent, so a job swept from a dead worker (or raced by a starting worker's sweep) is retried.
 JOB_RETRIES = 3
@@ -53,6 +55,8 @@ CRON_JOBS = [
     # lost is simply the next run's work: the schedule is the reconciler.
     CronJob(sweep_triggers, cron="5 * * * *", retries=JOB_RETRIES),
     CronJob(run_steps, cron="*/5 * * * *", retries=JOB_RETRIES),
+    # Domain events (a sale, a registration …) reach their handlers within a minute; each handler once.
+    CronJob(dispatch_events, cron="* * * * *", retries=JOB_RETRIES),
 ]
 
 

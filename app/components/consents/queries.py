@@ -35,11 +35,11 @@ _LEDGER_SQL = (
 
 async def append(
     member_id: int, purpose: str, granted: bool, at: datetime, channel: str, staff_id: int | None, text_version: str
-) -> None:
-    """One grant or withdrawal, appended to the ledger (never an update)."""
-    await fetch(
+) -> int:
+    """One grant or withdrawal, appended to the ledger (never an update); its id."""
+    rows = await fetch(
         "INSERT INTO consent_event (member, purpose, granted, at, channel, staff, text_version)"
-        " VALUES ({}, {}, {}, {}, {}, {}, {})",
+        " VALUES ({}, {}, {}, {}, {}, {}, {}) RETURNING id",
         member_id,
         purpose,
         granted,
@@ -48,6 +48,7 @@ async def append(
         staff_id,
         text_version,
     )
+    return rows[0]["id"]
 
 
 async def set_cache(member_id: int, purpose: str, granted: bool) -> None:

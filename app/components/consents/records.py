@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from app.components import audit, timeline
+from app.components import audit, events, timeline
 from app.components.consents import queries
 from app.components.core.actor import StaffUser
 from app.components.core.errors import NotFound, ValidationFailed
@@ -102,8 +102,19 @@ async def set_consent(
     if channel not in CHANNELS:
         raise ValidationFailed({"channel": _("Unknown channel.")})
     now = datetime.now(UTC)
-    await queries.append(member_id, purpose, granted, now, channel, actor.id if actor else None, text_version)
+    event_id = await queries.append(
+        member_id, purpose, granted, now, channel, actor.id if actor else None, text_version
+    )
     await queries.set_cache(member_id, purpose, granted)
+    # A withdrawal ends the journeys that needed it (the care engine handles the event).
+    await events.record(
+        f"consent.changed:{event_id}",
+        events.CONSENT_CHANGED,
+        member_id,
+        actor.store_id if actor else None,
+        {"purpose": purpose, "granted": granted, "channel": channel},
+        now,
+    )
     msgid = N_("%(purpose)s: granted") if granted else N_("%(purpose)s: withdrawn")
     summary = timeline.message(msgid, purpose=timeline.Label("consent_purpose", purpose))
     await timeline.record_event(member_id, timeline.CONSENT, summary, actor, ref=purpose)

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
-from app.components import audit, consents, timeline
+from app.components import audit, consents, events, timeline
 from app.components.core.actor import StaffUser
 from app.components.core.errors import NotFound, ValidationFailed
 from app.components.core.roles import Role
@@ -315,7 +315,19 @@ async def add_condition(member_no: str, data: NewCondition, actor: StaffUser) ->
                 ref=f"condition:{cid}",
             )
             await audit.record(actor, CONDITION_RECORD, member_id=member["id"], detail=clean["code"])
+            await _condition_added(cid, member["id"], clean["code"], clean["source"], now)
     return await _condition(member["id"], cid)
+
+
+async def _condition_added(condition_id: int, member_id: int, code: str, source: str, now: datetime) -> None:
+    await events.record(
+        f"condition.added:{condition_id}",
+        events.CONDITION_ADDED,
+        member_id,
+        None,
+        {"code": code, "source": source},
+        now,
+    )
 
 
 async def confirm_condition(member_no: str, condition_id: int | str, actor: StaffUser) -> ConditionView:
@@ -403,6 +415,7 @@ async def infer_conditions_from_atc(
                 actor,
                 ref=f"condition:{inserted}",
             )
+            await _condition_added(inserted, member_id, code, "inferred", now)
     views = await conditions(member_id)
     return [v for v in views if v.id in created]
 

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from app.components import audit, consents, timeline
+from app.components import audit, consents, events, timeline
 from app.components.core import bounds
 from app.components.core.actor import StaffUser
 from app.components.core.errors import ValidationFailed
@@ -359,8 +359,25 @@ async def record_vital(
             await timeline.record_event(member["id"], timeline.VITAL, summary, actor, ref=f"vital:{new_id}")
             if actor is not None:
                 await audit.record(actor, VITAL_RECORD, member_id=member["id"], detail=r["kind"])
+            if view.flag and source != "import" and _recent(r["measured_at"]):
+                await events.record(
+                    f"vital.out_of_range:{new_id}",
+                    events.VITAL_OUT_OF_RANGE,
+                    member["id"],
+                    actor.store_id if actor else None,
+                    {"kind": r["kind"], "flag": view.flag, "vital": new_id},
+                    datetime.now(UTC),
+                )
     rows = await queries.vitals_by_ids(ids)
     return [_vital_view(r) for r in rows]
+
+
+# A reading taken longer ago than this is history being entered, not a patient to call about today.
+OUT_OF_RANGE_RECENT = timedelta(days=2)
+
+
+def _recent(measured_at: datetime | None) -> bool:
+    return measured_at is None or datetime.now(UTC) - measured_at <= OUT_OF_RANGE_RECENT
 
 
 def _vital_summary(view: VitalView) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from app.components import audit, consents, loyalty, timeline
+from app.components import audit, consents, events, loyalty, timeline
 from app.components.allergies import class_label
 from app.components.core.actor import StaffUser
 from app.components.core.clock import age_on, store_today
@@ -382,6 +382,14 @@ async def merge(survivor_no: str, merged_no: str, actor: StaffUser) -> MergeReco
         )
         await audit.record(actor, MEMBER_MERGE, member_id=survivor["id"], detail=f"{ref} from {merged['member_no']}")
         await audit.record(actor, MEMBER_MERGE, member_id=merged["id"], detail=f"{ref} into {survivor['member_no']}")
+        await events.record(
+            f"member.merged:{merge_id}",
+            events.MEMBER_MERGED,
+            survivor["id"],
+            None,
+            {"from_id": merged["id"], "into_id": survivor["id"], "merge": merge_id},
+            now,
+        )
     return await get_merge(merge_id)
 
 

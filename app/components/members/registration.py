@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from app.components import audit, timeline
+from app.components import audit, events, timeline
 from app.components.core.actor import StaffUser
 from app.components.core.clock import age_on, store_today
 from app.components.core.crypto import encrypt
@@ -204,5 +204,8 @@ async def register(data: NewMember, actor: StaffUser, allow_duplicates: bool = T
             ),
             actor,
             ref=member_no,
+        )
+        await events.record(
+            f"member.registered:{new_id}", events.MEMBER_REGISTERED, new_id, store_id, {"member_no": member_no}, now
         )
     return await get_member(member_no, actor, detail="after-create")

@@ -3,11 +3,10 @@ a reason), units into quarantine, points reversed, dispensed Rx, antibiotic and 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from app.components import audit, catalog, coupons, loyalty, stock, timeline
+from app.components import audit, catalog, coupons, events, loyalty, stock, timeline
 from app.components.core.actor import StaffUser
 from app.components.core.errors import NotFound, ValidationFailed
 from app.components.core.roles import RETURN_ROLES, Role
@@ -349,12 +348,12 @@ async def _write_return(
                 {"line_no": n, "sku": by_no[n].sku, "atc": by_no[n].atc, "qty": q} for n, q in sorted(wanted.items())
             ],
         }
-        await sale_sql.insert_outbox(
+        await events.record(
             f"return:{return_no}",
-            "sale.returned",
+            events.SALE_RETURNED,
             sale.member_id,
             sale.store_id,
-            json.dumps(payload, ensure_ascii=False),
+            payload,
             now,
         )
         if sale.member_id is not None:

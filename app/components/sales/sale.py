@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.components import audit, coupons, health, loyalty, stock, timeline
+from app.components import audit, coupons, events, health, loyalty, stock, timeline
 from app.components.core.actor import StaffUser
 from app.components.core.clock import store_today
 from app.components.core.errors import NotFound, ValidationFailed
@@ -313,12 +313,12 @@ async def _write_sale(
                 for line in q.lines
             ],
         }
-        await sale_sql.insert_outbox(
+        await events.record(
             f"sale:{sale_no}",
-            "sale.completed",
+            events.SALE_COMPLETED,
             member.id if member else None,
             req.store_id,
-            json.dumps(payload, ensure_ascii=False),
+            payload,
             now,
         )
     if approvals:

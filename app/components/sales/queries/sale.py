@@ -164,19 +164,6 @@ async def insert_approvals(sale_id: int, rows: Sequence[Sequence[Any]]) -> None:
     )
 
 
-async def insert_outbox(key: str, kind: str, member_id: int | None, store_id: int, payload: str, at: datetime) -> None:
-    """An outbox event, in the caller's transaction (the sender reads the outbox)."""
-    await fetch(
-        "INSERT INTO outbox (key, kind, member, store, payload, created_at) VALUES ({}, {}, {}, {}, {}, {})",
-        key,
-        kind,
-        member_id,
-        store_id,
-        payload,
-        at,
-    )
-
-
 # ---------------------------------------------------------------- reading a sale back
 
 
