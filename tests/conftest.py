@@ -37,6 +37,7 @@ from app.tables.migrate import migrate, reset_all  # noqa: E402
 
 # Rows of these tables are per test; stores and staff are made once per session.
 PER_TEST_TABLES = [
+    "message",
     "returned_pack",
     "sale_return_tender",
     "chain_setting",

@@ -10,6 +10,7 @@ from app.tables.health import Condition, Preference, Vital
 from app.tables.imports import ImportJob
 from app.tables.loyalty import LoyaltySetting, MemberLoyalty, PointsEntry
 from app.tables.members import Household, Member, MemberChange, MemberMerge
+from app.tables.messages import Message
 from app.tables.outbox import Outbox
 from app.tables.sales import (
     Cart,
@@ -72,6 +73,7 @@ ALL_TABLES = [
     CouponTemplate,
     Coupon,
     ChainSetting,
+    Message,
 ]
 
 __all__ = [
@@ -97,6 +99,7 @@ __all__ = [
     "MemberEvent",
     "MemberLoyalty",
     "MemberMerge",
+    "Message",
     "NumberSequence",
     "Outbox",
     "PinLockout",

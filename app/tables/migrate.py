@@ -17,6 +17,7 @@ from app.tables import (
     CartChange,
     ChainSetting,
     CounterDevice,
+    Message,
     PinLockout,
     ReturnedPack,
     ReturnTender,
@@ -180,6 +181,21 @@ async def _m0008_returns_and_printouts() -> None:
     await fetch("CREATE INDEX IF NOT EXISTS returned_pack_store_status ON returned_pack (store, status, created_at)")
 
 
+async def _m0010_messages() -> None:
+    """The message outbox (issue 14): SMS to members and robot notices to stores, sent by the sender job."""
+    await Message.create_table(if_not_exists=True)
+    for statement in (
+        # The sender's due scan: queued/deferred rows by not_before (and `sending` rows by claim time).
+        "CREATE INDEX IF NOT EXISTS message_due ON message (status, not_before)",
+        "CREATE INDEX IF NOT EXISTS message_claimed ON message (status, claimed_at)",
+        # The weekly cap: a member's messages sent in the last 7 days.
+        "CREATE INDEX IF NOT EXISTS message_member_sent ON message (member, sent_at)",
+        # The manager's list, per store, newest first.
+        "CREATE INDEX IF NOT EXISTS message_store_created ON message (store, created_at)",
+    ):
+        await fetch(statement)
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _m0001_initial),
     ("0002_sales", _m0002_sales),
@@ -188,6 +204,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0006_approvals", _m0006_approvals),
     ("0007_counter_devices", _m0007_counter_devices),
     ("0008_returns_and_printouts", _m0008_returns_and_printouts),
+    ("0010_messages", _m0010_messages),
 ]
 
 
