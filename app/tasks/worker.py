@@ -13,6 +13,7 @@ from app.tasks.auth import purge_sessions
 from app.tasks.imports import import_members
 from app.tasks.loyalty import expire_points, review_tiers
 from app.tasks.members import flag_unverified_profiles
+from app.tasks.messages import send_messages
 from app.tasks.queue import make_queue
 
 
@@ -29,7 +30,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await close_redis()
 
 
-FUNCTIONS = [purge_sessions, flag_unverified_profiles, import_members, expire_points, review_tiers]
+FUNCTIONS = [purge_sessions, flag_unverified_profiles, import_members, expire_points, review_tiers, send_messages]
 # Every job is idempotent, so a job swept from a dead worker (or raced by a starting worker's sweep) is retried.
 JOB_RETRIES = 3
 CRON_JOBS = [
@@ -39,6 +40,8 @@ CRON_JOBS = [
     # expiry sees the new store day. The review runs daily and acts only once the configured review date passed.
     CronJob(expire_points, cron="20 16 * * *", retries=JOB_RETRIES),
     CronJob(review_tiers, cron="40 16 * * *", retries=JOB_RETRIES),
+    # Every minute: the outbox is the truth, so a run lost with Redis is made up by the next one.
+    CronJob(send_messages, cron="* * * * *", retries=JOB_RETRIES),
 ]
 
 

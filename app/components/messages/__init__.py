@@ -14,10 +14,11 @@ from app.components.messages.listing import (
 )
 from app.components.messages.outbox import queue_member_message, queue_staff_notice
 from app.components.messages.rules import Decision, decide, quiet_until
-from app.components.messages.sender import CLAIM_TIMEOUT, MESSAGE_EVENT, SendReport, backoff, send_due
+from app.components.messages.sender import BATCH, CLAIM_TIMEOUT, MESSAGE_EVENT, SendReport, backoff, send_due
 from app.components.messages.templates import SENSITIVE, Template, render, template, templates
 
 __all__ = [
+    "BATCH",
     "CLAIM_TIMEOUT",
     "MESSAGE_EVENT",
     "ROBOT_KINDS",
