@@ -2,7 +2,7 @@
 
 from app.components.messages.adapters import DeliveryError, Outgoing, deliver_log, deliver_robot, deliver_sms
 from app.components.messages.config import ROBOT_KINDS, MessageSettings, message_settings, save_message_settings
-from app.components.messages.inbound import STOP_WORDS, InboundResult, is_stop, receive
+from app.components.messages.inbound import STOP_WORDS, TEXT_MAX, InboundResult, is_stop, receive
 from app.components.messages.listing import (
     STATUSES,
     MessageView,
@@ -25,6 +25,7 @@ __all__ = [
     "SENSITIVE",
     "STATUSES",
     "STOP_WORDS",
+    "TEXT_MAX",
     "Decision",
     "DeliveryError",
     "InboundResult",
