@@ -117,7 +117,7 @@ async def _sent(row: dict, attempts: int, now: datetime) -> None:
                 **scalars,
                 template=timeline.Label("message_template", row["template"]),
             )
-            await timeline.record_event(row["member"], MESSAGE_EVENT, summary, ref=f"message:{row['key']}")
+            await timeline.record_event(row["member"], MESSAGE_EVENT, summary, ref=f"message:{row['id']}")
 
 
 async def send_one(row: dict, now: datetime, config: MessageSettings, report: SendReport) -> None:

@@ -204,7 +204,7 @@ async def test_a_sent_message_is_logged_once_shown_in_its_language_and_on_the_ti
     assert _logged(key)[0]["text"] == sent.body
     with use_language("en"):
         events = [e for e in await timeline.events(member.id) if e.kind == messages.MESSAGE_EVENT]
-    assert len(events) == 1 and events[0].ref == f"message:{key}"
+    assert len(events) == 1 and events[0].ref.startswith("message:")
     assert events[0].summary == "Message sent: Welcome"  # stored as a code, read in the reader's language
     # A second run finds nothing due and sends nothing twice.
     assert (await messages.send_due(MORNING + timedelta(minutes=10))).claimed == 0
