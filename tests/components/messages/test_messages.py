@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -325,3 +326,18 @@ async def test_manager_lists_are_store_scoped_and_filter_by_status() -> None:
     assert [m.key for m in suppressed] == [mine]
     with use_language("en"):
         assert suppressed[0].reason_label == "No consent to marketing SMS"
+
+
+@pytest.mark.postgres
+async def test_two_senders_at_once_never_claim_the_same_message() -> None:
+    member = await _member()
+    keys = [await _queue(member.id, "service", "welcome") for _ in range(6)]
+
+    async def claim() -> list[str]:
+        async with transaction():
+            rows = await queries.claim_due(MORNING, MORNING - messages.CLAIM_TIMEOUT, 4)
+            return [r["key"] for r in rows]
+
+    first, second = await asyncio.gather(claim(), claim())
+    assert not set(first) & set(second)
+    assert sorted(first + second) == sorted(keys)
