@@ -138,6 +138,8 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/manager"): MANAGER,
     ("GET", "/manager/audit"): AUDIT,
     ("GET", "/manager/messages"): MANAGER,
+    ("GET", "/manager/messages/settings"): MANAGER,
+    ("POST", "/manager/messages/settings"): CATALOG_WRITE,
     ("GET", "/manager/stock"): MANAGER,
     ("GET", "/manager/stock/products/{sku:str}"): MANAGER,
     ("GET", "/manager/stock/expiring"): MANAGER,

@@ -1,7 +1,14 @@
 """Messages: the outbox of SMS to members and robot notices to stores, the rules at send time, the sender."""
 
 from app.components.messages.adapters import DeliveryError, Outgoing, deliver_log, deliver_robot, deliver_sms
-from app.components.messages.config import ROBOT_KINDS, MessageSettings, message_settings, save_message_settings
+from app.components.messages.config import (
+    ROBOT_KINDS,
+    MessageSettings,
+    message_settings,
+    parse_settings_form,
+    save_message_settings,
+    stores,
+)
 from app.components.messages.inbound import STOP_WORDS, TEXT_MAX, InboundResult, is_stop, receive
 from app.components.messages.listing import (
     STATUSES,
@@ -43,6 +50,7 @@ __all__ = [
     "is_stop",
     "message_by_key",
     "message_settings",
+    "parse_settings_form",
     "queue_member_message",
     "queue_staff_notice",
     "quiet_until",
@@ -53,6 +61,7 @@ __all__ = [
     "save_message_settings",
     "send_due",
     "status_label",
+    "stores",
     "template",
     "templates",
 ]

@@ -56,6 +56,50 @@ def settings_from(raw: Any) -> MessageSettings:
     )
 
 
+URL_MAX = 500
+
+
+def _bounded_int(raw: str, low: int, high: int) -> int | None:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        return None
+    return value if low <= value <= high else None
+
+
+def parse_settings_form(form: dict[str, str], store_ids: list[int]) -> MessageSettings:
+    """The settings as the form typed them (`weekly_cap`, `max_attempts`, `robot_kind_<store>`,
+    `robot_url_<store>`); ValidationFailed names each bad field."""
+    errors: dict[str, str] = {}
+    cap = _bounded_int(form.get("weekly_cap", ""), 0, WEEKLY_CAP_MAX)
+    if cap is None:
+        errors["weekly_cap"] = _("Between 0 and %(max)s messages a week.") % {"max": WEEKLY_CAP_MAX}
+    attempts = _bounded_int(form.get("max_attempts", ""), 1, ATTEMPTS_MAX)
+    if attempts is None:
+        errors["max_attempts"] = _("Between 1 and %(max)s attempts.") % {"max": ATTEMPTS_MAX}
+    robots: dict[int, tuple[str, str]] = {}
+    for store_id in store_ids:
+        kind = str(form.get(f"robot_kind_{store_id}") or "").strip()
+        url = str(form.get(f"robot_url_{store_id}") or "").strip()
+        if not kind and not url:
+            continue
+        if kind not in ROBOT_KINDS:
+            errors[f"robot_kind_{store_id}"] = _("Choose WeCom or DingTalk.")
+        if not url.startswith(("http://", "https://")) or len(url) > URL_MAX:
+            errors[f"robot_url_{store_id}"] = _(
+                "A webhook URL starting http:// or https://, at most %(max)s characters."
+            ) % {"max": URL_MAX}
+        robots[store_id] = (kind, url)
+    if errors:
+        raise ValidationFailed(errors)
+    return MessageSettings(weekly_cap=cap or 0, max_attempts=attempts or 1, robots=robots)
+
+
+async def stores() -> list[dict]:
+    """The chain's active stores (id, code, name), for the robot settings."""
+    return await queries.stores()
+
+
 async def message_settings() -> MessageSettings:
     """The chain's message settings as configured now."""
     return settings_from(await queries.chain_setting(MESSAGES))

@@ -74,6 +74,11 @@ async def store(store_id: int) -> dict | None:
     return rows[0] if rows else None
 
 
+async def stores() -> list[dict]:
+    """The active stores by code."""
+    return await fetch("SELECT id, code, name FROM store WHERE active = {} ORDER BY code", True)
+
+
 async def sent_since(member_id: int, since: datetime, purposes: tuple[str, ...]) -> list[datetime]:
     """When the member's messages of these purposes were sent since `since`, oldest first."""
     rows = await fetch(

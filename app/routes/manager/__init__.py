@@ -6,7 +6,18 @@ from litestar import Router
 
 from app.components.core.roles import MANAGER_ROLES
 from app.routes.guards import requires_role
-from app.routes.manager import audit, catalog, chain_settings, coupons, devices, loyalty, messages, overview, stock
+from app.routes.manager import (
+    audit,
+    catalog,
+    chain_settings,
+    coupons,
+    devices,
+    loyalty,
+    message_settings,
+    messages,
+    overview,
+    stock,
+)
 
 router = Router(
     path="/manager",
@@ -21,6 +32,7 @@ router = Router(
         *loyalty.ROUTES,
         *coupons.ROUTES,
         *devices.ROUTES,
+        *message_settings.ROUTES,
         *messages.ROUTES,
     ],
 )

@@ -53,3 +53,33 @@ async def test_an_unknown_status_is_422_next_to_the_filter(client) -> None:
     page = await client.get("/manager/messages?status=bogus")
     assert page.status_code == 422
     assert 'data-testid="error-status"' in page.text
+
+
+async def test_hq_sets_the_weekly_limit_and_a_stores_robot(client) -> None:
+    token = await login(client, "admin")
+    store = (await actor()).store_id
+    form = {"_csrf_token": token, "weekly_cap": "2", "max_attempts": "4"}
+    bad = await client.post(
+        "/manager/messages/settings", data={**form, f"robot_kind_{store}": "wecom", f"robot_url_{store}": "ftp://x"}
+    )
+    assert bad.status_code == 422
+    assert f'data-testid="error-robot_url_{store}"' in bad.text and 'value="ftp://x"' in bad.text  # nothing lost
+    url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc"
+    saved = await client.post(
+        "/manager/messages/settings", data={**form, f"robot_kind_{store}": "wecom", f"robot_url_{store}": url}
+    )
+    assert saved.status_code == 200 and 'data-testid="settings-saved"' in saved.text
+    current = await messages.message_settings()
+    assert (current.weekly_cap, current.max_attempts, current.robots) == (2, 4, {store: ("wecom", url)})
+    for value in ("-1", "51", "x"):
+        refused = await client.post("/manager/messages/settings", data={**form, "weekly_cap": value})
+        assert refused.status_code == 422 and 'data-testid="error-weekly_cap"' in refused.text
+
+
+async def test_a_store_manager_reads_the_settings_but_cannot_change_them(client) -> None:
+    token = await login(client, "manager")
+    page = await client.get("/manager/messages/settings")
+    assert page.status_code == 200 and 'data-testid="read-only"' in page.text
+    refused = await client.post("/manager/messages/settings", data={"_csrf_token": token, "weekly_cap": "9"})
+    assert refused.status_code == 403
+    assert (await messages.message_settings()).weekly_cap == 3
