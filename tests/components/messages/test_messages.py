@@ -132,6 +132,12 @@ def test_the_drug_is_not_named_without_the_members_agreement() -> None:
     assert "氨氯地平" not in chinese
 
 
+def test_a_staff_notice_shows_a_tasks_title_msgid_translated() -> None:
+    params = {"title": "Refill reminder", "name": "钱敏", "date": "2027-01-09", "store": "SH001"}
+    assert "续药提醒" in messages.render("urgent_task", params, "zh_CN")
+    assert "Refill reminder for 钱敏" in messages.render("urgent_task", params, "en")
+
+
 def test_a_missing_variable_renders_empty_not_an_error() -> None:
     assert messages.render("welcome", {}, "en") == "Welcome to , : your membership is active."
 
