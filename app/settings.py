@@ -57,6 +57,11 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     # A held (parked) sale expires at the store's day end, or this many hours after it was parked when set.
     held_sale_hours: int = 0
+    # The generic HTTP SMS gateway (issue 14): where to POST, the Authorization header, the body template with
+    # $phone, $text and $key (JSON-escaped). No URL: SMS go to the log channel (a file under the data directory).
+    sms_url: str = ""
+    sms_auth: str = ""
+    sms_body: str = '{"phone": "$phone", "text": "$text", "id": "$key"}'
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -66,6 +71,11 @@ class Settings:
     @property
     def sqlite_path(self) -> Path:
         return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def message_log(self) -> Path:
+        """The log channel's file: one JSON line per message sent."""
+        return self.data_dir / "messages.log"
 
     @property
     def embedded_redis(self) -> bool:
@@ -105,6 +115,9 @@ def load_settings() -> Settings:
         cash_tender_multiple=max(1, int(os.environ.get("YAOSHI_CASH_TENDER_MULTIPLE", "10"))),
         sqlite_synchronous=_sqlite_synchronous(os.environ.get("YAOSHI_SQLITE_SYNCHRONOUS")),
         held_sale_hours=max(0, min(int(os.environ.get("YAOSHI_HELD_SALE_HOURS") or 0), 24 * 7)),
+        sms_url=os.environ.get("YAOSHI_SMS_URL", ""),
+        sms_auth=os.environ.get("YAOSHI_SMS_AUTH", ""),
+        sms_body=os.environ.get("YAOSHI_SMS_BODY") or Settings.sms_body,
     )
 
 

@@ -41,6 +41,7 @@ PER_TEST_TABLES = [
     "journey_enrolment",
     "journey",
     "care_cursor",
+    "message",
     "returned_pack",
     "sale_return_tender",
     "chain_setting",

@@ -106,6 +106,10 @@ SQL_OWNERSHIP_ALLOWLIST: dict[tuple[str, str], str] = {
     ("app/components/sales/queries/cart.py", "member"): _HOT + ": the open cart shows its member on every scan",
     ("app/components/sales/queries/purchases.py", "product"): "a member's purchases show product names",
     ("app/components/stock/queries.py", "product"): "stock lists show and filter by product code and name",
+    ("app/components/messages/queries.py", "member"): "the sender reads the recipient's name, phone ciphertext and"
+    " merge link of each due message; the manager's list shows the member's number",
+    ("app/components/messages/queries.py", "chain_setting"): "the chain's message settings (weekly cap, attempts,"
+    " store robots) are one row of the shared chain settings table, named messages",
     ("app/components/loyalty/queries.py", "sale"): "the tier review sums every member's rolling spend set-based",
     ("app/components/loyalty/queries.py", "sale_return"): "the rolling spend nets out returns, set-based",
     # Care: triggers are set-based candidate SELECTs over members and what they did (one INSERT … SELECT per chunk

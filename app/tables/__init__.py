@@ -11,6 +11,7 @@ from app.tables.health import Condition, Preference, Vital
 from app.tables.imports import ImportJob
 from app.tables.loyalty import LoyaltySetting, MemberLoyalty, PointsEntry
 from app.tables.members import Household, Member, MemberChange, MemberMerge
+from app.tables.messages import Message
 from app.tables.outbox import Outbox, OutboxHandled
 from app.tables.sales import (
     Cart,
@@ -78,6 +79,7 @@ ALL_TABLES = [
     JourneyEnrolment,
     JourneyStepRun,
     CareCursor,
+    Message,
 ]
 
 __all__ = [
@@ -107,6 +109,7 @@ __all__ = [
     "MemberEvent",
     "MemberLoyalty",
     "MemberMerge",
+    "Message",
     "NumberSequence",
     "Outbox",
     "OutboxHandled",

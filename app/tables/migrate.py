@@ -21,6 +21,7 @@ from app.tables import (
     Journey,
     JourneyEnrolment,
     JourneyStepRun,
+    Message,
     OutboxHandled,
     PinLockout,
     ReturnedPack,
@@ -203,6 +204,21 @@ async def _m0009_events() -> None:
     await fetch("CREATE UNIQUE INDEX IF NOT EXISTS outbox_handled_once ON outbox_handled (event, handler)")
 
 
+async def _m0010_messages() -> None:
+    """The message outbox (issue 14): SMS to members and robot notices to stores, sent by the sender job."""
+    await Message.create_table(if_not_exists=True)
+    for statement in (
+        # The sender's due scan: queued/deferred rows by not_before (and `sending` rows by claim time).
+        "CREATE INDEX IF NOT EXISTS message_due ON message (status, not_before)",
+        "CREATE INDEX IF NOT EXISTS message_claimed ON message (status, claimed_at)",
+        # The weekly cap: a member's messages sent in the last 7 days.
+        "CREATE INDEX IF NOT EXISTS message_member_sent ON message (member, sent_at)",
+        # The manager's list, per store, newest first.
+        "CREATE INDEX IF NOT EXISTS message_store_created ON message (store, created_at)",
+    ):
+        await fetch(statement)
+
+
 async def _m0013_care() -> None:
     """Care journeys (issue 14): definitions, enrolments, step runs, sweep cursors."""
     for table in (Journey, JourneyEnrolment, JourneyStepRun, CareCursor):
@@ -227,6 +243,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0007_counter_devices", _m0007_counter_devices),
     ("0008_returns_and_printouts", _m0008_returns_and_printouts),
     ("0009_events", _m0009_events),
+    ("0010_messages", _m0010_messages),
     ("0013_care", _m0013_care),
 ]
 

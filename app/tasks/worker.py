@@ -15,6 +15,7 @@ from app.tasks.events import dispatch_events
 from app.tasks.imports import import_members
 from app.tasks.loyalty import expire_points, review_tiers
 from app.tasks.members import flag_unverified_profiles
+from app.tasks.messages import send_messages
 from app.tasks.queue import make_queue
 
 
@@ -40,6 +41,7 @@ FUNCTIONS = [
     sweep_triggers,
     run_steps,
     dispatch_events,
+    send_messages,
 ]
 # Every job is idempotent, so a job swept from a dead worker (or raced by a starting worker's sweep) is retried.
 JOB_RETRIES = 3
@@ -57,6 +59,8 @@ CRON_JOBS = [
     CronJob(run_steps, cron="*/5 * * * *", retries=JOB_RETRIES),
     # Domain events (a sale, a registration …) reach their handlers within a minute; each handler once.
     CronJob(dispatch_events, cron="* * * * *", retries=JOB_RETRIES),
+    # Every minute: the outbox is the truth, so a run lost with Redis is made up by the next one.
+    CronJob(send_messages, cron="* * * * *", retries=JOB_RETRIES),
 ]
 
 

@@ -1,13 +1,17 @@
 """Consents: the member's append-only consent ledger (health data, marketing …) and each purpose's state."""
 
 from app.components.consents.records import (
+    ALL_PURPOSES,
+    CARE_MESSAGES,
     CHANNELS,
     COLUMNS,
     HEALTH_DATA,
     KIOSK_DISPLAY,
     MARKETING_SMS,
     MARKETING_WECHAT,
+    MESSAGE_PURPOSES,
     PURPOSES,
+    SMS_DETAILS,
     TEXT_VERSION,
     ConsentState,
     change_consent,
@@ -16,6 +20,7 @@ from app.components.consents.records import (
     current,
     grant_now,
     has_health_consent,
+    message_consents,
     purpose_label,
     purpose_text,
     record_consent,
@@ -25,13 +30,17 @@ from app.components.consents.records import (
 )
 
 __all__ = [
+    "ALL_PURPOSES",
+    "CARE_MESSAGES",
     "CHANNELS",
     "COLUMNS",
     "HEALTH_DATA",
     "KIOSK_DISPLAY",
     "MARKETING_SMS",
     "MARKETING_WECHAT",
+    "MESSAGE_PURPOSES",
     "PURPOSES",
+    "SMS_DETAILS",
     "TEXT_VERSION",
     "ConsentState",
     "change_consent",
@@ -40,6 +49,7 @@ __all__ = [
     "current",
     "grant_now",
     "has_health_consent",
+    "message_consents",
     "purpose_label",
     "purpose_text",
     "record_consent",

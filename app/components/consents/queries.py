@@ -52,8 +52,9 @@ async def append(
 
 
 async def set_cache(member_id: int, purpose: str, granted: bool) -> None:
-    """The cached state of one purpose on the member row."""
-    await fetch(_SET_CACHE[purpose], granted, member_id)
+    """The cached state of one purpose on the member row (purposes without a cached column: nothing)."""
+    if purpose in _SET_CACHE:
+        await fetch(_SET_CACHE[purpose], granted, member_id)
 
 
 async def ledger(member_id: int, newest_first: bool = False) -> list[dict]:

@@ -18,13 +18,20 @@ MARKETING_SMS = "marketing_sms"
 MARKETING_WECHAT = "marketing_wechat"
 KIOSK_DISPLAY = "kiosk_display"
 PURPOSES = (HEALTH_DATA, MARKETING_SMS, MARKETING_WECHAT, KIOSK_DISPLAY)
+# What messages may say and whether care reminders go (issue 14). Not cached on the member row: the sender reads
+# the ledger. SMS_DETAILS: a drug or condition may be named in an SMS (never asked → not named).
+# CARE_MESSAGES: care reminders by SMS; on once health data is consented, until the member turns them off.
+SMS_DETAILS = "sms_details"
+CARE_MESSAGES = "care_messages"
+MESSAGE_PURPOSES = (SMS_DETAILS, CARE_MESSAGES)
+ALL_PURPOSES = PURPOSES + MESSAGE_PURPOSES
 # The cached column on `member` for each purpose.
 COLUMNS = queries.CACHE_COLUMNS
 # The version of the consent text the member was shown; bump when the wording changes.
 TEXT_VERSION = "2026-11"
 # Every version whose wording this module can still show (a consent names the one the member was shown).
 TEXT_VERSIONS = (TEXT_VERSION,)
-CHANNELS = ("counter", "kiosk", "api", "import")
+CHANNELS = ("counter", "kiosk", "api", "import", "sms")
 # Marketing channels of the messaging issue → the purpose that must be granted.
 MARKETING_PURPOSES = {"sms": MARKETING_SMS, "wechat": MARKETING_WECHAT}
 CONSENT_VIEW = "consent.view"
@@ -39,6 +46,8 @@ def purpose_label(purpose: str) -> str:
         MARKETING_SMS: _("Marketing messages by SMS"),
         MARKETING_WECHAT: _("Marketing messages by WeChat"),
         KIOSK_DISPLAY: _("Showing health data on the kiosk"),
+        SMS_DETAILS: _("Medicine and condition names in SMS"),
+        CARE_MESSAGES: _("Care reminders by SMS"),
     }.get(purpose, purpose)
 
 
@@ -52,6 +61,8 @@ def purpose_text(purpose: str) -> str:
         MARKETING_SMS: _("I agree to receive offers and news from the pharmacy by SMS."),
         MARKETING_WECHAT: _("I agree to receive offers and news from the pharmacy by WeChat."),
         KIOSK_DISPLAY: _("I agree that my health data is shown on the store's self-service kiosk after I sign in."),
+        SMS_DETAILS: _("I agree that SMS from the pharmacy may name my medicines and conditions."),
+        CARE_MESSAGES: _("I want care reminders by SMS (refills, how to take my medicines)."),
     }.get(purpose, "")
 
 
@@ -64,6 +75,7 @@ def channel_label(channel: str) -> str:
         "api": _("through the API"),
         "import": _("by import"),
         "web": _("in the browser"),
+        "sms": _("by SMS reply"),
     }.get(channel, channel)
 
 
@@ -97,7 +109,7 @@ async def set_consent(
     text_version: str = TEXT_VERSION,
 ) -> None:
     """Record a grant or withdrawal. Call inside the caller's transaction; it appends and updates the cache."""
-    if purpose not in PURPOSES:
+    if purpose not in ALL_PURPOSES:
         raise ValidationFailed({"purpose": _("Unknown consent purpose.")})
     if channel not in CHANNELS:
         raise ValidationFailed({"channel": _("Unknown channel.")})
@@ -129,7 +141,7 @@ async def grant_now(member_id: int, purpose: str, actor: StaffUser | None, chann
 async def current(member_id: int) -> dict[str, ConsentState]:
     """The state in force per purpose (never asked → not granted, no time)."""
     rows = await queries.ledger(member_id)
-    state = {p: ConsentState(p, False, None, "", None, "") for p in PURPOSES}
+    state = {p: ConsentState(p, False, None, "", None, "") for p in ALL_PURPOSES}
     for r in rows:
         state[r["purpose"]] = ConsentState(
             r["purpose"], bool(r["granted"]), r["at"], r["channel"], r["staff"], r["text_version"]
@@ -198,7 +210,7 @@ async def record_consent(
 ) -> tuple[ConsentState, bool]:
     """`change_consent` that also says whether a row was recorded (False: that state was in force, given to the
     same wording). `text_version` is the wording the member was shown: only a version this module has."""
-    if purpose not in PURPOSES:
+    if purpose not in ALL_PURPOSES:
         raise ValidationFailed({"purpose": _("Unknown consent purpose.")})
     if text_version not in TEXT_VERSIONS:
         raise ValidationFailed(
@@ -226,6 +238,12 @@ async def may_send_marketing(member_id: int, channel: str) -> bool:
     if purpose is None:
         return False
     return bool(await queries.latest_grant(member_id, purpose))
+
+
+async def message_consents(member_id: int) -> dict[str, bool | None]:
+    """The latest ledger answer per purpose of a live member, for the message sender (None: never asked; every
+    purpose None when the member is merged away or unknown)."""
+    return {p: await queries.latest_grant(member_id, p) for p in ALL_PURPOSES}
 
 
 async def refresh_cache(member_ids: Iterable[int]) -> None:

@@ -17,7 +17,7 @@ from app.i18n import N_, _
 PREFERENCE_EVENT = "preference"
 
 
-PREFERENCE_KINDS = ("brand", "dosage_form", "channel", "contact_time")
+PREFERENCE_KINDS = ("brand", "dosage_form", "channel", "contact_time", "language")
 # Coded values per kind; brands are free tags.
 PREFERENCE_VALUES: dict[str, tuple[str, ...]] = {
     "dosage_form": (
@@ -37,6 +37,8 @@ PREFERENCE_VALUES: dict[str, tuple[str, ...]] = {
     ),
     "channel": ("sms", "wechat", "phone", "in_store"),
     "contact_time": ("morning", "noon", "afternoon", "evening", "weekend"),
+    # The language messages to the member are written in (none: the chain's default language).
+    "language": ("zh_CN", "en"),
 }
 BRAND_MAX_LENGTH = 60
 
@@ -48,6 +50,7 @@ def preference_kind_label(kind: str) -> str:
         "dosage_form": _("Dosage forms"),
         "channel": _("Contact channel"),
         "contact_time": _("Time of day to contact"),
+        "language": _("Language of messages"),
     }.get(kind, kind)
 
 
@@ -76,6 +79,8 @@ def preference_label(kind: str, value: str) -> str:
         "afternoon": _("afternoon"),
         "evening": _("evening"),
         "weekend": _("weekends"),
+        "zh_CN": "中文",
+        "en": "English",
     }
     return value if kind == "brand" else labels.get(value, value)
 
@@ -96,6 +101,12 @@ class PreferenceView:
         return {"kind": self.kind, "value": self.value, "label": self.label}
 
 
+async def member_language(member_id: int) -> str | None:
+    """The language the member's messages are written in ("zh_CN" or "en"; the latest tag), None when not set."""
+    tags = [r["value"] for r in await queries.preferences_of(member_id) if r["kind"] == "language"]
+    return tags[-1] if tags else None
+
+
 async def preferences(member_id: int) -> dict[str, list[PreferenceView]]:
     """kind → tags, every kind present (possibly empty), coded values in vocabulary order."""
     rows = await queries.preferences_of(member_id)
@@ -113,7 +124,7 @@ def _validate_preference(kind: str, value: str) -> tuple[dict[str, str], str, st
     value = (value or "").strip()
     errors: dict[str, str] = {}
     if kind not in PREFERENCE_KINDS:
-        errors["kind"] = _("Choose brand, dosage form, contact channel or time of day.")
+        errors["kind"] = _("Choose brand, dosage form, contact channel, time of day or language.")
     elif kind == "brand":
         if not value:
             errors["value"] = _("Enter the brand.")

@@ -1,11 +1,11 @@
 """The JSON API v1 (`/api/v1`, a bearer token): members, consents, sales and returns, the catalog, stock, points,
-member imports. Every handler names the roles it admits (the schema documents a 403 from them) and is
+member imports, SMS replies. Every handler names the roles it admits (the schema documents a 403 from them) and is
 documented with each error it answers; each path answers OPTIONS with all of its methods."""
 
 from litestar import Router
 
 from app.components.core.roles import ALL_ROLES
-from app.routes.api import catalog, consents, imports, journeys, loyalty, members, sales, schema, stock
+from app.routes.api import catalog, consents, imports, journeys, loyalty, members, messages, sales, schema, stock
 from app.routes.guards import requires_role
 
 HANDLERS = [
@@ -17,6 +17,7 @@ HANDLERS = [
     *loyalty.ROUTES,
     *imports.ROUTES,
     *journeys.ROUTES,
+    *messages.ROUTES,
 ]
 
 router = Router(

@@ -45,7 +45,7 @@ async def member_consents(request: Request, member_no: MemberNo) -> dict:
     return {
         "member_no": member_no,
         "text_version": consents.TEXT_VERSION,
-        "consents": [{**_state(state[p]), "text": consents.purpose_text(p)} for p in consents.PURPOSES],
+        "consents": [{**_state(state[p]), "text": consents.purpose_text(p)} for p in consents.ALL_PURPOSES],
         "history": [_state(h) for h in history],
     }
 

@@ -47,7 +47,7 @@ Gender = Annotated[
 AllergenClass = one_of(allergies.allergen_classes())
 Criticality = one_of(allergies.CRITICALITIES)
 TenderKind = one_of(sales.TENDER_KINDS)
-ConsentPurpose = one_of(consents.PURPOSES)
+ConsentPurpose = one_of(consents.ALL_PURPOSES)
 ConsentChannel = one_of(consents.CHANNELS)
 
 

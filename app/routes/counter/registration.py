@@ -191,6 +191,7 @@ class PreferencesForm:
     dosage_form: list[str] | str = ""
     channel: list[str] | str = ""
     contact_time: list[str] | str = ""
+    language: list[str] | str = ""
 
 
 async def _preferences_ctx(
@@ -241,6 +242,7 @@ async def preferences_submit(
             "dosage_form": _as_list(data.dosage_form),
             "channel": _as_list(data.channel),
             "contact_time": _as_list(data.contact_time),
+            "language": _as_list(data.language),
         },
     )
     try:

@@ -1,11 +1,24 @@
 """The manager surface (`/manager`, a phone): overview, catalog, stock, loyalty rules, coupons, counter tablets,
-the chain's counter settings and the audit trail. Every route admits the manager roles; many narrow it."""
+the chain's counter settings, the message outbox and the audit trail. Every route admits the manager roles; many
+narrow it."""
 
 from litestar import Router
 
 from app.components.core.roles import MANAGER_ROLES
 from app.routes.guards import requires_role
-from app.routes.manager import audit, catalog, chain_settings, coupons, devices, journeys, loyalty, overview, stock
+from app.routes.manager import (
+    audit,
+    catalog,
+    chain_settings,
+    coupons,
+    devices,
+    journeys,
+    loyalty,
+    message_settings,
+    messages,
+    overview,
+    stock,
+)
 
 router = Router(
     path="/manager",
@@ -21,6 +34,8 @@ router = Router(
         *coupons.ROUTES,
         *devices.ROUTES,
         *journeys.ROUTES,
+        *message_settings.ROUTES,
+        *messages.ROUTES,
     ],
 )
 

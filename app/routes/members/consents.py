@@ -40,7 +40,7 @@ async def _section(
     _, state, history = await consents.consents_for(member_no, actor=request.user)
     ctx = {
         "member_no": member_no,
-        "state": [state[p] for p in consents.PURPOSES],
+        "state": [state[p] for p in consents.ALL_PURPOSES],
         "history": history,
         "errors": errors or {},
         "text_version": consents.TEXT_VERSION,

@@ -25,10 +25,10 @@ async def test_the_section_shows_every_purpose_never_asked_and_is_audited(client
     headers = await _headers(client)
     response = await client.get(f"/members/{member.member_no}/consents", headers=headers)
     assert response.status_code == 200 and "<html" not in response.text
-    for purpose in consents.PURPOSES:
+    for purpose in consents.ALL_PURPOSES:  # the message purposes too (drug names in SMS, care reminders)
         assert f'data-testid="consent-{purpose}"' in response.text
         assert f'data-testid="grant-{purpose}"' in response.text
-    assert response.text.count('data-state="never"') == 4
+    assert response.text.count('data-state="never"') == len(consents.ALL_PURPOSES)
     assert await audit.count(consents.CONSENT_VIEW) == 1
 
 

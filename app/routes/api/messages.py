@@ -1,0 +1,56 @@
+"""JSON API v1 for messages (bearer token): an SMS reply from a member, as the SMS gateway forwards it.
+
+A reply of STOP, TD, T or 退订 opts the member out of marketing and care SMS at once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.params import JSONBody
+
+from app.components import messages
+from app.components.core.roles import MEMBER_WRITE_ROLES
+from app.routes.api import schema as s
+from app.routes.api.schema import SECURITY
+from app.routes.guards import requires_role
+
+
+class InboundIn(s.Body):
+    """A member's SMS reply: the phone it came from and its text."""
+
+    phone: s.text(20, "The mobile number the reply came from.", "13800138000", min_length=1)
+    text: s.text(messages.TEXT_MAX, "The reply as the member typed it.", "退订")
+
+
+class InboundOut(msgspec.Struct):
+    member_nos: Annotated[list[str], msgspec.Meta(description="The live members with this phone.")]
+    opted_out: Annotated[bool, msgspec.Meta(description="True when the reply was a STOP (STOP, TD, T, 退订).")]
+    cancelled: Annotated[int, msgspec.Meta(description="Queued care and marketing messages no longer sent.")]
+
+
+@post(
+    "/messages/inbound",
+    guards=[requires_role(MEMBER_WRITE_ROLES)],
+    security=SECURITY,
+    tags=["messages"],
+    status_code=200,
+    responses={
+        200: s.ok(InboundOut, "The reply was matched; a STOP withdrew SMS consent and cancelled queued messages."),
+        404: s.error(404, "No member has this phone number."),
+    },
+)
+async def inbound(request: Request, data: JSONBody[InboundIn]) -> Response:
+    """An SMS reply forwarded by the gateway: a STOP opts every member with that phone out of marketing and care
+    SMS (consent withdrawn, channel sms) and cancels their queued ones; 404 when no member has the phone; 422
+    when it is not a mobile number."""
+    result = await messages.receive(data.phone, data.text, actor=request.user)
+    return Response(
+        {"member_nos": list(result.member_nos), "opted_out": result.opted_out, "cancelled": result.cancelled},
+        status_code=200,
+    )
+
+
+ROUTES = [inbound]
