@@ -38,6 +38,7 @@ from app.tables.migrate import migrate, reset_all  # noqa: E402
 # Rows of these tables are per test; stores and staff are made once per session.
 PER_TEST_TABLES = [
     "journey_step_run",
+    "care_task",
     "journey_enrolment",
     "journey",
     "care_cursor",

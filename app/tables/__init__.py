@@ -4,6 +4,7 @@ from app.tables.allergies import Allergy
 from app.tables.audit import AuditEvent
 from app.tables.auth import ApiToken, PinLockout, Staff
 from app.tables.care import CareCursor, Journey, JourneyEnrolment, JourneyStepRun
+from app.tables.care_tasks import CareTask
 from app.tables.catalog import Product, ProductCode
 from app.tables.consents import ConsentEvent
 from app.tables.coupons import Coupon, CouponTemplate
@@ -75,6 +76,7 @@ ALL_TABLES = [
     CouponTemplate,
     Coupon,
     ChainSetting,
+    CareTask,
     Journey,
     JourneyEnrolment,
     JourneyStepRun,
@@ -89,6 +91,7 @@ __all__ = [
     "AuditEvent",
     "Batch",
     "CareCursor",
+    "CareTask",
     "Cart",
     "CartChange",
     "ChainSetting",

@@ -14,6 +14,7 @@ from app.db import fetch, is_sqlite, transaction
 from app.tables import (
     ALL_TABLES,
     CareCursor,
+    CareTask,
     Cart,
     CartChange,
     ChainSetting,
@@ -219,6 +220,17 @@ async def _m0010_messages() -> None:
         await fetch(statement)
 
 
+async def _m0011_care_tasks() -> None:
+    """The pharmacist's task queue (issue 14)."""
+    await CareTask.create_table(if_not_exists=True)
+    for statement in (
+        "CREATE INDEX IF NOT EXISTS care_task_store_queue ON care_task (store, status, due_at)",
+        "CREATE INDEX IF NOT EXISTS care_task_assignee_queue ON care_task (assignee, status, due_at)",
+        "CREATE INDEX IF NOT EXISTS care_task_member_kind ON care_task (member, kind, status)",
+    ):
+        await fetch(statement)
+
+
 async def _m0013_care() -> None:
     """Care journeys (issue 14): definitions, enrolments, step runs, sweep cursors."""
     for table in (Journey, JourneyEnrolment, JourneyStepRun, CareCursor):
@@ -244,6 +256,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0008_returns_and_printouts", _m0008_returns_and_printouts),
     ("0009_events", _m0009_events),
     ("0010_messages", _m0010_messages),
+    ("0011_care_tasks", _m0011_care_tasks),
     ("0013_care", _m0013_care),
 ]
 

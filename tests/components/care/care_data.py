@@ -6,7 +6,7 @@ import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from app.components.care import journeys
+from app.components import care
 from app.components.care.definitions import Definition, Step
 from app.db import fetch
 
@@ -122,7 +122,7 @@ async def merge_away(member_id: int, into: int) -> None:
 
 async def journey(code: str, d: Definition, active: bool = True) -> dict:
     """Save `d` as journey `code` (switched on) and return its current version."""
-    return await journeys.add_journey(code, d, active)
+    return await care.add_journey(code, d, active)
 
 
 def one_step(trigger: str, params: dict, purpose: str = "care", holdout: int = 0, **step: object) -> Definition:
