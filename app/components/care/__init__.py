@@ -1,5 +1,6 @@
 """Care automation: journeys (trigger + steps), enrolment sweeps, the exactly-once step runner, their numbers."""
 
+from app.components.care.builtin import BUILTIN
 from app.components.care.definitions import (
     ACTIONS,
     CALENDAR_AUDIENCES,
@@ -44,6 +45,7 @@ from app.components.care.vocabulary import known
 
 __all__ = [
     "ACTIONS",
+    "BUILTIN",
     "CALENDAR_AUDIENCES",
     "CARE_HANDLER",
     "EVENT_TRIGGERS",
