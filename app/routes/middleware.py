@@ -43,7 +43,9 @@ class IdentityMiddleware(ASGIMiddleware):
         # whole next batch (a sixth of all sales at 16 counters waited twice as long as the rest). Yielding once
         # first lets every request that arrived meanwhile take its place in the queue before this one runs.
         await asyncio.sleep(0)
-        path: str = scope["path"]
+        # The path as requested: under a mounted app (the queue monitor) `path` is what is left after the mount.
+        raw = scope.get("raw_path")
+        path: str = raw.decode("latin-1") if raw else scope["path"]
         client = scope.get("client")
         client_addr = client[0] if client else ""
         cookies = _cookies(scope)

@@ -47,6 +47,8 @@ COUPON_ISSUE_ROLES = frozenset({Role.HQ_ADMIN, Role.STORE_MANAGER})
 # Who builds and switches care journeys (chain-wide); managers and analysts read their numbers.
 JOURNEY_WRITE_ROLES = frozenset({Role.HQ_ADMIN})
 JOURNEY_READ_ROLES = MANAGER_ROLES
+# Who may look at the job queue itself (SAQ's monitor).
+QUEUE_MONITOR_ROLES = frozenset({Role.HQ_ADMIN})
 
 
 def role_label(role: str) -> str:

@@ -1,6 +1,6 @@
 """The manager surface (`/manager`, a phone): overview, catalog, stock, loyalty rules, coupons, counter tablets,
-the chain's counter settings, the message outbox and the audit trail. Every route admits the manager roles; many
-narrow it."""
+the chain's counter settings, care journeys, the message outbox, the job queue and the audit trail. Every route
+admits the manager roles; many narrow it."""
 
 from litestar import Router
 
@@ -17,6 +17,7 @@ from app.routes.manager import (
     message_settings,
     messages,
     overview,
+    queue_monitor,
     stock,
 )
 
@@ -34,6 +35,7 @@ router = Router(
         *coupons.ROUTES,
         *devices.ROUTES,
         *journeys.ROUTES,
+        *queue_monitor.ROUTES,
         *message_settings.ROUTES,
         *messages.ROUTES,
     ],

@@ -86,7 +86,7 @@ async def test_a_sale_records_lines_stock_points_medication_outbox_and_timeline(
     assert [m["atc"] for m in meds] == ["C08CA01", "A11GA01"]
     assert str(meds[0]["supply_until"])[:10] == (store_today() + timedelta(days=28 * 2 - 1)).isoformat()
     assert meds[1]["supply_until"] is None  # vitamin C: no daily use
-    outbox = await fetch("SELECT key, kind, payload FROM outbox")
+    outbox = await fetch("SELECT key, kind, payload FROM outbox WHERE kind LIKE 'sale.%'")
     assert outbox[0]["key"] == f"sale:{sale.sale_no}" and outbox[0]["kind"] == "sale.completed"
     payload = outbox[0]["payload"] if isinstance(outbox[0]["payload"], dict) else json.loads(outbox[0]["payload"])
     assert payload["member"] == member_no
