@@ -6,13 +6,19 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Page, expect
 
 from e2e.helpers import NewContext, login, logout, save_screenshot, switch_language
 
 pytestmark = pytest.mark.e2e
 
 MANAGER_DEVICE = "iPhone 13"
+# The builder is redrawn by htmx after a tap: the next tap waits until the new fields are wired up (settled).
+SETTLED = "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+
+
+async def settled(page: Page) -> None:
+    await page.wait_for_function(SETTLED)
 
 
 @pytest.mark.parametrize("language", ["zh-CN", "en"])
@@ -31,6 +37,7 @@ async def test_admin_builds_a_journey_with_a_live_count_and_switches_it_on(
     await page.get_by_test_id("f-name_zh").fill("降压药新患者关怀")
     await page.get_by_test_id("f-name_en").fill("New BP patient care")
     await page.get_by_test_id("f-trigger").select_option("purchase")
+    await settled(page)
     prefix = page.get_by_test_id("f-p_atc_prefix")
     await prefix.fill("C08 C09")
     await prefix.blur()  # the change recounts
@@ -40,9 +47,11 @@ async def test_admin_builds_a_journey_with_a_live_count_and_switches_it_on(
     await page.get_by_test_id("add-step").tap()
     step = page.get_by_test_id("step-1")
     await expect(step).to_be_visible()
+    await settled(page)
     await expect(page.get_by_test_id("f-name_zh")).to_have_value("降压药新患者关怀")  # nothing typed is lost
     await step.get_by_test_id("f-s1_action").select_option("task")
     await expect(page.get_by_test_id("f-s1_task_kind")).to_be_visible()
+    await settled(page)
     await page.get_by_test_id("f-s1_task_kind").select_option("follow_up_call")
     await page.get_by_test_id("f-s1_after_days").fill("30")
     await page.get_by_test_id("f-holdout_pct").fill("10")

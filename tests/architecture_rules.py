@@ -604,7 +604,7 @@ def check_imports_use_public_names(root: Path) -> list[Violation]:
 # Tables every domain may read to show a name beside its own rows (a store's name, a staff member's display name).
 NAME_TABLES = frozenset({"store", "staff"})
 # app/tables modules whose tables belong to a domain of another name.
-TABLE_MODULE_DOMAIN = {"settings": "sales", "outbox": "sales", "stores": "stores"}
+TABLE_MODULE_DOMAIN = {"settings": "sales", "outbox": "events", "stores": "stores", "care_tasks": "care_tasks"}
 _TABLENAME = re.compile(r"""tablename\s*=\s*["'](\w+)["']""")
 _WRITES = re.compile(r"\b(?:INSERT\s+INTO|DELETE\s+FROM)\s+(\w+)|\bUPDATE\s+(\w+)\s+SET\b", re.IGNORECASE)
 _READS = re.compile(r"\b(?:FROM|JOIN)\s+(\w+)", re.IGNORECASE)

@@ -128,7 +128,6 @@ SQL_OWNERSHIP_ALLOWLIST: dict[tuple[str, str], str] = {
     " group and is skipped when the group was refilled",
     ("app/components/care/queries.py", "message"): "per-step delivery counts join the step runs to the messages"
     " they queued, by key",
-    ("app/components/care/queries.py", "store"): "the step runner runs each store time zone's due steps",
     # Bulk paths: one statement per table per chunk, benchmarked by `make bench-import`; they write rows of several
     # domains exactly as the domains' own writes do, and are tested against them.
     ("app/components/imports/writing.py", "*"): "the member import writes a chunk of members, allergies,"

@@ -142,10 +142,11 @@ def render(code: str, params: Mapping[str, object], language: str, details: bool
         for name in SENSITIVE:
             if not details or not args.get(name):
                 args[name] = gettext(_GENERIC[name])
-        if not args.get("task") and args.get("title"):
+        title_msgid = args.get("title")
+        if not args.get("task") and title_msgid:
             # A care task's title is a msgid (with the task's params): shown in the notice's language.
             try:
-                args["task"] = gettext(args["title"]) % args
+                args["task"] = gettext(title_msgid) % args
             except (KeyError, TypeError, ValueError):
-                args["task"] = gettext(args["title"])
+                args["task"] = gettext(title_msgid)
         return gettext(found.text) % args

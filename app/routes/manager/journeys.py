@@ -167,7 +167,7 @@ async def journey_page(request: Request, code: FromPath[str]) -> Template:
         "trigger": care.trigger_label(j["trigger"]),
         "purpose": care.purpose_label(j["purpose"]),
         "steps": care.steps_in_words(j, choices),
-        "params": care.params_in_words(j, choices),
+        "trigger_settings": care.params_in_words(j, choices),
         "comparison": [
             (_("Bought again within 30 days"), stats.repurchase, "%"),
             (_("Revenue per member within 30 days"), stats.revenue, "¥"),

@@ -160,6 +160,11 @@ async def count(table: str) -> int:
     return (await fetch(f"SELECT COUNT(*) AS n FROM {table}"))[0]["n"]
 
 
+async def sale_events() -> int:
+    """Outbox events of sales (registering the test's member records events of its own)."""
+    return (await fetch("SELECT COUNT(*) AS n FROM outbox WHERE kind LIKE 'sale.%'"))[0]["n"]
+
+
 async def request(
     key: str = "k1",
     member_no: str | None = None,
