@@ -173,6 +173,14 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/manager/coupons/{code:str}/issue"): COUPON_ISSUE,
     ("POST", "/manager/coupons/{code:str}/print"): CATALOG_WRITE,
     ("ASGI", "/manager/queue"): AUDIT,
+    ("GET", "/manager/tasks"): MANAGER,
+    ("GET", "/counter/tasks"): COUNTER,
+    ("GET", "/counter/tasks/{task_id:int}"): COUNTER,
+    ("POST", "/counter/tasks/{task_id:int}/outcome"): COUNTER,
+    ("POST", "/counter/tasks/{task_id:int}/reassign"): COUNTER,
+    ("POST", "/counter/tasks/{task_id:int}/snooze"): COUNTER,
+    ("GET", "/api/v1/tasks"): COUNTER,
+    ("POST", "/api/v1/tasks/{task_id:int}/outcome"): COUNTER,
     ("GET", "/manager/journeys"): MANAGER,
     ("GET", "/manager/journeys/new"): AUDIT,
     ("POST", "/manager/journeys/draft"): AUDIT,
@@ -251,6 +259,7 @@ def _concrete(path: str, member_no: str) -> str:
         .replace("{sale_no:str}", "S00000000")
         .replace("{return_no:str}", "R00000000")
         .replace("{pack_id:int}", "1")
+        .replace("{task_id:int}", "1")
         .replace("{name:str}", "0" * 32 + ".jpg")
     )
 

@@ -1,5 +1,58 @@
-"""The pharmacist's task queue: tasks journeys create (follow-up calls, BP reviews …), each once."""
+"""The pharmacist's task queue: tasks journeys create (follow-up calls, BP reviews …), each once; the queue of a
+person and a store, the task screen, outcomes in a few taps that land on the member's timeline."""
 
-from app.components.care_tasks.tasks import NewTask, create_task, open_task_exists
+from app.components.care_tasks.outcomes import (
+    MAX_NOT_REACHED,
+    OUTCOMES,
+    TAKING,
+    Outcome,
+    outcome_label,
+    record_outcome,
+    taking_label,
+)
+from app.components.care_tasks.tasks import (
+    KINDS,
+    SNOOZE_DAYS,
+    AssigneeCount,
+    NewTask,
+    TaskView,
+    assignable_staff,
+    create_task,
+    get_task,
+    kind_label,
+    member_tasks,
+    my_queue,
+    open_task_exists,
+    queue_counts,
+    reassign,
+    snooze,
+    store_queue,
+    title_of,
+)
 
-__all__ = ["NewTask", "create_task", "open_task_exists"]
+__all__ = [
+    "KINDS",
+    "MAX_NOT_REACHED",
+    "OUTCOMES",
+    "SNOOZE_DAYS",
+    "TAKING",
+    "AssigneeCount",
+    "NewTask",
+    "Outcome",
+    "TaskView",
+    "assignable_staff",
+    "create_task",
+    "get_task",
+    "kind_label",
+    "member_tasks",
+    "my_queue",
+    "open_task_exists",
+    "outcome_label",
+    "queue_counts",
+    "reassign",
+    "record_outcome",
+    "snooze",
+    "store_queue",
+    "taking_label",
+    "title_of",
+]

@@ -5,7 +5,7 @@ documented with each error it answers; each path answers OPTIONS with all of its
 from litestar import Router
 
 from app.components.core.roles import ALL_ROLES
-from app.routes.api import catalog, consents, imports, journeys, loyalty, members, messages, sales, schema, stock
+from app.routes.api import catalog, consents, imports, journeys, loyalty, members, messages, sales, schema, stock, tasks
 from app.routes.guards import requires_role
 
 HANDLERS = [
@@ -17,6 +17,7 @@ HANDLERS = [
     *loyalty.ROUTES,
     *imports.ROUTES,
     *journeys.ROUTES,
+    *tasks.ROUTES,
     *messages.ROUTES,
 ]
 

@@ -1,5 +1,5 @@
 """The counter surface (`/counter`, a tablet with a scanner): the member panel, the cart and checkout, approvals,
-held sales, returns, printouts, registration and the tablet's own name.
+held sales, returns, printouts, registration, the pharmacist's task queue and the tablet's own name.
 
 Every route admits the counter roles (selling routes narrow it to the selling roles) and knows the tablet it is
 asked from: the cart belongs to the tablet as well as the person.
@@ -8,7 +8,18 @@ asked from: the cart belongs to the tablet as well as the person.
 from litestar import Router
 
 from app.components.core.roles import COUNTER_ROLES
-from app.routes.counter import approvals, cart, checkout, devices, held, page, printouts, registration, returns
+from app.routes.counter import (
+    approvals,
+    cart,
+    checkout,
+    devices,
+    held,
+    page,
+    printouts,
+    registration,
+    returns,
+    tasks,
+)
 from app.routes.guards import requires_role, with_counter_device
 
 router = Router(
@@ -25,6 +36,7 @@ router = Router(
         *returns.ROUTES,
         *registration.ROUTES,
         *devices.ROUTES,
+        *tasks.ROUTES,
     ],
 )
 

@@ -19,6 +19,7 @@ from app.routes.manager import (
     overview,
     queue_monitor,
     stock,
+    tasks,
 )
 
 router = Router(
@@ -35,6 +36,7 @@ router = Router(
         *coupons.ROUTES,
         *devices.ROUTES,
         *journeys.ROUTES,
+        *tasks.ROUTES,
         *queue_monitor.ROUTES,
         *message_settings.ROUTES,
         *messages.ROUTES,
