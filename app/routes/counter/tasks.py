@@ -67,7 +67,9 @@ async def task_outcome(
         await care_tasks.record_outcome(task_id, data, request.user)
     except ValidationFailed as exc:
         return await _task_page(request, task_id, asdict(data), exc.errors, status_code=422)
-    return await _task_page(request, task_id, errors={})
+    page = await _task_page(request, task_id, errors={})
+    page.headers["HX-Trigger"] = "task-saved"  # the timeline beside it reloads and shows the outcome
+    return page
 
 
 @post("/tasks/{task_id:int}/reassign")
