@@ -126,6 +126,13 @@ def days_after(day: str, days: str) -> str:
     return f"({day} + ({days}))"
 
 
+def day_number(day: str) -> str:
+    """The date `day` (an SQL expression) as whole days since 1970-01-01, for day arithmetic in windows."""
+    if is_sqlite():
+        return f"CAST(julianday({day}) - 2440587.5 AS INTEGER)"
+    return f"({day} - DATE '1970-01-01')"
+
+
 def month_day(day: str) -> str:
     """The month and day of the date `day` (an SQL expression) as text 'MM-DD' (birthdays, calendar dates)."""
     if is_sqlite():

@@ -5,12 +5,26 @@ documented with each error it answers; each path answers OPTIONS with all of its
 from litestar import Router
 
 from app.components.core.roles import ALL_ROLES
-from app.routes.api import catalog, consents, imports, journeys, loyalty, members, messages, sales, schema, stock, tasks
+from app.routes.api import (
+    adherence,
+    catalog,
+    consents,
+    imports,
+    journeys,
+    loyalty,
+    members,
+    messages,
+    sales,
+    schema,
+    stock,
+    tasks,
+)
 from app.routes.guards import requires_role
 
 HANDLERS = [
     *members.ROUTES,
     *consents.ROUTES,
+    *adherence.ROUTES,
     *sales.ROUTES,
     *catalog.ROUTES,
     *stock.ROUTES,

@@ -7,6 +7,7 @@ from litestar import Router
 from app.components.core.roles import MANAGER_ROLES
 from app.routes.guards import requires_role
 from app.routes.manager import (
+    adherence,
     audit,
     catalog,
     chain_settings,
@@ -36,6 +37,7 @@ router = Router(
         *coupons.ROUTES,
         *devices.ROUTES,
         *journeys.ROUTES,
+        *adherence.ROUTES,
         *tasks.ROUTES,
         *queue_monitor.ROUTES,
         *message_settings.ROUTES,

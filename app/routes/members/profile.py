@@ -7,14 +7,26 @@ from litestar import Request, get
 from litestar.params import FromPath
 from litestar.response import Template
 
-from app.components import health, members, sales
+from app.components import adherence, health, members, sales
+from app.components.core.clock import store_today
 from app.components.core.roles import COUNTER_ROLES
 from app.routes.guards import requires_role
 from app.routes.render import render
 
 guard = [requires_role(COUNTER_ROLES)]
 # Each name is served at GET /members/{member_no}/{name} by the module that owns it.
-PROFILE_SECTIONS = ["details", "health", "vitals", "purchases", "points", "consents", "household", "merge", "timeline"]
+PROFILE_SECTIONS = [
+    "details",
+    "health",
+    "vitals",
+    "adherence",
+    "purchases",
+    "points",
+    "consents",
+    "household",
+    "merge",
+    "timeline",
+]
 
 
 @get("/{member_no:str}", guards=guard)
@@ -42,4 +54,13 @@ async def purchases_section(request: Request, member_no: FromPath[str]) -> Templ
     )
 
 
-ROUTES = [profile, timeline_section, purchases_section]
+@get("/{member_no:str}/adherence", guards=guard)
+async def adherence_section(request: Request, member_no: FromPath[str]) -> Template:
+    """The member's chronic therapies: refill-due day and PDC over 180 days (audited: health data)."""
+    member_id = await members.member_id(member_no)
+    therapies = await adherence.adherence_record(member_id, store_today(), request.user)
+    ctx = {"member_no": member_no, "therapies": therapies}
+    return render(request, "members/adherence.html", ctx, block="adherence_section")
+
+
+ROUTES = [profile, timeline_section, purchases_section, adherence_section]
