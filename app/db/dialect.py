@@ -133,6 +133,13 @@ def day_number(day: str) -> str:
     return f"({day} - DATE '1970-01-01')"
 
 
+def from_day_number(number: str) -> str:
+    """The date `number` (an integer SQL expression) days after 1970-01-01: the inverse of `day_number`."""
+    if is_sqlite():
+        return f"date('1970-01-01', ({number}) || ' days')"
+    return f"(DATE '1970-01-01' + ({number}))"
+
+
 def month_day(day: str) -> str:
     """The month and day of the date `day` (an SQL expression) as text 'MM-DD' (birthdays, calendar dates)."""
     if is_sqlite():

@@ -1,5 +1,6 @@
 """Refill and adherence: days of supply laid end to end, the refill-due day, PDC by the PQA method."""
 
+from app.components.adherence.queries import therapy_groups_sql
 from app.components.adherence.rules import ADHERENT_PCT, WINDOW_DAYS, Fill, Pdc, pdc, refill_due, shifted
 from app.components.adherence.views import (
     ADHERENCE_VIEW,
@@ -26,4 +27,5 @@ __all__ = [
     "pdc",
     "refill_due",
     "shifted",
+    "therapy_groups_sql",
 ]

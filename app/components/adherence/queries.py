@@ -6,12 +6,14 @@ after each gap. The same rule as `rules.shifted`, tested to agree."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Any
 
 from app.db import day_number, fetch
 
 EPOCH = date(1970, 1, 1)
+_PREFIX = re.compile(r"^[A-Z0-9]{1,7}$")
 
 
 def as_day(n: int | None) -> date | None:
@@ -19,12 +21,21 @@ def as_day(n: int | None) -> date | None:
     return None if n is None else EPOCH + timedelta(days=int(n))
 
 
+def therapy_groups_sql(filters: str, prefixes: tuple[str, ...], today: date) -> str:
+    """The per-(member, group) SELECT for other set-based readers (the care engine's refill trigger): columns
+    member, grp, first_s, last_e (day numbers), fill_dates, covered, store. Placeholders: window start, `today`,
+    then those of `filters` (conditions on medication `md`)."""
+    return _groups_sql(filters, prefixes).replace("{end}", str(int((today - EPOCH).days)))
+
+
 def _groups_sql(filters: str, prefixes: tuple[str, ...]) -> str:
     """Per (member, therapy group): first fill day, last shifted day covered, fill days, days covered up to the
     window's end, and the store of the latest fill. Placeholders: window start, window end, (filters), window end."""
+    if not prefixes or not all(_PREFIX.match(p) for p in prefixes):
+        raise ValueError(f"ATC prefixes must be 1–7 letters or digits: {prefixes!r}")
     s = day_number("md.started_on")
     u = day_number("md.supply_until")
-    atc = " OR ".join(f"md.atc LIKE '{p}%'" for p in prefixes)  # our own vocabulary's prefixes, not input
+    atc = " OR ".join(f"md.atc LIKE '{p}%'" for p in prefixes)  # checked just above: letters and digits only
     return (
         "WITH f AS ("
         f" SELECT md.member, substr(md.atc, 1, 5) AS grp, md.id, md.store, {s} AS s, {u} - {s} + 1 AS days"

@@ -12,17 +12,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.components import health
+from app.components import adherence, health
 from app.components.care.definitions import CONVERSION_DAYS, LOOKBACK_DAYS, SENIOR_AGE, Definition, prefixes
-from app.db import days_after, local_date, month_day, typed_param
+from app.db import from_day_number, local_date, month_day, typed_param
 
 # A member with a chronic condition: one a medicine can be inferred from (the condition-inference rules).
 CHRONIC_CONDITIONS = tuple(sorted({rule.condition for rule in health.inference_rules()}))
 CHRONIC_ATC_PREFIXES = tuple(sorted({rule.atc_prefix for rule in health.inference_rules()}))
 # A course of care from a purchase runs at most once in this many days per member and journey.
 PURCHASE_REPEAT_DAYS = 90
-# Refills further back than this are not "due" any more but lapsed (the churn journey's concern).
-REFILL_STALE_DAYS = 30
+# Fills further back than this do not move a refill-due day (a year of supply at most is laid end to end).
+REFILL_LOOKBACK_DAYS = 365
+EPOCH = date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -154,23 +155,22 @@ def _churn(d: Definition, w: Window, member_range: str, sale_range: str) -> Cand
 
 def _refill_due(d: Definition, w: Window, member_range: str, med_range: str) -> Candidates:
     """Members whose medicine of a therapy group (ATC level 4) runs out `lead_days` from now: the trigger day is
-    (last day covered + 1) − lead, within the sweep's window. A later fill moves the last day covered, so a member
-    who refilled early is not reminded."""
+    the refill-due day (adherence's rule: fills laid end to end, overlaps shifted forward) − lead, within the
+    sweep's window. A later fill moves the due day, so a member who refilled early is not reminded."""
     lead = int(d.params.get("lead_days", 5))
-    match, margs = _atc_match("md.atc", d.params.get("atc_prefix") or "")
-    # trigger day = supply_until + 1 - lead ∈ [since, today]  ⇔  supply_until ∈ [since + lead - 1, today + lead - 1]
-    lo, hi = w.since + timedelta(days=lead - 1), w.today + timedelta(days=lead - 1)
-    stale = w.today - timedelta(days=REFILL_STALE_DAYS)
-    anchor = days_after("r.until", typed_param("integer"))
+    given = prefixes(d.params.get("atc_prefix") or "")
+    groups = adherence.therapy_groups_sql(f" AND {med_range}", given or CHRONIC_ATC_PREFIXES, w.today)
+    # trigger day = last covered + 1 - lead ∈ [since, today]  ⇔  last covered ∈ [since + lead - 1, today + lead - 1]
+    lo = (w.since - EPOCH).days + lead - 1
+    hi = (w.today - EPOCH).days + lead - 1
+    anchor = from_day_number(f"g.last_e + 1 - {lead}")
     sql = (
-        f"SELECT m.id AS member, COALESCE(r.store, m.home_store) AS store, {anchor} AS anchor_on,"
-        " r.grp || ':' || CAST(r.until AS TEXT) AS ref FROM member m"
-        " JOIN (SELECT md.member, substr(md.atc, 1, 5) AS grp, MAX(md.supply_until) AS until, MAX(md.store) AS store"
-        f" FROM medication md WHERE {med_range} AND md.supply_until >= {{}} AND {match}"
-        " GROUP BY md.member, substr(md.atc, 1, 5)) r ON r.member = m.id"
-        f" WHERE {member_range} AND {guard(d.purpose)} AND r.until >= {{}} AND r.until <= {{}}"
+        f"SELECT m.id AS member, COALESCE(g.store, m.home_store) AS store, {anchor} AS anchor_on,"
+        f" g.grp || ':' || CAST({from_day_number('g.last_e')} AS TEXT) AS ref FROM member m"
+        f" JOIN ({groups}) g ON g.member = m.id"
+        f" WHERE {member_range} AND {guard(d.purpose)} AND g.last_e >= {{}} AND g.last_e <= {{}}"
     )
-    return Candidates(sql, (1 - lead, stale, *margs, lo, hi))
+    return Candidates(sql, (w.today - timedelta(days=REFILL_LOOKBACK_DAYS), w.today, lo, hi))
 
 
 def _unverified(d: Definition, w: Window, member_range: str) -> Candidates:

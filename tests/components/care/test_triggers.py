@@ -39,6 +39,20 @@ async def test_a_refill_bought_early_moves_the_due_day() -> None:
     assert await care.sweep(TODAY, cd.ZONE, NOW) == 0
 
 
+async def test_an_early_refill_is_laid_after_the_last_pack_so_the_reminder_comes_later() -> None:
+    await cd.journey("refill", cd.one_step("refill_due", {"lead_days": 5, "atc_prefix": ""}))
+    amlo = await cd.product("AMLO", atc="C08CA01")
+    m = await cd.member()
+    # 30 days from 22 April, again on 12 May (10 days early): the packs cover 22 April … 20 June, due 21 June.
+    await cd.sale(m, amlo, cd.at_local(date(2026, 4, 22)))
+    await cd.sale(m, amlo, cd.at_local(date(2026, 5, 12)))
+    assert await care.sweep(TODAY, cd.ZONE, NOW) == 0  # a plain "last pack + 30" would say 11 June, long gone
+    day = date(2026, 6, 16)
+    assert await care.sweep(day, cd.ZONE, cd.at_local(day, 1)) == 1
+    (row,) = await cd.enrolments("refill")
+    assert row["ref"] == "C08CA:2026-06-20" and as_date(row["anchor_on"]) == day
+
+
 async def test_a_day_the_worker_missed_is_caught_up_within_the_lookback() -> None:
     await cd.journey("refill", cd.one_step("refill_due", {"lead_days": 5, "atc_prefix": ""}))
     amlo = await cd.product("AMLO", atc="C08CA01")
