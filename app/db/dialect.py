@@ -137,7 +137,7 @@ def from_day_number(number: str) -> str:
     """The date `number` (an integer SQL expression) days after 1970-01-01: the inverse of `day_number`."""
     if is_sqlite():
         return f"date('1970-01-01', ({number}) || ' days')"
-    return f"(DATE '1970-01-01' + ({number}))"
+    return f"(DATE '1970-01-01' + CAST({number} AS INTEGER))"
 
 
 def month_day(day: str) -> str:
