@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from app.components import care, catalog, coupons, stock
+from app.components import care, care_tasks, catalog, coupons, stock
 from app.components.allergies import allergen_classes
 from app.components.auth import hash_password
 from app.components.consents import TEXT_VERSION
@@ -163,6 +163,34 @@ async def _demo_shop(report: SeedReport) -> None:
     first = await fetch("SELECT id FROM member WHERE member_no = {}", member_no_for(1))
     if first:
         await coupons.issue("NEW10", first[0]["id"], "manual", f"demo:NEW10:{member_no_for(1)}", None)
+    await _demo_task()
+
+
+async def _demo_task() -> None:
+    """The second demo member's day-30 follow-up call of the hypertension course, due now at SH001 (what the
+    journey's step makes), so the pharmacist's queue shows a task on the first start."""
+    rows = await fetch(
+        "SELECT m.id, s.id AS store FROM member m JOIN store s ON s.code = 'SH001' WHERE m.member_no = {}",
+        member_no_for(2),
+    )
+    if not rows:
+        return
+    now = datetime.now(UTC)
+    task = care_tasks.NewTask(
+        key=f"demo:follow_up:{member_no_for(2)}",
+        member_id=rows[0]["id"],
+        store_id=rows[0]["store"],
+        kind="follow_up_call",
+        priority="normal",
+        role="pharmacist",
+        assignee_id=None,
+        due_at=now - timedelta(hours=1),
+        title="%(journey)s: step %(step)s",
+        params={"journey": {"zh-CN": "高血压慢病关怀", "en": "Hypertension care"}, "step": 2},
+        source={"journey": "hypertension_care", "version": 1, "step": 1},
+    )
+    async with transaction():
+        await care_tasks.create_task(task, now)
 
 
 async def _demo_people(report: SeedReport) -> None:
