@@ -6,6 +6,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
+from app.components import adherence
 from app.components.care.triggers import Candidates
 from app.db import days_after, fetch, for_update, is_sqlite, typed_param
 
@@ -315,6 +316,20 @@ async def sale_product(sale_no: str, candidates: Candidates) -> dict | None:
         *candidates.args,
     )
     return rows[0] if rows else None
+
+
+async def pdc_rows(journey_ids: list[int], today: date, start: date, prefixes: tuple[str, ...]) -> list[dict]:
+    """Per enrolled member and chronic therapy group: days covered and the first fill (day numbers) over
+    [start, today], by adherence's rule, for members with at least two fill days."""
+    if not journey_ids:
+        return []
+    marks = ", ".join("{}" for _ in journey_ids)
+    groups = adherence.therapy_groups_sql(
+        f" AND md.member IN (SELECT member FROM journey_enrolment WHERE journey IN ({marks}))", prefixes, today
+    )
+    return await fetch(
+        f"SELECT g.member, g.covered, g.first_s FROM ({groups}) g WHERE g.fill_dates >= 2", start, today, *journey_ids
+    )
 
 
 async def step_counts(journey_ids: list[int]) -> list[dict]:

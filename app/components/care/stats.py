@@ -6,11 +6,13 @@ import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from app.components import adherence
 from app.components.care import queries
 from app.components.care.definitions import CONVERSION_DAYS
 from app.db import as_date
 
 Z95 = 1.959963984540054
+EPOCH = date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class JourneyStats:
     converted: int
     repurchase: Difference
     revenue: Difference
+    pdc: Difference
 
 
 async def journey_stats(journey_ids: list[int], today: date, has_messages: bool = True) -> JourneyStats:
@@ -113,6 +116,20 @@ async def journey_stats(journey_ids: list[int], today: date, has_messages: bool 
     bought = [r for r in treated if int(r["sales"])]
     repurchase = proportion_difference(len(bought), len(treated), sum(1 for r in held if int(r["sales"])), len(held))
     revenue = mean_difference([int(r["spent"]) / 100 for r in treated], [int(r["spent"]) / 100 for r in held])
+    # PDC now (180 days, chronic groups) of the members of closed windows, treated vs held out.
+    held_members = {r["member"] for r in held}
+    treated_members = {r["member"] for r in treated} - held_members
+    per_member: dict[int, list[float]] = {}
+    start = today - timedelta(days=adherence.WINDOW_DAYS - 1)
+    end_day = (today - EPOCH).days
+    for r in await queries.pdc_rows(journey_ids, today, start, adherence.CHRONIC_PREFIXES):
+        days = end_day - int(r["first_s"]) + 1
+        if days > 0:
+            per_member.setdefault(r["member"], []).append(100 * int(r["covered"]) / days)
+    pdc = mean_difference(
+        [sum(v) / len(v) for m, v in per_member.items() if m in treated_members],
+        [sum(v) / len(v) for m, v in per_member.items() if m in held_members],
+    )
     all_converted = await queries.outcomes(journey_ids, CONVERSION_DAYS, today + timedelta(days=1))
     converted = sum(1 for r in all_converted if not r["held_out"] and int(r["sales"]) and as_date(r["anchor_on"]))
     return JourneyStats(
@@ -125,4 +142,5 @@ async def journey_stats(journey_ids: list[int], today: date, has_messages: bool 
         converted,
         repurchase,
         revenue,
+        pdc,
     )

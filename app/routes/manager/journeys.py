@@ -171,6 +171,7 @@ async def journey_page(request: Request, code: FromPath[str]) -> Template:
         "comparison": [
             (_("Bought again within 30 days"), stats.repurchase, "%"),
             (_("Revenue per member within 30 days"), stats.revenue, "¥"),
+            (_("Days covered now (PDC, chronic therapies)"), stats.pdc, "%"),
         ],
         "versions": versions,
         "stats": stats,

@@ -196,12 +196,18 @@ async def test_switching_off_ends_running_enrolments_and_a_new_version_lets_them
 
 
 async def test_step_counts_and_the_treated_vs_held_out_comparison() -> None:
-    await enrolled(holdout=50, members=12)
+    members = await enrolled(holdout=50, members=12)
     await steps.run_due(cd.at_local(TODAY + timedelta(days=3), 10))
+    amlo = await cd.product("AMLO", atc="C08CA01")
+    for m in members:  # the second fill, so PDC counts
+        await cd.sale(m, amlo, cd.at_local(TODAY + timedelta(days=30), 9))
     ids = await care.version_ids("course")
     numbers = await stats.journey_stats(ids, TODAY + timedelta(days=40))
     assert numbers.enrolled == 12
     assert numbers.steps[0].done + numbers.steps[0].held_out == 12
     assert numbers.repurchase.n_treated + numbers.repurchase.n_held_out == 12
+    assert numbers.repurchase.treated == 100.0  # each bought again on day 30
+    assert numbers.pdc.n_treated + numbers.pdc.n_held_out == 12
+    assert numbers.pdc.treated == 100.0 and numbers.pdc.diff == 0.0
     jid = (await queries.journey_by_code("course"))["id"]  # type: ignore[index]
     assert jid in ids
