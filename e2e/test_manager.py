@@ -36,6 +36,8 @@ _EVERY_MANAGER = {
     "loyalty": "/manager/loyalty",
     "coupons": "/manager/coupons",
     "journeys": "/manager/journeys",
+    "tasks": "/manager/tasks",
+    "adherence": "/manager/adherence",
     "messages": "/manager/messages",
     "settings": "/manager/settings",
     "import": "/members/import",

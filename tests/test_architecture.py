@@ -128,6 +128,13 @@ SQL_OWNERSHIP_ALLOWLIST: dict[tuple[str, str], str] = {
     " group and is skipped when the group was refilled",
     ("app/components/care/queries.py", "message"): "per-step delivery counts join the step runs to the messages"
     " they queued, by key",
+    ("app/components/adherence/queries.py", "medication"): "refill-due days and PDC are window functions over the"
+    " medication history (one statement for a member, a store's page, or the refill trigger's chunk)",
+    ("app/components/adherence/queries.py", "member"): "the non-adherent list shows each patient's number and name"
+    " and leaves out merged-away records, in the list's one query",
+    ("app/components/adherence/queries.py", "product"): "a therapy is shown by the medicine last bought in it",
+    ("app/components/care_tasks/queries.py", "member"): "the queue shows each task's member number, name and"
+    " masked phone in its one query",
     # Bulk paths: one statement per table per chunk, benchmarked by `make bench-import`; they write rows of several
     # domains exactly as the domains' own writes do, and are tested against them.
     ("app/components/imports/writing.py", "*"): "the member import writes a chunk of members, allergies,"
