@@ -10,7 +10,7 @@ import re
 from datetime import date, timedelta
 from typing import Any
 
-from app.db import day_number, fetch
+from app.db import day_number, fetch, marks
 
 EPOCH = date(1970, 1, 1)
 _PREFIX = re.compile(r"^[A-Z0-9]{1,7}$")
@@ -82,10 +82,10 @@ async def product_names(member_id: int, groups: list[str]) -> dict[str, dict[str
     """The latest product the member bought in each therapy group."""
     if not groups:
         return {}
-    marks = ", ".join("{}" for _ in groups)
+    in_list = marks(groups)
     rows = await fetch(
         "SELECT substr(md.atc, 1, 5) AS grp, p.name_zh, p.name_en, md.started_on FROM medication md"
-        f" JOIN product p ON p.id = md.product WHERE md.member = {{}} AND substr(md.atc, 1, 5) IN ({marks})"
+        f" JOIN product p ON p.id = md.product WHERE md.member = {{}} AND substr(md.atc, 1, 5) IN ({in_list})"
         " ORDER BY md.started_on, md.id",
         member_id,
         *groups,

@@ -21,7 +21,6 @@ from app.components.care.definitions import (
     purpose_label,
     skip_label,
     step_count,
-    task_kind_label,
     to_form,
     trigger_label,
 )
@@ -38,10 +37,11 @@ from app.components.care.journeys import (
     version_ids,
     versions,
 )
-from app.components.care.stats import Difference, JourneyStats, journey_stats
+from app.components.care.stats import Difference, EnrolmentTotals, JourneyStats, enrolment_totals, journey_stats
 from app.components.care.steps import RunResult, run_due
 from app.components.care.views import params_in_words, steps_in_words
 from app.components.care.vocabulary import known
+from app.components.care_tasks import kind_label as task_kind_label
 
 __all__ = [
     "ACTIONS",
@@ -58,6 +58,7 @@ __all__ = [
     "TRIGGERS",
     "Definition",
     "Difference",
+    "EnrolmentTotals",
     "JourneyStats",
     "Known",
     "RunResult",
@@ -68,6 +69,7 @@ __all__ = [
     "audience_label",
     "definition_of",
     "enrol_from_event",
+    "enrolment_totals",
     "journey",
     "journey_stats",
     "journeys",

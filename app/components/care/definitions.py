@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from app.components.care_tasks import KINDS as TASK_KINDS
 from app.i18n import N_, _
 
 PURPOSES = ("care", "marketing", "service")
 ACTIONS = ("message", "task", "coupon")
 SKIPS = ("repurchased", "task_open")
-TASK_KINDS = ("follow_up_call", "refill_call", "churn_call", "bp_review", "adherence_call", "other")
 TASK_ROLES = ("pharmacist", "store_manager", "service")
 PRIORITIES = ("normal", "urgent")
 CALENDAR_AUDIENCES = ("all", "chronic", "seniors")
@@ -99,18 +99,6 @@ def skip_label(skip: str) -> str:
     return {"repurchased": _("Skip if the member bought again"), "task_open": _("Skip if a task is still open")}.get(
         skip, skip
     )
-
-
-def task_kind_label(kind: str) -> str:
-    """A task kind's name in the current language."""
-    return {
-        "follow_up_call": _("Follow-up call"),
-        "refill_call": _("Refill call"),
-        "churn_call": _("Win-back call"),
-        "bp_review": _("Blood pressure review"),
-        "adherence_call": _("Adherence call"),
-        "other": _("Other"),
-    }.get(kind, kind)
 
 
 def audience_label(audience: str) -> str:

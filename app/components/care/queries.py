@@ -8,7 +8,7 @@ from typing import Any
 
 from app.components import adherence
 from app.components.care.triggers import Candidates
-from app.db import days_after, fetch, for_update, is_sqlite, typed_param
+from app.db import days_after, fetch, for_update, is_sqlite, marks, typed_param
 
 # The hold-out draw: a fixed hash of (member, journey version) → 0…99, so a member is held out of a version or
 # not, whatever order or how often the sweep runs. Knuth's multiplicative hash spreads consecutive ids evenly.
@@ -52,8 +52,8 @@ async def journeys_by_id(ids: set[int]) -> dict[int, dict[str, Any]]:
     """Journey versions by id (the step runner's enrolments name their own version)."""
     if not ids:
         return {}
-    marks = ", ".join("{}" for _ in ids)
-    rows = await fetch(f"SELECT {_JOURNEY_COLUMNS} FROM journey WHERE id IN ({marks})", *sorted(ids))
+    in_list = marks(ids)
+    rows = await fetch(f"SELECT {_JOURNEY_COLUMNS} FROM journey WHERE id IN ({in_list})", *sorted(ids))
     return {r["id"]: _journey(r) for r in rows}
 
 
@@ -114,10 +114,11 @@ async def exit_journey(code: str, reason: str, now: datetime) -> int:
 
 async def exit_member(member_id: int, reason: str, now: datetime, purposes: tuple[str, ...]) -> int:
     """End the member's running enrolments in journeys of `purposes`; how many."""
-    marks = ", ".join("{}" for _ in purposes)
+    in_list = marks(purposes)
     rows = await fetch(
         "UPDATE journey_enrolment SET status = 'exited', exit_reason = {}, ended_at = {}, next_due_on = NULL"
-        f" WHERE member = {{}} AND status = 'active' AND journey IN (SELECT id FROM journey WHERE purpose IN ({marks}))"
+        " WHERE member = {} AND status = 'active'"
+        f" AND journey IN (SELECT id FROM journey WHERE purpose IN ({in_list}))"
         " RETURNING id",
         reason,
         now,
@@ -318,17 +319,29 @@ async def sale_product(sale_no: str, candidates: Candidates) -> dict | None:
     return rows[0] if rows else None
 
 
-async def pdc_rows(journey_ids: list[int], today: date, start: date, prefixes: tuple[str, ...]) -> list[dict]:
-    """Per enrolled member and chronic therapy group: days covered and the first fill (day numbers) over
-    [start, today], by adherence's rule, for members with at least two fill days."""
+async def pdc_sums(journey_ids: list[int], today: date, start: date, closed: date, prefixes: tuple[str, ...]) -> list:
+    """PDC now, treated vs held out, as sums (n, Σ pdc, Σ pdc²) per `held_out` (1/0): each member of an
+    enrolment anchored before `closed` counts once (held out if any of theirs was), with the mean PDC of their
+    chronic groups that have at least two fill days, by adherence's rule over [start, today]."""
     if not journey_ids:
         return []
-    marks = ", ".join("{}" for _ in journey_ids)
+    in_list = marks(journey_ids)
+    end = int((today - adherence.EPOCH).days)
     groups = adherence.therapy_groups_sql(
-        f" AND md.member IN (SELECT member FROM journey_enrolment WHERE journey IN ({marks}))", prefixes, today
+        f" AND md.member IN (SELECT member FROM journey_enrolment WHERE journey IN ({in_list}))", prefixes, today
     )
     return await fetch(
-        f"SELECT g.member, g.covered, g.first_s FROM ({groups}) g WHERE g.fill_dates >= 2", start, today, *journey_ids
+        "SELECT h.held_out, COUNT(*) AS n, SUM(p.pdc) AS total, SUM(p.pdc * p.pdc) AS squares FROM"
+        f" (SELECT g.member, AVG(g.covered * 100.0 / ({end} - g.first_s + 1)) AS pdc FROM ({groups}) g"
+        " WHERE g.fill_dates >= 2 GROUP BY g.member) p"
+        " JOIN (SELECT member, MAX(CASE WHEN held_out THEN 1 ELSE 0 END) AS held_out FROM journey_enrolment"
+        f" WHERE journey IN ({in_list}) AND anchor_on < {{}} GROUP BY member) h ON h.member = p.member"
+        " GROUP BY h.held_out",
+        start,
+        today,
+        *journey_ids,
+        *journey_ids,
+        closed,
     )
 
 
@@ -336,10 +349,10 @@ async def step_counts(journey_ids: list[int]) -> list[dict]:
     """Per version and step: runs by status, and messages by delivery status (joined by the step's key)."""
     if not journey_ids:
         return []
-    marks = ", ".join("{}" for _ in journey_ids)
+    in_list = marks(journey_ids)
     return await fetch(
         "SELECT e.journey, r.step, r.action, r.status, COUNT(*) AS n FROM journey_step_run r"
-        f" JOIN journey_enrolment e ON e.id = r.enrolment WHERE e.journey IN ({marks})"
+        f" JOIN journey_enrolment e ON e.id = r.enrolment WHERE e.journey IN ({in_list})"
         " GROUP BY e.journey, r.step, r.action, r.status",
         *journey_ids,
     )
@@ -349,11 +362,11 @@ async def message_counts(journey_ids: list[int]) -> list[dict]:
     """Per version and step: the messages the steps queued, by their delivery status."""
     if not journey_ids:
         return []
-    marks = ", ".join("{}" for _ in journey_ids)
+    in_list = marks(journey_ids)
     return await fetch(
         "SELECT e.journey, r.step, msg.status, COUNT(*) AS n FROM journey_step_run r"
         " JOIN journey_enrolment e ON e.id = r.enrolment JOIN message msg ON msg.key = r.effect"
-        f" WHERE e.journey IN ({marks}) AND r.action = 'message' GROUP BY e.journey, r.step, msg.status",
+        f" WHERE e.journey IN ({in_list}) AND r.action = 'message' GROUP BY e.journey, r.step, msg.status",
         *journey_ids,
     )
 
@@ -362,26 +375,35 @@ async def enrolment_counts(journey_ids: list[int]) -> list[dict]:
     """Per version: enrolments by status and hold-out."""
     if not journey_ids:
         return []
-    marks = ", ".join("{}" for _ in journey_ids)
+    in_list = marks(journey_ids)
     return await fetch(
         "SELECT journey, status, held_out, COUNT(*) AS n FROM journey_enrolment"
-        f" WHERE journey IN ({marks}) GROUP BY journey, status, held_out",
+        f" WHERE journey IN ({in_list}) GROUP BY journey, status, held_out",
         *journey_ids,
     )
 
 
-async def outcomes(journey_ids: list[int], window_days: int, before: date) -> list[dict]:
-    """Per enrolment anchored before `before`: held out or not, whether the member bought after enrolling and
-    within `window_days` of the anchor day (the purchase that enrolled them does not count), and what they spent."""
+async def outcome_sums(journey_ids: list[int], window_days: int, closed: date, today: date) -> list[dict]:
+    """Per `held_out` and whether the enrolment's window has closed (anchored before `closed`), over enrolments
+    anchored by `today`: how many, how many bought after enrolling and within `window_days` of the anchor day (the
+    purchase that enrolled them does not count), and Σ / Σ² of what they spent in that window (yuan)."""
     if not journey_ids:
         return []
-    marks = ", ".join("{}" for _ in journey_ids)
+    in_list = marks(journey_ids)
     end = days_after("e.anchor_on", str(int(window_days) + 1))
-    return await fetch(
-        "SELECT e.id, e.member, e.held_out, e.anchor_on, COALESCE(SUM(s.total), 0) AS spent, COUNT(s.id) AS sales"
+    per_enrolment = (
+        "SELECT e.id, e.held_out, CASE WHEN e.anchor_on < {} THEN 1 ELSE 0 END AS closed,"
+        " COALESCE(SUM(s.total), 0) AS spent, COUNT(s.id) AS sales"
         " FROM journey_enrolment e LEFT JOIN sale s ON s.member = e.member"
         f" AND s.created_at > e.enrolled_at AND s.created_at < {end}"
-        f" WHERE e.journey IN ({marks}) AND e.anchor_on < {{}} GROUP BY e.id, e.member, e.held_out, e.anchor_on",
+        f" WHERE e.journey IN ({in_list}) AND e.anchor_on <= {{}} GROUP BY e.id, e.held_out, e.anchor_on"
+    )
+    return await fetch(
+        "SELECT o.held_out, o.closed, COUNT(*) AS n,"
+        " SUM(CASE WHEN o.sales > 0 THEN 1 ELSE 0 END) AS bought, SUM(o.spent * 0.01) AS total,"
+        f" SUM(o.spent * 0.01 * o.spent * 0.01) AS squares FROM ({per_enrolment}) o"
+        " GROUP BY o.held_out, o.closed",
+        closed,
         *journey_ids,
-        before,
+        today,
     )

@@ -9,10 +9,8 @@ from datetime import date, timedelta
 from app.components import adherence
 from app.components.care import queries
 from app.components.care.definitions import CONVERSION_DAYS
-from app.db import as_date
 
 Z95 = 1.959963984540054
-EPOCH = date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -42,18 +40,22 @@ def proportion_difference(x1: int, n1: int, x0: int, n0: int) -> Difference:
     return Difference(100 * p1, 100 * p0, 100 * d, 100 * (d - Z95 * se), 100 * (d + Z95 * se), n1, n0)
 
 
-def mean_difference(treated: list[float], held_out: list[float]) -> Difference:
-    """Difference of two means (Welch's standard error, normal approximation)."""
-    n1, n0 = len(treated), len(held_out)
-    m1 = sum(treated) / n1 if n1 else None
-    m0 = sum(held_out) / n0 if n0 else None
+def mean_difference(n1: int, sum1: float, squares1: float, n0: int, sum0: float, squares0: float) -> Difference:
+    """Difference of two means from their sums and sums of squares (Welch's standard error, normal
+    approximation), so a journey's members are summed in SQL, not in a Python loop."""
+    m1 = sum1 / n1 if n1 else None
+    m0 = sum0 / n0 if n0 else None
     if n1 < 2 or n0 < 2 or m1 is None or m0 is None:
         return Difference(m1, m0, None, None, None, n1, n0)
-    v1 = sum((x - m1) ** 2 for x in treated) / (n1 - 1)
-    v0 = sum((x - m0) ** 2 for x in held_out) / (n0 - 1)
+    v1 = max(0.0, (squares1 - n1 * m1 * m1) / (n1 - 1))
+    v0 = max(0.0, (squares0 - n0 * m0 * m0) / (n0 - 1))
     se = math.sqrt(v1 / n1 + v0 / n0)
     d = m1 - m0
     return Difference(m1, m0, d, d - Z95 * se, d + Z95 * se, n1, n0)
+
+
+def _moments(row: dict) -> tuple[int, float, float]:
+    return int(row["n"]), float(row["total"] or 0), float(row["squares"] or 0)
 
 
 @dataclass(frozen=True)
@@ -85,14 +87,31 @@ class JourneyStats:
     pdc: Difference
 
 
-async def journey_stats(journey_ids: list[int], today: date, has_messages: bool = True) -> JourneyStats:
-    """Counts per step and the treated / held-out comparison over enrolments whose window has closed."""
+@dataclass(frozen=True)
+class EnrolmentTotals:
+    """How many members a journey (all its versions) enrolled, held out, has running, completed, let go."""
+
+    enrolled: int
+    held_out: int
+    active: int
+    completed: int
+    exited: int
+
+
+async def enrolment_totals(journey_ids: list[int]) -> EnrolmentTotals:
+    """The journeys list's numbers: one grouped count, nothing of the comparison."""
     totals = {"enrolled": 0, "held_out": 0, "active": 0, "completed": 0, "exited": 0}
     for r in await queries.enrolment_counts(journey_ids):
         n = int(r["n"])
         totals["enrolled"] += n
         totals["held_out"] += n if r["held_out"] else 0
         totals[r["status"]] = totals.get(r["status"], 0) + n
+    return EnrolmentTotals(**totals)
+
+
+async def journey_stats(journey_ids: list[int], today: date, has_messages: bool = True) -> JourneyStats:
+    """Counts per step and the treated / held-out comparison over enrolments whose window has closed."""
+    totals = await enrolment_totals(journey_ids)
     by_step: dict[int, dict] = {}
     for r in await queries.step_counts(journey_ids):
         s = by_step.setdefault(int(r["step"]), {"action": r["action"], "done": 0, "skipped": 0, "held_out": 0})
@@ -110,34 +129,28 @@ async def journey_stats(journey_ids: list[int], today: date, has_messages: bool 
         for n, s in sorted(by_step.items())
     ]
     closed = today - timedelta(days=CONVERSION_DAYS)
-    rows = await queries.outcomes(journey_ids, CONVERSION_DAYS, closed)
-    treated = [r for r in rows if not r["held_out"]]
-    held = [r for r in rows if r["held_out"]]
-    bought = [r for r in treated if int(r["sales"])]
-    repurchase = proportion_difference(len(bought), len(treated), sum(1 for r in held if int(r["sales"])), len(held))
-    revenue = mean_difference([int(r["spent"]) / 100 for r in treated], [int(r["spent"]) / 100 for r in held])
+    sums = {
+        (int(bool(r["held_out"])), int(r["closed"])): r
+        for r in await queries.outcome_sums(journey_ids, CONVERSION_DAYS, closed, today)
+    }
+    zero = {"n": 0, "bought": 0, "total": 0, "squares": 0}
+    t, h = sums.get((0, 1), zero), sums.get((1, 1), zero)
+    repurchase = proportion_difference(int(t["bought"] or 0), int(t["n"]), int(h["bought"] or 0), int(h["n"]))
+    revenue = mean_difference(*_moments(t), *_moments(h))
+    converted = sum(int(r["bought"] or 0) for (held, _closed), r in sums.items() if not held)
     # PDC now (180 days, chronic groups) of the members of closed windows, treated vs held out.
-    held_members = {r["member"] for r in held}
-    treated_members = {r["member"] for r in treated} - held_members
-    per_member: dict[int, list[float]] = {}
     start = today - timedelta(days=adherence.WINDOW_DAYS - 1)
-    end_day = (today - EPOCH).days
-    for r in await queries.pdc_rows(journey_ids, today, start, adherence.CHRONIC_PREFIXES):
-        days = end_day - int(r["first_s"]) + 1
-        if days > 0:
-            per_member.setdefault(r["member"], []).append(100 * int(r["covered"]) / days)
-    pdc = mean_difference(
-        [sum(v) / len(v) for m, v in per_member.items() if m in treated_members],
-        [sum(v) / len(v) for m, v in per_member.items() if m in held_members],
-    )
-    all_converted = await queries.outcomes(journey_ids, CONVERSION_DAYS, today + timedelta(days=1))
-    converted = sum(1 for r in all_converted if not r["held_out"] and int(r["sales"]) and as_date(r["anchor_on"]))
+    by_group = {
+        int(r["held_out"]): r
+        for r in await queries.pdc_sums(journey_ids, today, start, closed, adherence.CHRONIC_PREFIXES)
+    }
+    pdc = mean_difference(*_moments(by_group.get(0, zero)), *_moments(by_group.get(1, zero)))
     return JourneyStats(
-        totals["enrolled"],
-        totals["held_out"],
-        totals["active"],
-        totals["completed"],
-        totals["exited"],
+        totals.enrolled,
+        totals.held_out,
+        totals.active,
+        totals.completed,
+        totals.exited,
         steps,
         converted,
         repurchase,

@@ -78,10 +78,6 @@ def _atc_match(column: str, given: str) -> tuple[str, tuple[Any, ...]]:
     return "(" + " OR ".join(f"{column} LIKE '{p}%'" for p in CHRONIC_ATC_PREFIXES) + ")", ()
 
 
-def _date(value: date) -> tuple[str, date]:
-    return typed_param("date"), value
-
-
 def _birthday(d: Definition, w: Window, member_range: str) -> Candidates:
     before = int(d.params.get("days_before", 0))
     greeting: dict[str, date] = {}
@@ -206,23 +202,23 @@ def for_event(
 ) -> Candidates | None:
     """The candidate (one member, or none) an event enrols in a journey with an event trigger."""
     member_range = f"m.id = {int(member_id)}"
-    today = _date(w.today)
+    today = typed_param("date")
     if d.trigger == "new_member" and kind == "member.registered":
         sql = (
-            f"SELECT m.id AS member, m.home_store AS store, {today[0]} AS anchor_on, 'joined' AS ref FROM member m"
+            f"SELECT m.id AS member, m.home_store AS store, {today} AS anchor_on, 'joined' AS ref FROM member m"
             f" WHERE {member_range} AND {guard(d.purpose)}"
         )
         return Candidates(sql, (w.today,))
     if d.trigger == "condition" and kind == "condition.added" and payload.get("code") == d.params.get("code"):
         sql = (
-            f"SELECT m.id AS member, m.home_store AS store, {today[0]} AS anchor_on, {typed_param('text')} AS ref"
+            f"SELECT m.id AS member, m.home_store AS store, {today} AS anchor_on, {typed_param('text')} AS ref"
             f" FROM member m WHERE {member_range} AND {guard(d.purpose)}"
         )
         return Candidates(sql, (w.today, str(payload["code"])))
     if d.trigger == "vital" and kind == "vital.out_of_range" and payload.get("kind") == d.params.get("kind"):
         # One enrolment per member and day: three high readings in a morning make one task, not three.
         sql = (
-            f"SELECT m.id AS member, m.home_store AS store, {today[0]} AS anchor_on, {typed_param('text')} AS ref"
+            f"SELECT m.id AS member, m.home_store AS store, {today} AS anchor_on, {typed_param('text')} AS ref"
             f" FROM member m WHERE {member_range} AND {guard(d.purpose)}"
         )
         return Candidates(sql, (w.today, w.today.isoformat()))

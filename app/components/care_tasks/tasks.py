@@ -4,8 +4,9 @@ of a person or a store, one task as the pharmacist opens it, reassigning and sno
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from app.components import audit, messages, timeline
 from app.components.care_tasks import queries
@@ -14,6 +15,7 @@ from app.components.core.errors import NotFound, ValidationFailed
 from app.components.core.roles import HQ_ROLES
 from app.db import as_datetime, transaction
 from app.i18n import N_, _, current_language, gettext
+from app.settings import get_settings
 
 KINDS = ("follow_up_call", "refill_call", "churn_call", "bp_review", "adherence_call", "other")
 SNOOZE_DAYS = (1, 14)
@@ -167,7 +169,9 @@ async def my_queue(
     """Today's and overdue open tasks, urgent first then by due time: mine (assigned to me, or untaken for my
     role) or my store's."""
     now = now or datetime.now(UTC)
-    end_of_day = now + timedelta(hours=12)
+    zone = ZoneInfo(get_settings().timezone)
+    tomorrow = now.astimezone(zone).date() + timedelta(days=1)
+    end_of_day = datetime.combine(tomorrow, time(0), zone).astimezone(UTC)
     store = _store_of(actor, None)
     if scope == "mine":
         rows = await queries.queue(store, actor.id, actor.role, end_of_day, limit)

@@ -108,7 +108,7 @@ async def journey_list(request: Request) -> Template:
     """Every journey's current version: trigger, on/off, enrolled, held out and running members."""
     rows = []
     for j in await care.journeys():
-        stats = await care.journey_stats(await care.version_ids(j["code"]), store_today())
+        stats = await care.enrolment_totals(await care.version_ids(j["code"]))
         rows.append({"j": j, "trigger": care.trigger_label(j["trigger"]), "stats": stats})
     ctx = {"rows": rows, "can_edit": request.user.role in JOURNEY_WRITE_ROLES}
     return render(request, "manager/journeys.html", ctx)
