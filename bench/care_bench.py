@@ -5,8 +5,9 @@ DATABASE_URL names a server) is seeded with BENCH_MEMBERS members (1,000,000 on 
 unless set), BENCH_LINES sale lines of synthetic history (10 per member), medication rows with days of supply, and
 the chronic-condition tags those medicines imply. The built-in journeys are switched on; one worker process runs
 the `sweep_triggers` job for a day on which the flu-season journey fires too (1 November), then the same job
-again (everything is enrolled already: the second run measures the cost of evaluating alone, and must enrol
-nothing), then `run_steps` once over what the sweep made due. Reported: seconds per job, enrolments, the worker's
+again (the day's sweep is finished: it must enrol nothing and take no time), then `run_steps` once over what the
+sweep made due (it stops taking batches after its budget, as in production). Every job runs with its cron
+timeout. Reported: seconds per job, enrolments, the worker's
 peak RSS (VmHWM, reset before each job), and a no-op job through the same queue for scale.
 
 Targets (issue 14): the sweep ≤ 60 s on PostgreSQL at 1,000,000 members / 10,000,000 lines, worker peak ≤ 300 MB.
@@ -41,7 +42,7 @@ def _env_int(name: str, default: int) -> int:
 
 async def setup(members: int, lines: int) -> dict:
     """Schema, stores and staff, members, sales history, condition tags, the built-in journeys switched on."""
-    from app.components import care, coupons
+    from app.components import care, catalog, coupons
     from app.components.seed import add_staff, ensure_store, seed_chain, seed_sales_history
     from app.db import fetch
     from app.tables.migrate import migrate
@@ -52,6 +53,7 @@ async def setup(members: int, lines: int) -> dict:
     await ensure_store("SH001", "上海南京西路店")
     await add_staff("bench", "基准药师", "pharmacist", "SH001", "bench-only-password")
     await seed_chain(members=members, stores=9, seed=11)
+    await catalog.seed_demo_catalog()
     timings["members_s"] = round(time.perf_counter() - started, 1)
     started = time.perf_counter()
     await seed_sales_history(lines, seed=5)
@@ -77,12 +79,14 @@ async def setup(members: int, lines: int) -> dict:
 async def run_job(name: str, worker_pid: int, **kwargs: object) -> dict:
     """Enqueue one job and wait for it; seconds, its result and the worker's peak RSS during it."""
     from app.tasks.queue import make_queue
+    from app.tasks.worker import TIMEOUTS
 
     queue = make_queue()
     try:
         reset = _reset_peak(worker_pid)
         started = time.perf_counter()
-        job = await queue.enqueue(name, timeout=3600, **kwargs)
+        # The cron job's own timeout: a job that would be cancelled in production fails here too.
+        job = await queue.enqueue(name, timeout=TIMEOUTS[name], **kwargs)
         assert job is not None
         await job.refresh(until_complete=3600)
         seconds = time.perf_counter() - started

@@ -54,7 +54,7 @@ class JourneyStepRun(Table, tablename="journey_step_run"):
     enrolment = ForeignKey(references=JourneyEnrolment)
     step = Integer()
     action = Varchar(length=12)
-    status = Varchar(length=10)  # done | skipped | held_out
+    status = Varchar(length=10)  # done | skipped | held_out | failed
     reason = Varchar(length=30, default="")
     effect = Text(default="")  # the message key, task id or coupon code it made
     at = Timestamptz(default=TimestamptzNow())

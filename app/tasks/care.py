@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -20,4 +21,4 @@ async def sweep_triggers(ctx: dict[str, Any], day: str | None = None) -> int:
 async def run_steps(ctx: dict[str, Any]) -> dict[str, int]:
     """Run every due journey step once (messages, tasks and coupons in each step's own transaction)."""
     result = await run_due(datetime.now(UTC))
-    return {"done": result.done, "skipped": result.skipped, "held_out": result.held_out, "exited": result.exited}
+    return dataclasses.asdict(result)

@@ -45,22 +45,36 @@ FUNCTIONS = [
 ]
 # Every job is idempotent, so a job swept from a dead worker (or raced by a starting worker's sweep) is retried.
 JOB_RETRIES = 3
+# Each job's timeout in seconds (SAQ's default, 10 s, would cancel a chain-sized sweep half way). The looping jobs
+# stop taking new batches well before theirs (`RUN_BUDGET_S`, `SEND_BUDGET_S`), so a timeout means a stuck job.
+TIMEOUTS = {
+    "purge_sessions": 300,
+    "flag_unverified_profiles": 1800,
+    "expire_points": 1800,
+    "review_tiers": 1800,
+    "sweep_triggers": 1800,
+    "run_steps": 600,
+    "dispatch_events": 300,
+    "send_messages": 300,
+}
 CRON_JOBS = [
-    CronJob(purge_sessions, cron="*/10 * * * *", retries=JOB_RETRIES),
-    CronJob(flag_unverified_profiles, cron="15 3 * * *", retries=JOB_RETRIES),
+    CronJob(purge_sessions, cron="*/10 * * * *", retries=JOB_RETRIES, timeout=TIMEOUTS["purge_sessions"]),
+    CronJob(
+        flag_unverified_profiles, cron="15 3 * * *", retries=JOB_RETRIES, timeout=TIMEOUTS["flag_unverified_profiles"]
+    ),
     # Cron times are UTC: 16:20 / 16:40 UTC is just after midnight in the store zone (Asia/Shanghai), so the
     # expiry sees the new store day. The review runs daily and acts only once the configured review date passed.
-    CronJob(expire_points, cron="20 16 * * *", retries=JOB_RETRIES),
-    CronJob(review_tiers, cron="40 16 * * *", retries=JOB_RETRIES),
+    CronJob(expire_points, cron="20 16 * * *", retries=JOB_RETRIES, timeout=TIMEOUTS["expire_points"]),
+    CronJob(review_tiers, cron="40 16 * * *", retries=JOB_RETRIES, timeout=TIMEOUTS["review_tiers"]),
     # Care: the sweep just after local midnight and then hourly (a missed or crashed run is resumed by the next,
     # from its cursor); the step runner every 5 minutes. Both read what is due from the database, so a job Redis
     # lost is simply the next run's work: the schedule is the reconciler.
-    CronJob(sweep_triggers, cron="5 * * * *", retries=JOB_RETRIES),
-    CronJob(run_steps, cron="*/5 * * * *", retries=JOB_RETRIES),
+    CronJob(sweep_triggers, cron="5 * * * *", retries=JOB_RETRIES, timeout=TIMEOUTS["sweep_triggers"]),
+    CronJob(run_steps, cron="*/5 * * * *", retries=JOB_RETRIES, timeout=TIMEOUTS["run_steps"]),
     # Domain events (a sale, a registration …) reach their handlers within a minute; each handler once.
-    CronJob(dispatch_events, cron="* * * * *", retries=JOB_RETRIES),
+    CronJob(dispatch_events, cron="* * * * *", retries=JOB_RETRIES, timeout=TIMEOUTS["dispatch_events"]),
     # Every minute: the outbox is the truth, so a run lost with Redis is made up by the next one.
-    CronJob(send_messages, cron="* * * * *", retries=JOB_RETRIES),
+    CronJob(send_messages, cron="* * * * *", retries=JOB_RETRIES, timeout=TIMEOUTS["send_messages"]),
 ]
 
 

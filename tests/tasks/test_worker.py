@@ -21,3 +21,13 @@ def test_the_schedule_names_both_jobs() -> None:
 
 def test_every_scheduled_job_is_a_registered_function() -> None:
     assert {job.function for job in tasks.CRON_JOBS} <= set(tasks.FUNCTIONS)
+
+
+def test_every_scheduled_job_may_run_longer_than_its_own_budget() -> None:
+    from app.components.care.steps import RUN_BUDGET_S
+    from app.tasks.messages import SEND_BUDGET_S
+
+    jobs = {job.function.__name__: job for job in tasks.CRON_JOBS}
+    # SAQ's default timeout (10 s) would cancel a chain-sized sweep or step run half way, every time.
+    assert all(job.timeout and job.timeout >= 300 for job in jobs.values())
+    assert jobs["run_steps"].timeout > RUN_BUDGET_S and jobs["send_messages"].timeout > SEND_BUDGET_S

@@ -74,7 +74,7 @@ BUILTIN: dict[str, Definition] = {
     "new_year": Definition(
         "新年问候",
         "New Year greeting",
-        "service",
+        "marketing",
         "calendar",
         {"month": 1, "day": 1, "audience": "all"},
         (Step(0, "10:00", "message", template="holiday_greeting"),),

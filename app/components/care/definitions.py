@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -153,7 +154,7 @@ class Definition:
 class Known:
     """The codes a definition may name, read from the domains that own them."""
 
-    templates: frozenset[str]
+    templates: Mapping[str, str]  # message template code → its purpose (care, marketing, service)
     coupons: frozenset[str]
     categories: frozenset[str]
     conditions: frozenset[str] = field(default_factory=frozenset)
@@ -236,8 +237,9 @@ def parse_params(trigger: str, form: dict[str, str], known: Known, errors: dict[
     return params
 
 
-def parse_step(n: int, form: dict[str, str], known: Known, errors: dict[str, str]) -> Step | None:
-    """Step `n` from its `s<n>_<field>` fields, or None when its action is empty (a removed step)."""
+def parse_step(n: int, form: dict[str, str], known: Known, errors: dict[str, str], purpose: str = "") -> Step | None:
+    """Step `n` of a `purpose` journey from its `s<n>_<field>` fields, or None when its action is empty (a
+    removed step)."""
     prefix = f"s{n}_"
     action = (form.get(prefix + "action") or "").strip()
     if not action:
@@ -261,6 +263,12 @@ def parse_step(n: int, form: dict[str, str], known: Known, errors: dict[str, str
     priority = (form.get(prefix + "priority") or "normal").strip()
     if action == "message" and template not in known.templates:
         errors[prefix + "template"] = _("Choose a message template.")
+    elif action == "message" and purpose in PURPOSES and known.templates[template] != purpose:
+        # The outbox refuses a template of another purpose: its consent would not be the one checked.
+        errors[prefix + "template"] = _("This template is for %(kind)s messages, not for a %(purpose)s journey.") % {
+            "kind": purpose_label(known.templates[template]),
+            "purpose": purpose_label(purpose),
+        }
     if (action == "coupon" or coupon) and coupon not in known.coupons:
         errors[prefix + "coupon"] = _("Choose an active coupon template.")
     if action == "task":
@@ -296,7 +304,7 @@ def parse_definition(form: dict[str, str], known: Known) -> tuple[Definition, di
     holdout = _int(form.get("holdout_pct") or "0", 0, 50)
     if holdout is None:
         errors["holdout_pct"] = _("Enter a whole number from %(lo)s to %(hi)s.") % {"lo": 0, "hi": 50}
-    steps = tuple(s for n in range(MAX_STEPS) if (s := parse_step(n, form, known, errors)) is not None)
+    steps = tuple(s for n in range(MAX_STEPS) if (s := parse_step(n, form, known, errors, purpose)) is not None)
     if not steps and "s0_action" not in errors:
         errors["s0_action"] = _("A journey needs at least one step.")
     if purpose == "marketing" and any(s.action == "task" for s in steps):

@@ -69,6 +69,7 @@ class StepCount:
     held_out: int
     sent: int
     delivered: int
+    failed: int = 0  # could not be done (the enrolment left the journey; the worker's log says why)
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,9 @@ async def journey_stats(journey_ids: list[int], today: date, has_messages: bool 
     totals = await enrolment_totals(journey_ids)
     by_step: dict[int, dict] = {}
     for r in await queries.step_counts(journey_ids):
-        s = by_step.setdefault(int(r["step"]), {"action": r["action"], "done": 0, "skipped": 0, "held_out": 0})
+        s = by_step.setdefault(
+            int(r["step"]), {"action": r["action"], "done": 0, "skipped": 0, "held_out": 0, "failed": 0}
+        )
         s[r["status"]] = s.get(r["status"], 0) + int(r["n"])
     sent: dict[int, int] = {}
     delivered: dict[int, int] = {}
@@ -125,7 +128,9 @@ async def journey_stats(journey_ids: list[int], today: date, has_messages: bool 
             if r["status"] == "delivered":
                 delivered[int(r["step"])] = delivered.get(int(r["step"]), 0) + int(r["n"])
     steps = [
-        StepCount(n, s["action"], s["done"], s["skipped"], s["held_out"], sent.get(n, 0), delivered.get(n, 0))
+        StepCount(
+            n, s["action"], s["done"], s["skipped"], s["held_out"], sent.get(n, 0), delivered.get(n, 0), s["failed"]
+        )
         for n, s in sorted(by_step.items())
     ]
     closed = today - timedelta(days=CONVERSION_DAYS)

@@ -6,6 +6,8 @@ taken. Steps are due by the day and time of day in the member's store's zone."""
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -15,10 +17,14 @@ from app.components import care_tasks
 from app.components.care import effects, queries, triggers
 from app.components.care.definitions import TASK_KINDS, Step, steps_from_json
 from app.components.care.journeys import definition_of
+from app.components.core.errors import ValidationFailed
 from app.db import as_date, as_datetime, transaction
 from app.settings import get_settings
 
+log = logging.getLogger(__name__)
 BATCH = 200
+# One run stops taking new batches after this long (the job's timeout is longer; the next run, 5 minutes on, goes on).
+RUN_BUDGET_S = 240.0
 # Consents a journey's purpose needs; a member who withdrew it leaves the journey at the next step.
 _NEEDS = {"care": ("consent_health",), "marketing": ("consent_marketing_sms", "consent_marketing_wechat")}
 
@@ -31,12 +37,16 @@ class RunResult:
     skipped: int = 0
     held_out: int = 0
     exited: int = 0
+    failed: int = 0  # a step that cannot be done: recorded, and the enrolment leaves the journey
+    errors: int = 0  # anything else (the database …): rolled back, tried again on the next pass
 
     def add(self, other: RunResult) -> None:
         self.done += other.done
         self.skipped += other.skipped
         self.held_out += other.held_out
         self.exited += other.exited
+        self.failed += other.failed
+        self.errors += other.errors
 
 
 def local_now(zone: str, now: datetime) -> tuple[date, str]:
@@ -121,22 +131,59 @@ async def run_one(enrolment: dict[str, Any], journey: dict[str, Any], now: datet
     return result
 
 
-async def run_due(now: datetime, batch: int = BATCH, passes: int = 50) -> RunResult:
-    """Run every due step in every store zone, `batch` enrolments per query, at most `passes` batches per zone."""
+async def fail_step(enrolment: dict[str, Any], journey: dict[str, Any], now: datetime, reason: str) -> bool:
+    """Record the enrolment's due step as failed and let the enrolment go (one transaction); False when another
+    runner moved it on meanwhile."""
+    n = int(enrolment["next_step"])
+    steps = steps_from_json(journey["steps"])
+    action = steps[n].action if n < len(steps) else ""
+    async with transaction(short=True):
+        if await queries.lock_enrolment(enrolment["id"], n) is None:
+            return False
+        await queries.claim_step(f"{enrolment['id']}:{n}", enrolment["id"], n, action, "failed", reason[:30], now)
+        await queries.finish(enrolment["id"], "exited", "step_failed", now)
+    return True
+
+
+async def run_guarded(enrolment: dict[str, Any], journey: dict[str, Any], now: datetime) -> RunResult:
+    """`run_one`, without one enrolment stopping the rest: a step the receiving domain refuses (its rules, not a
+    crash) can never succeed, so it is recorded as failed; any other error leaves the step due for the next pass."""
+    try:
+        return await run_one(enrolment, journey, now)
+    except ValidationFailed as refused:
+        log.warning(
+            "journey %s enrolment %s step %s refused: %s",
+            journey["code"],
+            enrolment["id"],
+            enrolment["next_step"],
+            refused,
+        )
+        failed = await fail_step(enrolment, journey, now, "refused:" + ",".join(refused.errors))
+        return RunResult(failed=int(failed))
+    except Exception:
+        log.exception("journey %s enrolment %s step %s", journey["code"], enrolment["id"], enrolment["next_step"])
+        return RunResult(errors=1)
+
+
+async def run_due(now: datetime, batch: int = BATCH, budget_s: float = RUN_BUDGET_S) -> RunResult:
+    """Run every step due at `now`, `batch` enrolments per query, a batch of each store zone in turn (so a zone's
+    backlog delays no other), until none is left or `budget_s` seconds have passed (the next run goes on)."""
     total = RunResult()
+    deadline = time.monotonic() + budget_s
     chain_zone = get_settings().timezone
     zones = await queries.store_zones()
     if chain_zone not in zones:
         zones.append(chain_zone)
-    for zone in zones:
-        today, hhmm = local_now(zone, now)
-        after = 0
-        for _ in range(passes):
-            due = await queries.due_enrolments(zone, chain_zone, today, hhmm, after, batch)
+    after = dict.fromkeys(zones, 0)  # each zone's position: a failed or skipped enrolment is not fetched again
+    while after and time.monotonic() < deadline:
+        for zone in list(after):
+            today, hhmm = local_now(zone, now)
+            due = await queries.due_enrolments(zone, chain_zone, today, hhmm, after[zone], batch)
             if not due:
-                break
+                del after[zone]
+                continue
             journeys = await queries.journeys_by_id({r["journey"] for r in due})
             for enrolment in due:
-                total.add(await run_one(enrolment, journeys[enrolment["journey"]], now))
-            after = due[-1]["id"]
+                total.add(await run_guarded(enrolment, journeys[enrolment["journey"]], now))
+            after[zone] = due[-1]["id"]
     return total

@@ -9,7 +9,7 @@ from app.components.care.definitions import Known
 async def known() -> Known:
     """The message templates, active coupon templates, categories and conditions a definition may name."""
     return Known(
-        templates=frozenset(t.code for t in messages.templates() if t.purpose != "staff"),
+        templates={t.code: t.purpose for t in messages.templates() if t.purpose != "staff"},
         coupons=frozenset(t.code for t in await coupons.templates() if t.active),
         categories=frozenset(catalog.CATEGORIES_L1),
         conditions=frozenset(health.CONDITIONS),

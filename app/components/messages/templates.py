@@ -72,7 +72,7 @@ _TEMPLATES = (
     ),
     Template(
         "flu_season",
-        MARKETING,
+        CARE,
         N_("Flu season"),
         N_("%(name)s, flu season is here. Pharmacists at %(store)s can advise you on staying well."),
         ("name", "store"),

@@ -34,7 +34,11 @@ async def _choices() -> dict[str, Any]:
         "params": care.TRIGGERS,
         "purposes": [(p, care.purpose_label(p)) for p in care.PURPOSES],
         "actions": [(a, care.action_label(a)) for a in care.ACTIONS],
-        "templates": [(t.code, t.label) for t in messages.templates() if t.purpose != "staff"],
+        "templates": [
+            (t.code, f"{t.label} · {care.purpose_label(t.purpose)}")
+            for t in messages.templates()
+            if t.purpose != "staff"
+        ],
         "coupon_templates": [(t.code, t.name) for t in await coupons.templates() if t.active],
         "task_kinds": [(k, care.task_kind_label(k)) for k in care.TASK_KINDS],
         "roles": [(r, _role_label(r)) for r in care.TASK_ROLES],

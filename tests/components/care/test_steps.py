@@ -100,6 +100,31 @@ async def test_two_runners_at_once_make_each_effect_once() -> None:
     assert (await fetch("SELECT COUNT(*) AS n FROM journey_step_run"))[0]["n"] == 6
 
 
+async def test_a_step_the_outbox_refuses_is_recorded_as_failed_and_the_rest_of_the_batch_still_runs() -> None:
+    # Saved without the builder (which refuses it): a care journey whose message is a marketing template.
+    wrong = Definition(
+        "错配",
+        "Mismatched",
+        "care",
+        "purchase",
+        {"atc_prefix": "C08", "category": ""},
+        (Step(3, "10:00", "message", template="birthday"),),
+    )
+    await cd.journey("wrong", wrong)
+    members = await enrolled(members=3)
+    result = await steps.run_due(cd.at_local(TODAY + timedelta(days=3), 10))
+    assert (result.done, result.failed, result.errors) == (3, 3, 0)
+    for m in members:
+        assert [r["template"] for r in await messages_of(m)] == ["usage_note"]
+    assert {(r["status"], r["exit_reason"]) for r in await cd.enrolments("wrong")} == {("exited", "step_failed")}
+    runs = await fetch("SELECT status, reason FROM journey_step_run WHERE status = 'failed'")
+    assert [(r["status"], r["reason"]) for r in runs] == [("failed", "refused:template")] * 3
+    again = await steps.run_due(cd.at_local(TODAY + timedelta(days=3), 11))
+    assert (again.done, again.failed) == (0, 0)
+    ids = [j["id"] for j in await care.versions("wrong")]
+    assert [c.failed for c in (await stats.journey_stats(ids, TODAY)).steps] == [3]
+
+
 async def test_held_out_members_are_counted_but_get_nothing() -> None:
     members = await enrolled(holdout=50, members=20)
     when = cd.at_local(TODAY + timedelta(days=40), 10)

@@ -108,6 +108,7 @@ def test_every_template_of_the_contract_exists_with_its_purpose() -> None:
     ):
         assert code in found
     assert found["refill_reminder"].purpose == "care"
+    assert found["flu_season"].purpose == "care"  # health advice to chronic patients, not an offer
     assert found["urgent_task"].purpose == "staff"
     assert "drug" in found["refill_reminder"].variables
     with use_language("en"):
@@ -257,11 +258,11 @@ async def test_the_weekly_cap_on_real_rows() -> None:
     member = await _member()
     await _grant(member.id, consents.HEALTH_DATA, consents.MARKETING_SMS)
     for day in (0, 1, 2):
-        key = await _queue(member.id, "marketing", "flu_season")
+        key = await _queue(member.id, "marketing", "holiday_greeting")
         await messages.send_due(MORNING + timedelta(days=day))
         assert (await _status(key)).status == "sent"
     now = MORNING + timedelta(days=3)
-    marketing = await _queue(member.id, "marketing", "flu_season")
+    marketing = await _queue(member.id, "marketing", "holiday_greeting")
     care = await _queue(member.id, "care", "refill_reminder")
     service = await _queue(member.id, "service", "confirm_details")
     await messages.send_due(now)

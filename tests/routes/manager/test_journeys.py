@@ -87,6 +87,34 @@ async def test_a_marketing_journey_may_not_create_tasks(client) -> None:
     assert bad.status_code == 422 and 'data-testid="error-purpose"' in bad.text
 
 
+async def test_a_message_template_of_another_purpose_is_refused_next_to_the_step(client) -> None:
+    token = await login(client, "admin")
+    await client.post("/language", data={"language": "en", "next": "/manager/journeys"}, headers={"x-csrftoken": token})
+    bad = await client.post(
+        "/manager/journeys",
+        data=_form(s0_template="birthday"),  # a marketing message in a care journey
+        headers={**HX, "x-csrftoken": token},
+    )
+    assert bad.status_code == 422 and 'data-testid="error-s0_template"' in bad.text
+    assert "for Marketing messages, not for a Care journey" in bad.text
+    assert (await fetch("SELECT COUNT(*) AS n FROM journey"))[0]["n"] == 0
+    fine = await client.post(
+        "/manager/journeys",
+        data=_form(purpose="marketing", s0_template="birthday"),
+        headers={**HX, "x-csrftoken": token},
+    )
+    assert fine.status_code == 200, fine.text
+
+
+async def test_every_built_in_journey_passes_the_builders_rules() -> None:
+    await coupons.seed_demo_coupons()
+    known = await care.known()
+    for code, d in care.BUILTIN.items():
+        parsed, errors = care.parse_definition(care.to_form(d), known)
+        assert errors == {}, code
+        assert parsed == d, code
+
+
 async def test_a_new_version_keeps_the_old_one_and_its_enrolments(client) -> None:
     await coupons.seed_demo_coupons()
     token = await login(client, "admin")
