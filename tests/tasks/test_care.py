@@ -28,10 +28,11 @@ async def test_a_worker_killed_in_the_middle_of_a_batch_leaves_every_message_exa
         sys.executable, "-m", "tests.tasks.care_crash_runner", when.isoformat(), "4", cwd=ROOT, env=os.environ
     )
     assert await proc.wait() == -signal.SIGKILL
-    # Three steps committed before the kill; the fourth had queued its message inside the uncommitted transaction.
+    # The fourth step had queued its message inside its uncommitted transaction (on PostgreSQL a few steps run at
+    # once, so how many others committed varies): exactly the committed steps have their message, the rest none.
     sent = [len(await messages_of(m)) for m in members]
-    assert sent.count(1) == 3 and sent.count(0) == 3
-    assert (await fetch("SELECT COUNT(*) AS n FROM journey_step_run"))[0]["n"] == 3
+    assert set(sent) <= {0, 1} and 0 < sent.count(0) < 6
+    assert (await fetch("SELECT COUNT(*) AS n FROM journey_step_run"))[0]["n"] == sent.count(1)
     await steps.run_due(when)  # the next run (the cron's next tick) picks up the rest
     for m in members:
         assert len(await messages_of(m)) == 1

@@ -6,6 +6,7 @@ taken. Steps are due by the day and time of day in the member's store's zone."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 BATCH = 200
 # One run stops taking new batches after this long (the job's timeout is longer; the next run, 5 minutes on, goes on).
 RUN_BUDGET_S = 240.0
+# Steps in flight at once on PostgreSQL (the worker's pool holds 5 connections; the other jobs need one).
+STEP_CONCURRENCY = 4
 # Consents a journey's purpose needs; a member who withdrew it leaves the journey at the next step.
 _NEEDS = {"care": ("consent_health",), "marketing": ("consent_marketing_sms", "consent_marketing_wechat")}
 
@@ -165,6 +168,18 @@ async def run_guarded(enrolment: dict[str, Any], journey: dict[str, Any], now: d
         return RunResult(errors=1)
 
 
+async def _run_batch(due: list[dict], journeys: dict[int, dict[str, Any]], now: datetime) -> list[RunResult]:
+    """The batch's steps, a few at once on PostgreSQL (each waits mostly on its own commit; the lock and the unique
+    step key keep them apart), one after another on SQLite (one writer: running them at once would only queue)."""
+    gate = asyncio.Semaphore(1 if get_settings().is_sqlite else STEP_CONCURRENCY)
+
+    async def one(enrolment: dict) -> RunResult:
+        async with gate:
+            return await run_guarded(enrolment, journeys[enrolment["journey"]], now)
+
+    return await asyncio.gather(*(one(e) for e in due))
+
+
 async def run_due(now: datetime, batch: int = BATCH, budget_s: float = RUN_BUDGET_S) -> RunResult:
     """Run every step due at `now`, `batch` enrolments per query, a batch of each store zone in turn (so a zone's
     backlog delays no other), until none is left or `budget_s` seconds have passed (the next run goes on)."""
@@ -183,7 +198,7 @@ async def run_due(now: datetime, batch: int = BATCH, budget_s: float = RUN_BUDGE
                 del after[zone]
                 continue
             journeys = await queries.journeys_by_id({r["journey"] for r in due})
-            for enrolment in due:
-                total.add(await run_guarded(enrolment, journeys[enrolment["journey"]], now))
+            for result in await _run_batch(due, journeys, now):
+                total.add(result)
             after[zone] = due[-1]["id"]
     return total
