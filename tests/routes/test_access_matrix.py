@@ -133,6 +133,7 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/members/export/download"): MANAGER,
     ("POST", "/api/v1/members/import"): MEMBER_WRITE,
     ("POST", "/api/v1/messages/inbound"): MEMBER_WRITE,
+    ("POST", "/api/v1/messages/receipts"): MEMBER_WRITE,
     ("GET", "/api/v1/jobs/{job_id:str}"): MEMBER_WRITE,
     ("GET", "/api/v1/jobs/{job_id:str}/rejected"): MEMBER_WRITE,
     ("GET", "/manager"): MANAGER,

@@ -20,6 +20,7 @@ from app.components.messages.listing import (
     status_label,
 )
 from app.components.messages.outbox import queue_member_message, queue_staff_notice
+from app.components.messages.receipts import ERROR_MAX, RECEIPT_STATUSES, NotSentYet, ReceiptResult, record_receipt
 from app.components.messages.rules import Decision, decide, quiet_until
 from app.components.messages.sender import BATCH, CLAIM_TIMEOUT, MESSAGE_EVENT, SendReport, backoff, send_due
 from app.components.messages.templates import SENSITIVE, Template, render, template, templates
@@ -27,7 +28,9 @@ from app.components.messages.templates import SENSITIVE, Template, render, templ
 __all__ = [
     "BATCH",
     "CLAIM_TIMEOUT",
+    "ERROR_MAX",
     "MESSAGE_EVENT",
+    "RECEIPT_STATUSES",
     "ROBOT_KINDS",
     "SENSITIVE",
     "STATUSES",
@@ -38,7 +41,9 @@ __all__ = [
     "InboundResult",
     "MessageSettings",
     "MessageView",
+    "NotSentYet",
     "Outgoing",
+    "ReceiptResult",
     "SendReport",
     "Template",
     "backoff",
@@ -57,6 +62,7 @@ __all__ = [
     "reason_label",
     "receive",
     "recent_messages",
+    "record_receipt",
     "render",
     "save_message_settings",
     "send_due",

@@ -44,6 +44,7 @@ def reason_label(reason: str) -> str:
         "retry": _("Delivery failed; will try again"),
         "gave_up": _("Delivery failed too many times"),
         "refused": _("The gateway refused the message"),
+        "undelivered": _("The gateway could not deliver it to the phone"),
         "unknown_template": _("Unknown template"),
     }.get(reason, reason)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from app.db import fetch, is_sqlite, marks
+from app.db import fetch, for_update, is_sqlite, marks
 
 _COLUMNS = (
     "m.id, m.key, m.member, m.store, m.purpose, m.template, m.params, m.channel, m.language, m.status, m.reason,"
@@ -162,6 +162,17 @@ async def cancel_pending(member_ids: list[int], purposes: tuple[str, ...], reaso
         *purposes,
     )
     return len(rows)
+
+
+async def lock_by_key(key: str) -> dict | None:
+    """One message's status, locked against the sender and a second receipt."""
+    rows = await fetch(f"SELECT id, status, reason, attempts FROM message WHERE key = {{}}{for_update()}", key)
+    return rows[0] if rows else None
+
+
+async def mark_delivered(message_id: int) -> None:
+    """The gateway's receipt: the phone got it."""
+    await fetch("UPDATE message SET status = 'delivered' WHERE id = {} AND status = 'sent'", message_id)
 
 
 async def by_key(key: str) -> dict | None:

@@ -1,4 +1,4 @@
-"""JSON API v1 for messages (bearer token): an SMS reply from a member, as the SMS gateway forwards it.
+"""JSON API v1 for messages (bearer token), as the SMS gateway calls it: a member's reply, a delivery receipt.
 
 A reply of STOP, TD, T or 退订 opts the member out of marketing and care SMS at once.
 """
@@ -53,4 +53,40 @@ async def inbound(request: Request, data: JSONBody[InboundIn]) -> Response:
     )
 
 
-ROUTES = [inbound]
+class ReceiptIn(s.Body):
+    """The gateway's delivery receipt for one message (the key it was sent with, `$key` in the body template)."""
+
+    key: s.text(200, "The message key (the Idempotency-Key of the send).", "care:17:0", min_length=1)
+    status: s.text(20, "delivered (the phone got it) or undelivered.", "delivered", min_length=1)
+    error: s.text(messages.ERROR_MAX, "The gateway's reason when undelivered.", "") = ""
+
+
+class ReceiptOut(msgspec.Struct):
+    key: str
+    status: Annotated[str, msgspec.Meta(description="The message's status now: delivered, or failed.")]
+    changed: Annotated[bool, msgspec.Meta(description="False when an earlier receipt already answered.")]
+
+
+@post(
+    "/messages/receipts",
+    guards=[requires_role(MEMBER_WRITE_ROLES)],
+    security=SECURITY,
+    tags=["messages"],
+    status_code=200,
+    responses={
+        200: s.ok(ReceiptOut, "Recorded (or already recorded: the first receipt stands)."),
+        404: s.error(404, "No message has this key."),
+        409: s.error(409, "The message has not been sent yet; send the receipt again later."),
+    },
+)
+async def receipt(data: JSONBody[ReceiptIn]) -> Response:
+    """A delivery receipt: a sent message becomes delivered, or failed with the gateway's error (listed for
+    managers); 404 for an unknown key; 409 while the message is not sent yet (the gateway retries)."""
+    try:
+        result = await messages.record_receipt(data.key, data.status, data.error)
+    except messages.NotSentYet as early:
+        return Response({"errors": [{"field": "key", "message": early.message}]}, status_code=409)
+    return Response({"key": result.key, "status": result.status, "changed": result.changed}, status_code=200)
+
+
+ROUTES = [inbound, receipt]

@@ -80,3 +80,57 @@ async def test_a_phone_that_is_no_mobile_number_is_422(client) -> None:
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "phone"
+
+
+# ---------------------------------------------------------------- delivery receipts
+
+
+async def _sent_message(phone: str) -> str:
+    _, keys = await _member_with_queue(phone)
+    await messages.send_due(MORNING)
+    found = await messages.message_by_key(keys["service"])
+    assert found is not None and found.status == "sent"
+    return keys["service"]
+
+
+async def test_a_delivery_receipt_marks_the_message_delivered_once(client) -> None:
+    key = await _sent_message("13800138020")
+    headers = await api_headers()
+    first = await client.post("/api/v1/messages/receipts", json={"key": key, "status": "delivered"}, headers=headers)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"key": key, "status": "delivered", "changed": True}
+    again = await client.post(
+        "/api/v1/messages/receipts", json={"key": key, "status": "undelivered", "error": "late"}, headers=headers
+    )
+    assert again.json() == {"key": key, "status": "delivered", "changed": False}  # the first answer stands
+    found = await messages.message_by_key(key)
+    assert found is not None and found.status == "delivered"
+
+
+async def test_an_undelivered_receipt_is_a_failure_listed_with_the_gateways_reason(client) -> None:
+    key = await _sent_message("13800138021")
+    response = await client.post(
+        "/api/v1/messages/receipts",
+        json={"key": key, "status": "undelivered", "error": "MK:0005 number unreachable"},
+        headers=await api_headers(),
+    )
+    assert response.json()["status"] == "failed"
+    failed = await messages.recent_messages(await actor("admin"), "failed")
+    assert [(m.key, m.reason, m.last_error) for m in failed] == [(key, "undelivered", "MK:0005 number unreachable")]
+
+
+async def test_a_receipt_before_the_send_is_a_409_and_an_unknown_key_a_404(client) -> None:
+    _, keys = await _member_with_queue("13800138022")
+    headers = await api_headers(**{"Accept-Language": "en"})
+    early = await client.post(
+        "/api/v1/messages/receipts", json={"key": keys["service"], "status": "delivered"}, headers=headers
+    )
+    assert early.status_code == 409 and "not been sent yet" in early.text
+    found = await messages.message_by_key(keys["service"])
+    assert found is not None and found.status == "queued"
+    unknown = await client.post(
+        "/api/v1/messages/receipts", json={"key": "no-such-key", "status": "delivered"}, headers=headers
+    )
+    assert unknown.status_code == 404 and "no-such-key" in unknown.text
+    bad = await client.post("/api/v1/messages/receipts", json={"key": "k", "status": "read"}, headers=headers)
+    assert bad.status_code == 422 and "status" in bad.text
