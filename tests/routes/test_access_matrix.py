@@ -174,6 +174,8 @@ MATRIX: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/manager/coupons/{code:str}/issue"): COUPON_ISSUE,
     ("POST", "/manager/coupons/{code:str}/print"): CATALOG_WRITE,
     ("ASGI", "/manager/queue"): AUDIT,
+    ("GET", "/manager/events"): AUDIT,
+    ("POST", "/manager/events/{event_id:int}/retry"): AUDIT,
     ("GET", "/manager/tasks"): MANAGER,
     ("GET", "/manager/adherence"): MANAGER,
     ("GET", "/members/{member_no:str}/adherence"): COUNTER,
@@ -264,6 +266,7 @@ def _concrete(path: str, member_no: str) -> str:
         .replace("{return_no:str}", "R00000000")
         .replace("{pack_id:int}", "1")
         .replace("{task_id:int}", "1")
+        .replace("{event_id:int}", "1")
         .replace("{name:str}", "0" * 32 + ".jpg")
     )
 

@@ -75,6 +75,13 @@ def action_label(action: str) -> str:
         "coupon.print": _("Printed coupon codes"),
         "counter_device.register": _("Registered a counter tablet"),
         "counter_device.revoke": _("Withdrew a counter tablet"),
+        "adherence.view": _("Viewed adherence"),
+        "task.view": _("Opened a care task"),
+        "task.reassign": _("Reassigned a care task"),
+        "journey.save": _("Saved a care journey"),
+        "journey.switch": _("Switched a care journey on or off"),
+        "messages.settings_change": _("Changed the message settings"),
+        "event.retry": _("Handed a failed event on again"),
     }.get(action, action)
 
 
@@ -128,6 +135,13 @@ FILTER_ACTIONS = (
     "coupon.print",
     "counter_device.register",
     "counter_device.revoke",
+    "adherence.view",
+    "task.view",
+    "task.reassign",
+    "journey.save",
+    "journey.switch",
+    "messages.settings_change",
+    "event.retry",
     LOGIN,
     LOGOUT,
 )

@@ -14,7 +14,9 @@ from app.components.events.dispatch import (
     Handler,
     dispatch,
     failed_events,
+    kind_label,
     record,
+    retry_event,
 )
 
 __all__ = [
@@ -31,5 +33,7 @@ __all__ = [
     "Handler",
     "dispatch",
     "failed_events",
+    "kind_label",
     "record",
+    "retry_event",
 ]

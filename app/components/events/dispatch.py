@@ -13,12 +13,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from app.components import audit
+from app.components.core.actor import StaffUser
+from app.components.core.errors import NotFound
 from app.components.events import queries
 from app.db import as_datetime, transaction
+from app.i18n import _
 
 log = logging.getLogger(__name__)
 # A handler that failed this often on one event stops being retried; the event is listed for a person.
 MAX_ATTEMPTS = 5
+EVENT_RETRY = "event.retry"  # the audit action of a person handing a failed event on again
 
 SALE_COMPLETED = "sale.completed"
 SALE_RETURNED = "sale.returned"
@@ -95,7 +100,7 @@ async def dispatch(handlers: Sequence[Handler], limit: int = 500, batches: int =
     again by the next run, up to MAX_ATTEMPTS runs; the events after it go on meanwhile."""
     done = 0
     after = 0
-    for _ in range(batches):
+    for _batch in range(batches):
         rows = await queries.pending(after, limit, MAX_ATTEMPTS)
         if not rows:
             break
@@ -116,5 +121,27 @@ async def dispatch(handlers: Sequence[Handler], limit: int = 500, batches: int =
 
 
 async def failed_events() -> list[dict[str, Any]]:
-    """Events whose handlers failed MAX_ATTEMPTS times, for a person to look at."""
+    """Events whose handlers failed MAX_ATTEMPTS times, for a person to look at (newest first, at most 100)."""
     return await queries.failed(MAX_ATTEMPTS)
+
+
+async def retry_event(event_id: int, actor: StaffUser) -> None:
+    """Hand a failed event to its handlers again (the next dispatch, MAX_ATTEMPTS more tries; the handlers that
+    finished it keep their once-only mark); NotFound when no failed event has this id."""
+    async with transaction():
+        if not await queries.retry(event_id, MAX_ATTEMPTS):
+            raise NotFound(_("No failed event %(id)s.") % {"id": event_id})
+        await audit.record(actor, EVENT_RETRY, None, str(event_id))
+
+
+def kind_label(kind: str) -> str:
+    """An event kind's name in the current language."""
+    return {
+        SALE_COMPLETED: _("Sale"),
+        SALE_RETURNED: _("Return"),
+        MEMBER_REGISTERED: _("New member"),
+        MEMBER_MERGED: _("Members merged"),
+        CONDITION_ADDED: _("Condition added"),
+        VITAL_OUT_OF_RANGE: _("Reading out of range"),
+        CONSENT_CHANGED: _("Consent changed"),
+    }.get(kind, kind)

@@ -58,15 +58,21 @@ async def record_failure(event_id: int, error: str) -> None:
 
 
 async def failed(max_attempts: int, limit: int = 100) -> list[dict[str, Any]]:
-    """Events that failed `max_attempts` times and wait for a person."""
+    """Events that failed `max_attempts` times and wait for a person, newest first, with the member's number."""
     return await fetch(
-        "SELECT id, key, kind, member, store, attempts, last_error, created_at FROM outbox"
-        " WHERE dispatched_at IS NULL AND attempts >= {} ORDER BY id LIMIT {}",
+        "SELECT o.id, o.key, o.kind, o.member, o.store, o.attempts, o.last_error, o.created_at, m.member_no"
+        " FROM outbox o LEFT JOIN member m ON m.id = o.member"
+        " WHERE o.dispatched_at IS NULL AND o.attempts >= {} ORDER BY o.id DESC LIMIT {}",
         max_attempts,
         limit,
     )
 
 
-async def retry(event_id: int) -> None:
-    """Give a failed event another round of attempts."""
-    await fetch("UPDATE outbox SET attempts = 0 WHERE id = {} AND dispatched_at IS NULL", event_id)
+async def retry(event_id: int, max_attempts: int) -> bool:
+    """Give a failed event another round of attempts; False when no such event waits for a person."""
+    rows = await fetch(
+        "UPDATE outbox SET attempts = 0 WHERE id = {} AND dispatched_at IS NULL AND attempts >= {} RETURNING id",
+        event_id,
+        max_attempts,
+    )
+    return bool(rows)
