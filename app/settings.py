@@ -62,6 +62,8 @@ class Settings:
     sms_url: str = ""
     sms_auth: str = ""
     sms_body: str = '{"phone": "$phone", "text": "$text", "id": "$key"}'
+    # False: this worker process runs queued jobs only, no schedule (a second worker for throughput, a bench).
+    worker_cron: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -118,6 +120,7 @@ def load_settings() -> Settings:
         sms_url=os.environ.get("YAOSHI_SMS_URL", ""),
         sms_auth=os.environ.get("YAOSHI_SMS_AUTH", ""),
         sms_body=os.environ.get("YAOSHI_SMS_BODY") or Settings.sms_body,
+        worker_cron=os.environ.get("YAOSHI_WORKER_CRON", "1") != "0",
     )
 
 

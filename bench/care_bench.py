@@ -3,12 +3,19 @@
 A scratch instance (as `make bench-import`: SQLite + embedded Redis by default, a scratch PostgreSQL database when
 DATABASE_URL names a server) is seeded with BENCH_MEMBERS members (1,000,000 on PostgreSQL, 100,000 on SQLite
 unless set), BENCH_LINES sale lines of synthetic history (10 per member), medication rows with days of supply, and
-the chronic-condition tags those medicines imply. The built-in journeys are switched on; one worker process runs
-the `sweep_triggers` job for a day on which the flu-season journey fires too (1 November), then the same job
-again (the day's sweep is finished: it must enrol nothing and take no time), then `run_steps` once over what the
-sweep made due (it stops taking batches after its budget, as in production). Every job runs with its cron
-timeout. Reported: seconds per job, enrolments, the worker's
-peak RSS (VmHWM, reset before each job), and a no-op job through the same queue for scale.
+the chronic-condition tags those medicines imply; then the statistics and visibility map a live database's
+autovacuum keeps (VACUUM ANALYZE; ANALYZE on SQLite). The built-in journeys are switched on. One worker process
+(queued jobs only, no schedule of its own) runs, each with its cron timeout:
+
+- `sweep_triggers` for 1 November with nothing enrolled yet: the catch-up day (the flu-season journey fires for
+  every chronic patient, every profile unconfirmed for a year is asked, every churn and refill-due member found);
+- `sweep_triggers` for 2 November: a day like any other (every trigger evaluated over every member again, the few
+  new enrolments made, the rest found enrolled already);
+- 2 November again: the day's sweep is finished, so it does nothing;
+- `run_steps` once over what the sweeps made due (it stops taking batches after its budget, as in production).
+
+Reported: seconds per job, enrolments, the worker's peak RSS (VmHWM, reset before each job), and a no-op job
+through the same queue for scale.
 
 Targets (issue 14): the sweep ≤ 60 s on PostgreSQL at 1,000,000 members / 10,000,000 lines, worker peak ≤ 300 MB.
 """
@@ -33,7 +40,8 @@ from bench.import_bench import Scratch, _proc_kb, _reset_peak, _with_engine, noo
 RESULTS = ROOT / "bench" / "results"
 TARGET_SECONDS = 60.0
 TARGET_RSS_MB = 300.0
-BENCH_DAY = "2026-11-01"
+FIRST_DAY = "2026-11-01"
+NEXT_DAY = "2026-11-02"
 
 
 def _env_int(name: str, default: int) -> int:
@@ -44,7 +52,7 @@ async def setup(members: int, lines: int) -> dict:
     """Schema, stores and staff, members, sales history, condition tags, the built-in journeys switched on."""
     from app.components import care, catalog, coupons
     from app.components.seed import add_staff, ensure_store, seed_chain, seed_sales_history
-    from app.db import fetch
+    from app.db import fetch, is_sqlite
     from app.tables.migrate import migrate
 
     timings = {}
@@ -70,6 +78,9 @@ async def setup(members: int, lines: int) -> dict:
     await coupons.seed_demo_coupons()
     await care.seed_builtin_journeys(active=True)
     timings["tags_s"] = round(time.perf_counter() - started, 1)
+    started = time.perf_counter()
+    await fetch("ANALYZE" if is_sqlite() else "VACUUM ANALYZE")
+    timings["analyze_s"] = round(time.perf_counter() - started, 1)
     counts = {}
     for table in ("member", "sale_line", "medication", "member_condition"):
         counts[table] = (await fetch(f"SELECT COUNT(*) AS n FROM {table}"))[0]["n"]
@@ -119,12 +130,13 @@ def main() -> int:
         print(f"bench: seeding {members:,} members and {lines:,} sale lines …")
         seeded = asyncio.run(_with_engine(lambda: setup(members, lines)))
         print(f"bench: seeded {seeded}")
-        worker = subprocess.Popen([sys.executable, "-m", "app.tasks.run_worker"], cwd=ROOT, env=dict(os.environ))
+        env = {**os.environ, "YAOSHI_WORKER_CRON": "0"}  # no scheduled job runs beside the measured ones
+        worker = subprocess.Popen([sys.executable, "-m", "app.tasks.run_worker"], cwd=ROOT, env=env)
         asyncio.run(_with_engine(noop_job))  # waits for the worker to be up
         noop_s = asyncio.run(_with_engine(noop_job))
         runs = []
-        for label in ("first sweep", "repeat sweep"):
-            result = asyncio.run(_with_engine(lambda: run_job("sweep_triggers", worker.pid, day=BENCH_DAY)))
+        for label, day in (("catch-up day", FIRST_DAY), ("next day", NEXT_DAY), ("next day again", NEXT_DAY)):
+            result = asyncio.run(_with_engine(lambda day=day: run_job("sweep_triggers", worker.pid, day=day)))
             result["label"] = label
             result["enrolments_total"] = asyncio.run(_with_engine(enrolment_count))
             runs.append(result)
@@ -145,7 +157,7 @@ def main() -> int:
             "noop_job_s": round(noop_s, 3),
             "runs": runs,
             "targets": {"sweep_seconds": TARGET_SECONDS, "worker_peak_rss_mb": TARGET_RSS_MB},
-            "sweep_within_target": runs[0]["seconds"] <= TARGET_SECONDS,
+            "sweep_within_target": all(r["seconds"] <= TARGET_SECONDS for r in runs[:3]),
             "memory_within_target": all((r["peak_rss_mb"] or 0) <= TARGET_RSS_MB for r in runs),
         }
         RESULTS.mkdir(parents=True, exist_ok=True)

@@ -83,7 +83,7 @@ def worker_settings() -> dict[str, Any]:
     return {
         "queue": make_queue(),
         "functions": FUNCTIONS,
-        "cron_jobs": CRON_JOBS,
+        "cron_jobs": CRON_JOBS if get_settings().worker_cron else [],
         "concurrency": 10,
         "startup": startup,
         "shutdown": shutdown,

@@ -76,7 +76,8 @@ async def test_the_menu_lists_every_page_each_manager_role_uses_and_marks_the_on
     ]
     expected = {
         "manager": [*common, "/manager/devices", "/manager/settings", "/members/import", "/counter"],
-        "admin": [*common, "/manager/settings", "/members/import", "/manager/audit", "/manager/queue", "/manager/events"],
+        "admin": [*common, "/manager/settings", "/members/import", "/manager/audit", "/manager/queue",
+                  "/manager/events"],
         "analyst": [*common, "/manager/settings", "/members/export"],
     }  # fmt: skip
     for username, pages in expected.items():
