@@ -44,7 +44,7 @@ _EVERY_MANAGER = {
 }
 MENU = {
     "manager": {**_EVERY_MANAGER, "devices": "/manager/devices", "counter": "/counter"},
-    "admin": {**_EVERY_MANAGER, "audit": "/manager/audit", "queue": "/manager/queue"},
+    "admin": {**_EVERY_MANAGER, "audit": "/manager/audit", "queue": "/manager/queue", "events": "/manager/events"},
 }
 # … and the pages one step further that each role opens from those.
 DEEPER = {
