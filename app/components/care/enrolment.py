@@ -3,35 +3,50 @@ event handler's enrolment of one member as a sale, a registration, a condition o
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
 
 from app.components.care import queries, triggers
 from app.components.care.definitions import EVENT_TRIGGERS, SWEPT_TRIGGERS, Definition
 from app.components.care.journeys import definition_of
 from app.db import transaction
+from app.settings import get_settings
 
 # Members per chunk of a sweep: one INSERT … SELECT each, its own transaction, then the cursor moves on.
 CHUNK_IDS = 50_000
+# Journeys swept at once on PostgreSQL: each is its own cursor and rows of its own key, so two never touch the same
+# row, and the database works on two chunks at once (the worker's pool of 5 leaves the step runner its share).
+SWEEP_CONCURRENCY = 2
 
 
 async def sweep(today: date, zone: str, now: datetime, chunk: int = CHUNK_IDS) -> int:
     """Run every switched-on swept trigger for `today`; resumes where a crashed run stopped. How many enrolled."""
-    enrolled = 0
     top = await queries.max_member_id()
-    for journey in await queries.active_journeys(SWEPT_TRIGGERS):
-        d = definition_of(journey)
-        window = triggers.Window.on(today, zone)
-        name = f"{journey['code']}:v{journey['version']}:{today.isoformat()}"
-        last, done = await queries.cursor(name)
-        while not done:
-            hi = min(last + chunk, top)
-            async with transaction():
-                candidates = triggers.swept(d, window, last, hi)
-                if candidates is not None:
-                    enrolled += await queries.enrol(journey, candidates, now)
-                done = hi >= top or candidates is None
-                await queries.move_cursor(name, hi, done, now)
-            last = hi
+    gate = asyncio.Semaphore(1 if get_settings().is_sqlite else SWEEP_CONCURRENCY)
+
+    async def one(journey: dict) -> int:
+        async with gate:
+            return await _sweep_journey(journey, today, zone, now, chunk, top)
+
+    return sum(await asyncio.gather(*(one(j) for j in await queries.active_journeys(SWEPT_TRIGGERS))))
+
+
+async def _sweep_journey(journey: dict, today: date, zone: str, now: datetime, chunk: int, top: int) -> int:
+    """One journey's sweep for `today`, chunk by chunk from its saved cursor; how many it enrolled."""
+    d = definition_of(journey)
+    window = triggers.Window.on(today, zone)
+    name = f"{journey['code']}:v{journey['version']}:{today.isoformat()}"
+    enrolled = 0
+    last, done = await queries.cursor(name)
+    while not done:
+        hi = min(last + chunk, top)
+        async with transaction():
+            candidates = triggers.swept(d, window, last, hi)
+            if candidates is not None:
+                enrolled += await queries.enrol(journey, candidates, now)
+            done = hi >= top or candidates is None
+            await queries.move_cursor(name, hi, done, now)
+        last = hi
     return enrolled
 
 
