@@ -76,7 +76,7 @@ async def _builder(
         "code": code,
         "step_rows": range(rows),
         "max_steps": care.MAX_STEPS,
-        "audience": await _count(form),
+        "audience_pending": True,  # counted by its own request: at a chain's size it takes seconds
         **await _choices(),
     }
     template = "manager/journey_form.html"
@@ -190,7 +190,7 @@ async def journey_page(request: Request, code: FromPath[str]) -> Template:
             code=code,
             step_rows=range(care.step_count(form)),
             max_steps=care.MAX_STEPS,
-            audience=await _count(form),
+            audience_pending=True,
             **choices,
         )
     return render(request, "manager/journey.html", ctx)

@@ -43,6 +43,9 @@ async def test_admin_builds_a_journey_with_a_live_count_saves_it_and_switches_it
         "/manager/journeys/draft", data={**_form(), "op": "add_step"}, headers={**HX, "x-csrftoken": token}
     )
     assert 'data-testid="step-1"' in added.text and 'value="降压新药关怀"' in added.text  # nothing typed is lost
+    # Adding a step does not wait for the count: the redrawn builder counts itself in its own request.
+    assert 'aria-busy="true"' in added.text and 'hx-post="/manager/journeys/preview" hx-trigger="load"' in added.text
+    assert "：2" not in added.text
     saved = await client.post(
         "/manager/journeys",
         data=_form(s1_action="task", s1_after_days="30", s1_at="10:00", s1_task_kind="follow_up_call"),
