@@ -18,11 +18,15 @@ from app.tasks.members import flag_unverified_profiles
 from app.tasks.messages import send_messages
 from app.tasks.queue import make_queue
 
+WORKER_POOL_SIZE = 9
+
 
 async def startup(ctx: dict[str, Any]) -> None:
     """Open the PostgreSQL pool when not on SQLite."""
     if not get_settings().is_sqlite:
-        await engine().start_connection_pool(min_size=1, max_size=5)
+        # The sweep's journeys (SWEEP_CONCURRENCY, 2) and the step runner's steps (STEP_CONCURRENCY, 4) may
+        # run together, beside one connection each for events, messages and an import: none waits for the pool.
+        await engine().start_connection_pool(min_size=1, max_size=WORKER_POOL_SIZE)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from app.settings import get_settings
 # Members per chunk of a sweep: one INSERT … SELECT each, its own transaction, then the cursor moves on.
 CHUNK_IDS = 50_000
 # Journeys swept at once on PostgreSQL: each is its own cursor and rows of its own key, so two never touch the same
-# row, and the database works on two chunks at once (the worker's pool of 5 leaves the step runner its share).
+# row, and the database works on two chunks at once (the worker's pool has room for them beside the steps).
 SWEEP_CONCURRENCY = 2
 
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 BATCH = 200
 # One run stops taking new batches after this long (the job's timeout is longer; the next run, 5 minutes on, goes on).
 RUN_BUDGET_S = 240.0
-# Steps in flight at once on PostgreSQL (the worker's pool holds 5 connections; the other jobs need one).
+# Steps in flight at once on PostgreSQL (each holds one of the worker's pool connections while it runs).
 STEP_CONCURRENCY = 4
 # Consents a journey's purpose needs; a member who withdrew it leaves the journey at the next step.
 _NEEDS = {"care": ("consent_health",), "marketing": ("consent_marketing_sms", "consent_marketing_wechat")}
