@@ -6,6 +6,7 @@ from typing import Any
 
 from saq import CronJob
 
+from app.components import care
 from app.db import engine
 from app.redis import close_redis
 from app.settings import get_settings
@@ -18,14 +19,13 @@ from app.tasks.members import flag_unverified_profiles
 from app.tasks.messages import send_messages
 from app.tasks.queue import make_queue
 
-WORKER_POOL_SIZE = 9
+# Beside the care jobs' connections, one each for events, messages and an import: no job waits for the pool.
+WORKER_POOL_SIZE = care.CONNECTIONS + 3
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     """Open the PostgreSQL pool when not on SQLite."""
     if not get_settings().is_sqlite:
-        # The sweep's journeys (SWEEP_CONCURRENCY, 2) and the step runner's steps (STEP_CONCURRENCY, 4) may
-        # run together, beside one connection each for events, messages and an import: none waits for the pool.
         await engine().start_connection_pool(min_size=1, max_size=WORKER_POOL_SIZE)
 
 

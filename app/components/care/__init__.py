@@ -24,7 +24,7 @@ from app.components.care.definitions import (
     to_form,
     trigger_label,
 )
-from app.components.care.enrolment import audience, enrol_from_event, sweep
+from app.components.care.enrolment import SWEEP_CONCURRENCY, audience, enrol_from_event, sweep
 from app.components.care.handler import CARE_HANDLER, on_event
 from app.components.care.journeys import (
     add_journey,
@@ -38,16 +38,20 @@ from app.components.care.journeys import (
     versions,
 )
 from app.components.care.stats import Difference, EnrolmentTotals, JourneyStats, enrolment_totals, journey_stats
-from app.components.care.steps import RunResult, run_due
+from app.components.care.steps import STEP_CONCURRENCY, RunResult, run_due
 from app.components.care.views import params_in_words, steps_in_words
 from app.components.care.vocabulary import known
 from app.components.care_tasks import kind_label as task_kind_label
+
+# Database connections the care jobs may hold at once: the sweep's journeys and the step runner's steps together.
+CONNECTIONS = SWEEP_CONCURRENCY + STEP_CONCURRENCY
 
 __all__ = [
     "ACTIONS",
     "BUILTIN",
     "CALENDAR_AUDIENCES",
     "CARE_HANDLER",
+    "CONNECTIONS",
     "EVENT_TRIGGERS",
     "MAX_STEPS",
     "PURPOSES",

@@ -28,7 +28,11 @@ async def sweep(today: date, zone: str, now: datetime, chunk: int = CHUNK_IDS) -
         async with gate:
             return await _sweep_journey(journey, today, zone, now, chunk, top)
 
-    return sum(await asyncio.gather(*(one(j) for j in await queries.active_journeys(SWEPT_TRIGGERS))))
+    # A task group: when one journey fails, the others stop (their open chunk rolls back) before the job fails, so
+    # no sweep of this run is still writing when the job is retried.
+    async with asyncio.TaskGroup() as group:
+        runs = [group.create_task(one(j)) for j in await queries.active_journeys(SWEPT_TRIGGERS)]
+    return sum(run.result() for run in runs)
 
 
 async def _sweep_journey(journey: dict, today: date, zone: str, now: datetime, chunk: int, top: int) -> int:

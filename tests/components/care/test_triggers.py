@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
+
+import pytest
 
 from app.components import care
 from app.components.care import queries, triggers
@@ -129,6 +132,35 @@ async def test_a_sweep_that_crashed_resumes_after_its_last_chunk() -> None:
     assert await care.sweep(TODAY, cd.ZONE, NOW, chunk=3) == 5
     assert len(await cd.enrolments("cal")) == 10
     assert await queries.cursor(name) == (ids[-1], True)
+
+
+async def test_a_journey_failing_mid_sweep_stops_the_run_and_the_next_run_finishes_each_journey_once(
+    monkeypatch,
+) -> None:
+    for code in ("cal_a", "cal_b"):
+        step = cd.one_step("calendar", {"month": 6, "day": 15, "audience": "all"})
+        await cd.journey(code, dataclasses.replace(step, name_en=code))
+    ids = [await cd.member(f"会员{i}") for i in range(10)]
+    real = triggers.swept
+
+    def failing_on_b(d, w, lo, hi):
+        if d.name_en == "cal_b" and lo >= ids[4]:  # part way: a fault in the trigger or the database
+            raise RuntimeError("cal_b failed")
+        return real(d, w, lo, hi)
+
+    monkeypatch.setattr(triggers, "swept", failing_on_b)
+    with pytest.raises(ExceptionGroup) as failed:
+        await care.sweep(TODAY, cd.ZONE, NOW, chunk=3)
+    assert failed.group_contains(RuntimeError, match="cal_b failed")
+    # cal_b's chunks before the fault committed with its cursor; the failed chunk left nothing behind.
+    stopped_at, done = await queries.cursor(f"cal_b:v1:{TODAY.isoformat()}")
+    assert not done and ids[4] <= stopped_at < ids[-1]
+    assert [r["member"] for r in await cd.enrolments("cal_b")] == [m for m in ids if m <= stopped_at]
+    monkeypatch.setattr(triggers, "swept", real)
+    await care.sweep(TODAY, cd.ZONE, NOW, chunk=3)
+    for code in ("cal_a", "cal_b"):
+        assert sorted(r["member"] for r in await cd.enrolments(code)) == ids
+        assert await queries.cursor(f"{code}:v1:{TODAY.isoformat()}") == (ids[-1], True)
 
 
 async def test_purchase_event_enrols_once_and_not_again_within_the_repeat_period() -> None:
